@@ -1,0 +1,99 @@
+"""Durations and instants in the forms the step API accepts, all turned into milliseconds.
+
+Kept in one place so sleeps, wait timeouts, RetryAfterError and cancel timeouts agree on
+what "1h30m" means and on the 366-day ceiling Inngest enforces.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+MAX_DURATION_MS = 366 * 24 * 3600 * 1000
+
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+
+
+def parse_duration(value: str | int | float | timedelta) -> int:
+    """Milliseconds for ``"30s"``, ``"1h30m"``, ``"1w"``, an int of ms, or a ``timedelta``.
+
+    Raises ``ValueError`` with the accepted forms in the message; negative values are refused.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"a duration cannot be a bool ({value!r})")
+    if isinstance(value, timedelta):
+        ms = int(value.total_seconds() * 1000)
+    elif isinstance(value, (int, float)):
+        ms = int(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        pos, total = 0, 0.0
+        for part in _PART.finditer(text):
+            if part.start() != pos:
+                break
+            total += float(part.group(1)) * _UNIT_MS[part.group(2)]
+            pos = part.end()
+        if not text or pos != len(text):
+            raise ValueError(
+                f"invalid duration {value!r}: use forms like '500ms', '30s', '5m', '24h', '7d', "
+                "'1w' or '1h30m', an int of milliseconds, or a timedelta"
+            )
+        ms = int(total)
+    else:
+        raise ValueError(f"a duration must be a str, int (ms) or timedelta, not {type(value).__name__}")
+    if ms < 0:
+        raise ValueError(f"a duration cannot be negative ({value!r})")
+    return ms
+
+
+def parse_instant(value: datetime | str | int | float) -> int:
+    """Epoch milliseconds for an aware datetime, a naive datetime taken as UTC, an ISO-8601
+    string, or an int/float of epoch milliseconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"a time cannot be a bool ({value!r})")
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("z", "Z"))
+        except ValueError:
+            raise ValueError(f"invalid ISO-8601 time {value!r} (example: '2024-12-25T09:00:00Z')") from None
+    if not isinstance(value, datetime):
+        raise ValueError(f"a time must be a datetime or an ISO-8601 string, not {type(value).__name__}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp() * 1000)
+
+
+def check_horizon(due_ms: int, now_ms: int, what: str) -> int:
+    """Refuse times more than 366 days ahead (Inngest's ceiling); past times are fine."""
+    if due_ms - now_ms > MAX_DURATION_MS:
+        days = (due_ms - now_ms) / 86_400_000
+        raise ValueError(f"{what} is {days:.1f} days away; the limit is 366 days")
+    return due_ms
+
+
+def duration_or_instant_to_due(value: timedelta | datetime | str | int | float, now_ms: int) -> int:
+    """For RetryAfterError: a datetime (or ISO string) is absolute, anything else is relative."""
+    if isinstance(value, datetime):
+        return parse_instant(value)
+    if isinstance(value, str):
+        try:
+            return now_ms + parse_duration(value)
+        except ValueError:
+            return parse_instant(value)
+    return now_ms + parse_duration(value)
+
+
+def format_ms(ms: int) -> str:
+    """Short human form ("1h30m", "45s", "120ms") for messages and the console."""
+    if ms < 1000:
+        return f"{ms}ms"
+    seconds = ms // 1000
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts[:2])

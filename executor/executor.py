@@ -1,0 +1,166 @@
+"""``Executor``: the embeddable engine — open a database, register functions, send events,
+read runs and steps, cancel, subscribe to changes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from .backoff import Backoff, default_backoff
+from .clock import Clock, RealClock
+from .events import Event
+from .feed import ChangeFeed, Subscription
+from .function import Function
+from .engine import Engine
+from .limits import Limits
+from .state import Run, RunStatus, StepState, StepStatus
+from .store import Store
+
+log = logging.getLogger("durable_tui.executor")
+
+
+class Executor:
+    """Run durable functions against a SQLite database.
+
+    ``db`` is a file path or ``":memory:"``; ``backoff`` maps a retry number (1 = first retry)
+    to seconds; ``clock`` is injectable (``VirtualClock`` in tests); ``limits`` overrides the
+    documented limits; ``concurrency`` bounds how many runs execute at once.
+    """
+
+    def __init__(self, db: str = ":memory:", functions: Iterable[Function] = (), *,
+                 clock: Clock | None = None, backoff: Backoff | None = None,
+                 limits: Limits | None = None, concurrency: int = 64) -> None:
+        self.clock: Clock = clock or RealClock()
+        self.limits = limits or Limits()
+        self.feed = ChangeFeed()
+        self.store = Store(db)
+        self._engine = Engine(self.store, self.clock, self.feed, self.limits, backoff or default_backoff,
+                              concurrency=concurrency)
+        self._initial = list(functions)
+        self._started = False
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> "Executor":
+        await self.store.open()
+        try:
+            self._engine.set_functions(self._initial)
+            await self._engine.start()
+        except BaseException:
+            await self.store.close()
+            raise
+        self._started = True
+        return self
+
+    async def close(self) -> None:
+        """Stop executing; what was committed stays, and a later start resumes it."""
+        if not self._started:
+            return
+        self._started = False
+        await self._engine.stop()
+        await self.store.close()
+
+    async def __aenter__(self) -> "Executor":
+        return await self.start()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    # ---- functions ---------------------------------------------------------------------
+
+    @property
+    def functions(self) -> dict[str, Function]:
+        return dict(self._engine.functions)
+
+    def set_functions(self, functions: Iterable[Function]) -> None:
+        """Swap the whole registry at once (hot reload); in-flight runs continue on the new code."""
+        self._engine.set_functions(functions)
+
+    # ---- events and runs in ------------------------------------------------------------
+
+    async def send(self, events: dict[str, Any] | Event | list[dict[str, Any] | Event]) -> list[str]:
+        """Validate, persist and route one event or a list; returns their ids in order.
+
+        Raises ``EventValidationError`` (nothing stored) for a malformed event. An event whose
+        ``id`` was seen before is not stored again and starts no runs.
+        """
+        events_ = self._engine.validate(events)
+        await self._engine.send(events_)
+        return [ev.id for ev in events_]
+
+    async def send_and_route(self, events: Any) -> dict[str, list[str]]:
+        """Like ``send`` but returns, per event id, the ids of the runs it started."""
+        return await self._engine.send(self._engine.validate(events))
+
+    async def invoke(self, function_id: str, data: dict[str, Any] | None = None) -> Run:
+        """Start ``function_id`` now with ``data``, whatever its triggers."""
+        fn = self._engine.functions.get(function_id)
+        if fn is None:
+            raise KeyError(f"no function with id {function_id!r} is loaded")
+        return await self._engine.start_run(fn, data or {})
+
+    async def rerun(self, run_id: str) -> Run:
+        """Start a fresh run of the same function with the same event (no memo carried over)."""
+        return await self._engine.rerun(run_id)
+
+    async def cancel(self, run_id: str) -> bool:
+        """Cancel a run at its next step boundary. False if it had already finished."""
+        return await self._engine.cancel(run_id)
+
+    # ---- reads -------------------------------------------------------------------------
+
+    async def run(self, run_id: str) -> Run | None:
+        return await self.store.get_run(run_id)
+
+    async def runs(self, *, event_id: str | None = None, function_id: str | None = None,
+                   status: str | None = None, parent_run_id: str | None = None,
+                   limit: int = 100, before: str | None = None) -> list[Run]:
+        """Runs newest first; ``before`` (a run id) pages backwards."""
+        if status is not None and status not in RunStatus.ALL:
+            raise ValueError(f"unknown run status {status!r}; use one of {', '.join(RunStatus.ALL)}")
+        return await self.store.list_runs(status=status, function_id=function_id, event_id=event_id,
+                                          parent_run_id=parent_run_id, limit=limit, before=before)
+
+    async def steps(self, run_id: str) -> list[StepState]:
+        """A run's steps in the order first reached, including ones executing right now."""
+        stored = {s.hashed_id: s for s in await self.store.steps(run_id)}
+        for hashed, live in self._engine.live_steps(run_id).items():
+            if hashed not in stored or not stored[hashed].has_memo:
+                stored[hashed] = live
+        return sorted(stored.values(), key=lambda s: s.seq)
+
+    async def event(self, event_id: str) -> Event | None:
+        return await self.store.get_event(event_id)
+
+    async def events(self, *, name: str | None = None, limit: int = 100, before: str | None = None) -> list[Event]:
+        return await self.store.list_events(name=name, limit=limit, before=before)
+
+    async def wait_for_run(self, run_id: str, timeout: float | None = None) -> Run:
+        """Return the run once it has finished; ``timeout`` is in real seconds."""
+        with self.feed.subscribe() as sub:
+            async with asyncio.timeout(timeout):
+                while True:
+                    run = await self.store.get_run(run_id)
+                    if run is None:
+                        raise KeyError(f"no run with id {run_id!r}")
+                    if run.finished:
+                        return run
+                    while not any(c.run_id == run_id and c.kind == "run" for c in await sub.get_batch()):
+                        pass
+
+    def subscribe(self, maxsize: int = 100_000) -> Subscription:
+        """A live stream of ``Change`` records (run, step, event, function) in commit order."""
+        return self.feed.subscribe(maxsize)
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Scheduled work: sleeps, retries and queued invocations with their due times."""
+        return [{"run_id": i.run_id, "kind": i.kind, "due_at": i.due_at, **i.payload}
+                for i in self._engine.scheduler.items()]
+
+    @staticmethod
+    def is_pending_step(step: StepState) -> bool:
+        return step.status in (StepStatus.SLEEPING, StepStatus.WAITING, StepStatus.RETRYING)

@@ -1,0 +1,706 @@
+"""CEL expressions (``if``, ``match``, wait and cancel conditions) with Inngest's semantics.
+
+cel-python alone does not behave like Inngest: its comparisons are strict (``1 == 1.0`` and a missing
+field are errors), it has no budget for untrusted expressions, and a compiled tree costs ~16 KB. This
+module wraps it so that every caller gets the same rules:
+
+* numbers compare across int/float, values of different types are unequal (never an error), ordering
+  across incompatible types is false, and a missing field behaves like ``null``;
+* evaluation answers ``True`` only for a CEL ``true``; anything else, including an error, is no match;
+* an expression is checked when it is compiled (length, nesting, nested comprehensions, unknown
+  functions), so a bad expression fails at load or wait creation with a message that quotes it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import operator
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import celpy
+import lark
+from celpy import celtypes
+from celpy.evaluation import CELEvalError, base_functions
+from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
+# At DEBUG, cel-python logs ~14 KB per evaluation and runs 4x slower; an application that turns on
+# debug logging globally must not pay that on every event.
+logging.getLogger("celpy").setLevel(logging.WARNING)
+
+MAX_LENGTH: Final = 4096
+"""Parsing cost grows with length (a 10 kB expression takes 0.1-0.3 s), so refuse long ones."""
+
+MAX_DEPTH: Final = 128
+"""Parse-tree depth limit. The interpreter recurses ~5 Python frames per tree level, so 128 levels
+stay far below the recursion limit (2500) even when the caller is deep in its own stack; past ~500
+levels evaluation dies with RecursionError."""
+
+_CACHE_SIZE: Final = 4096
+
+_MACROS: Final = frozenset({"all", "exists", "exists_one", "map", "filter"})
+_GLOBAL_FUNCTIONS: Final = frozenset(
+    {name for name in base_functions if name.isidentifier()} | {"has", "dyn"}
+)
+_METHODS: Final = frozenset({name for name in base_functions if name.isidentifier()} | _MACROS)
+_KEYWORDS: Final = frozenset({"true", "false", "null", "in"})
+_IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INT64 = range(-(2**63), 2**63)
+
+# Single-child wrapper rules of the grammar: `a == b` is expr > conditionalor > conditionaland >
+# relation ..., so structural questions ("is this side a literal?") must look through them.
+_PASS_THROUGH: Final = frozenset(
+    {"expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication",
+     "unary", "member", "primary"}
+)
+
+Scalar = str | int | float | bool | None
+
+
+class ExpressionError(ValueError):
+    """An expression that cannot be compiled (or bound), with where and why.
+
+    The message quotes the expression because it usually reaches a person far from the code that
+    holds it: a run's failed step, the console, an HTTP 400.
+    """
+
+    def __init__(
+        self, expression: str, reason: str, line: int | None = None, column: int | None = None
+    ) -> None:
+        self.expression = expression
+        self.reason = reason
+        self.line = line
+        self.column = column
+        where = f" at line {line}, column {column}" if line is not None else ""
+        super().__init__(f"invalid expression {_quote(expression)}{where}: {reason}")
+
+
+def _quote(expression: str, limit: int = 160) -> str:
+    # json.dumps escapes quotes and newlines so the message stays on one line; long expressions
+    # are cut because the reason, not 4 kB of source, is what the reader needs.
+    if len(expression) > limit:
+        return json.dumps(expression[:limit], ensure_ascii=False)[:-1] + '..."'
+    return json.dumps(expression, ensure_ascii=False)
+
+
+# --- comparisons with Inngest's rules -------------------------------------------------------------
+
+
+def _is_missing(error: CELEvalError) -> bool:
+    """Whether an operand error means "this field is absent" (which Inngest treats as null).
+
+    Only absent keys, out-of-range indexes and field selection on a non-map count; anything else
+    (division by zero, an undeclared variable, a bad overload) stays an error so it cannot quietly
+    turn into a match.
+    """
+    message = str(error.args[0]) if error.args else ""
+    cause = error.args[1] if len(error.args) > 1 else None
+    if cause is KeyError:
+        return not message.startswith("undeclared reference")
+    if cause is IndexError:
+        return True
+    return cause is TypeError and "does not support field selection" in message
+
+
+def _kind(value: Any) -> str:
+    # BoolType subclasses int, so booleans must be told apart before numbers.
+    if value is None:
+        return "null"
+    if isinstance(value, (bool, celtypes.BoolType)):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bytes):
+        return "bytes"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "map"
+    return type(value).__name__
+
+
+def _plain(value: Any, kind: str) -> Any:
+    """Strip the celtypes wrapper: celtypes refuse to compare an IntType with a DoubleType."""
+    if kind == "number":
+        return float(value) if isinstance(value, float) else int(value)
+    if kind == "bool":
+        return bool(value)
+    if kind == "string":
+        return str(value)
+    if kind == "bytes":
+        return bytes(value)
+    return value
+
+
+def _equal(left: Any, right: Any) -> bool:
+    kind = _kind(left)
+    if kind != _kind(right):
+        return False
+    if kind == "list":
+        return len(left) == len(right) and all(map(_equal, left, right))
+    if kind == "map":
+        try:
+            return len(left) == len(right) and all(
+                key in right and _equal(value, right[key]) for key, value in left.items()
+            )
+        except TypeError:
+            return False
+    try:
+        return bool(_plain(left, kind) == _plain(right, kind))
+    except TypeError:
+        return False
+
+
+def _operands(left: Any, right: Any) -> tuple[Any, Any] | CELEvalError:
+    values = []
+    for value in (left, right):
+        if isinstance(value, CELEvalError):
+            if not _is_missing(value):
+                return value
+            value = None
+        values.append(value)
+    return values[0], values[1]
+
+
+def _cel_eq(left: Any, right: Any) -> Any:
+    operands = _operands(left, right)
+    if isinstance(operands, CELEvalError):
+        return operands
+    return celtypes.BoolType(_equal(*operands))
+
+
+def _cel_ne(left: Any, right: Any) -> Any:
+    operands = _operands(left, right)
+    if isinstance(operands, CELEvalError):
+        return operands
+    return celtypes.BoolType(not _equal(*operands))
+
+
+def _ordering(test: Callable[[Any, Any], bool]) -> Callable[[Any, Any], Any]:
+    def compare(left: Any, right: Any) -> Any:
+        operands = _operands(left, right)
+        if isinstance(operands, CELEvalError):
+            return operands
+        kind = _kind(operands[0])
+        if kind != _kind(operands[1]) or kind in ("null", "list", "map"):
+            return celtypes.BoolType(False)
+        try:
+            return celtypes.BoolType(test(_plain(operands[0], kind), _plain(operands[1], kind)))
+        except TypeError:
+            return celtypes.BoolType(False)
+
+    return compare
+
+
+_FUNCTIONS: Final = {
+    "_==_": _cel_eq,
+    "_!=_": _cel_ne,
+    "_<_": _ordering(operator.lt),
+    "_<=_": _ordering(operator.le),
+    "_>_": _ordering(operator.gt),
+    "_>=_": _ordering(operator.ge),
+}
+
+
+# --- the shared environment -------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_environment: celpy.Environment | None = None
+
+
+def _parse(source: str) -> lark.Tree:
+    """Parse with the one shared environment (its Lark parser costs ~190 ms to build).
+
+    The lock exists because cel-python's parser keeps the text being parsed on a shared object.
+    """
+    global _environment
+    with _lock:
+        if _environment is None:
+            # Environment() sets the recursion limit to 2500; never lower a limit the host raised.
+            limit = sys.getrecursionlimit()
+            _environment = celpy.Environment()
+            sys.setrecursionlimit(max(limit, sys.getrecursionlimit()))
+        return _environment.compile(source)
+
+
+def _program(tree: lark.Tree) -> celpy.Runner:
+    assert _environment is not None  # a tree only exists after _parse created the environment
+    return _environment.program(tree, functions=_FUNCTIONS)
+
+
+# --- variables --------------------------------------------------------------------------------------
+
+
+class PreparedVariables:
+    """Variables converted to CEL values once, for evaluating many expressions against one event.
+
+    Conversion (~45 us for a small event) depends only on the data, so routing an event through
+    many waits should pay it once. Data that cannot be converted (an integer outside int64, a
+    nesting too deep for the converter) leaves no activation: every evaluation is then a non-match.
+    """
+
+    __slots__ = ("_activation",)
+
+    def __init__(self, variables: Mapping[str, object]) -> None:
+        try:
+            self._activation: dict[str, Any] | None = {
+                name: celpy.json_to_cel(value) for name, value in variables.items()
+            }
+        except (ValueError, TypeError, RecursionError):
+            self._activation = None
+
+
+def prepare_variables(variables: Mapping[str, object]) -> PreparedVariables:
+    """Convert plain JSON-like values keyed by top-level name (``{"async": event}``) once."""
+    return PreparedVariables(variables)
+
+
+# --- compiled expressions --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Equality:
+    """A top-level conjunct ``<variable>.<path> == <literal>``: a necessary condition for a match."""
+
+    path: tuple[str, ...]
+    value: Scalar
+
+
+class CompiledExpression:
+    """A checked, ready-to-run expression. Obtain one with :func:`compile_expression`.
+
+    ``variables`` holds the top-level names it reads (``event``, ``async``; not macro variables),
+    so a holder can refuse an expression that needs data it will never supply.
+    """
+
+    __slots__ = ("source", "variables", "_tree", "_program")
+
+    def __init__(self, source: str, tree: lark.Tree, variables: frozenset[str]) -> None:
+        self.source = source
+        self.variables = variables
+        self._tree = tree
+        self._program = _program(tree)
+
+    def __repr__(self) -> str:
+        return f"CompiledExpression({self.source!r})"
+
+    def evaluate(self, variables: Mapping[str, object] | PreparedVariables) -> bool:
+        """True only for a CEL ``true``: a waiting run must not resume on an error or a non-bool.
+
+        Never raises, because the data is untrusted and one odd event must not break routing for
+        everyone else.
+        """
+        prepared = variables if isinstance(variables, PreparedVariables) else PreparedVariables(variables)
+        if prepared._activation is None:
+            return False
+        try:
+            result = self._program.evaluate(prepared._activation)
+        # cel-python raises CELEvalError for ordinary failures but also RecursionError and internal
+        # exceptions for malformed data; all of them mean "no match".
+        except Exception:
+            return False
+        return isinstance(result, (bool, celtypes.BoolType)) and bool(result)
+
+    def equalities(self, variable: str) -> tuple[Equality, ...]:
+        """The ``&&``-level equalities between a field of ``variable`` and a literal.
+
+        Each is a necessary condition for the whole expression to be true (CEL's ``&&`` is true
+        only when both sides are), which is what lets an index skip full evaluation.
+        """
+        found = []
+        for conjunct in _conjuncts(self._tree):
+            node = _unwrap(conjunct)
+            if node.data != "relation" or len(node.children) != 2:
+                continue
+            operator_node, right = node.children
+            if operator_node.data != "relation_eq":
+                continue
+            left = operator_node.children[0]
+            for field, other in ((left, right), (right, left)):
+                path = _field_path(field, variable)
+                value = _literal_value(other)
+                if path and value is not _NOT_LITERAL:
+                    found.append(Equality(path, value))
+                    break
+        return tuple(found)
+
+
+def compile_expression(source: str) -> CompiledExpression:
+    """Compile once per distinct expression; raise :class:`ExpressionError` for a bad one.
+
+    The cache is bounded: callers that hold many expressions (the wait index) keep their own
+    references, and a server running for weeks must not keep every expression it ever saw.
+    """
+    if not isinstance(source, str):
+        raise ExpressionError(repr(source), f"an expression must be a string, not {type(source).__name__}")
+    return _compile_cached(source)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _compile_cached(source: str) -> CompiledExpression:
+    if not source.strip():
+        raise ExpressionError(source, "the expression is empty")
+    if len(source) > MAX_LENGTH:
+        raise ExpressionError(source, f"the expression is {len(source)} characters long (limit {MAX_LENGTH})")
+    try:
+        tree = _parse(source)
+    except celpy.CELParseError as error:
+        raise _syntax_error(source, error) from None
+    depth = _depth(tree)
+    if depth > MAX_DEPTH:
+        raise ExpressionError(
+            source,
+            f"the expression nests too deeply (parse-tree depth {depth}, limit {MAX_DEPTH}); "
+            "use fewer nested parentheses, brackets or chained operators",
+        )
+    return CompiledExpression(source, tree, _check(source, tree))
+
+
+# --- syntax errors ----------------------------------------------------------------------------------
+
+_TOKEN_NAMES: Final = {
+    "IDENT": "a name",
+    "INT_LIT": "a number",
+    "UINT_LIT": "a number",
+    "FLOAT_LIT": "a number",
+    "STRING_LIT": "a string",
+    "MLSTRING_LIT": "a string",
+    "BYTES_LIT": "a bytes literal",
+    "BOOL_LIT": "true/false",
+    "NULL_LIT": "null",
+    "$END": "end of expression",
+}
+
+
+def _token_name(terminal: str) -> str:
+    if terminal in _TOKEN_NAMES:
+        return _TOKEN_NAMES[terminal]
+    parser = celpy.CELParser.CEL_PARSER
+    assert parser is not None  # a parse error means the parser was built
+    pattern = parser.get_terminal(terminal).pattern
+    return f"'{pattern.value}'" if pattern.type == "str" else terminal
+
+
+def _expected(terminals: set[str] | frozenset[str] | None) -> str:
+    names = sorted({_token_name(t) for t in terminals or ()}, key=lambda n: (n.startswith("'"), n))
+    return f"; expected one of: {', '.join(names)}" if names else ""
+
+
+def _syntax_error(source: str, error: celpy.CELParseError) -> ExpressionError:
+    cause = error.__context__
+    line, column = error.line, error.column
+    if isinstance(cause, UnexpectedToken):
+        if cause.token.type == "$END":
+            # Lark reports the position of the last token; the reader needs the end of the input.
+            lines = source.split("\n")
+            line, column = len(lines), len(lines[-1]) + 1
+            reason = "unexpected end of expression"
+        else:
+            reason = f"unexpected {_quote(str(cause.token), 40)}"
+        reason += _expected(cause.expected)
+    elif isinstance(cause, UnexpectedCharacters):
+        reason = f"unexpected character {_quote(cause.char)}"
+        if cause.char in "'\"":
+            reason += " (unterminated string?)"
+        elif cause.char == "=":
+            reason += " (did you mean '=='?)"
+        reason += _expected(cause.allowed)
+    else:
+        reason = str(error).splitlines()[0] if str(error) else "syntax error"
+    return ExpressionError(source, reason, line, column)
+
+
+# --- tree analysis ----------------------------------------------------------------------------------
+
+
+def _depth(tree: lark.Tree) -> int:
+    """Iterative on purpose: the tree being measured may be too deep to recurse over."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, lark.Tree))
+    return deepest
+
+
+def _unwrap(node: Any) -> Any:
+    while isinstance(node, lark.Tree) and (
+        node.data == "paren_expr" or (node.data in _PASS_THROUGH and len(node.children) == 1)
+    ):
+        node = node.children[0]
+    return node
+
+
+def _macro_parts(node: lark.Tree) -> tuple[lark.Tree, str, list[lark.Tree]]:
+    receiver, name = node.children[0], node.children[1]
+    arguments = node.children[2].children if len(node.children) > 2 else []
+    return receiver, str(name), arguments
+
+
+def _bare_name(node: lark.Tree) -> str | None:
+    node = _unwrap(node)
+    if isinstance(node, lark.Tree) and node.data == "ident":
+        return str(node.children[0])
+    return None
+
+
+def _check(source: str, tree: lark.Tree) -> frozenset[str]:
+    """Reject what would fail or run away at evaluation; return the free top-level names.
+
+    Unknown functions are caught here because at evaluation they are just an error, i.e. a wait
+    that silently never matches. Nested comprehensions are refused because their cost is the
+    product of list sizes that come from untrusted events, and cel-python has no budget.
+    """
+    free: set[str] = set()
+
+    def fail(node: lark.Tree, reason: str) -> ExpressionError:
+        return ExpressionError(source, reason, node.meta.line, node.meta.column)
+
+    def visit(node: Any, bound: frozenset[str], in_macro: bool) -> None:
+        if not isinstance(node, lark.Tree):
+            return
+        if node.data in ("ident", "dot_ident"):
+            name = str(node.children[0])
+            if node.data == "dot_ident" or name not in bound:
+                free.add(name)
+            return
+        if node.data == "dot_ident_arg":
+            raise fail(node, "calls with a leading dot are not supported")
+        if node.data == "ident_arg" and str(node.children[0]) not in _GLOBAL_FUNCTIONS:
+            raise fail(node, f"unknown function {str(node.children[0])!r}")
+        if node.data == "member_dot_arg":
+            receiver, name, arguments = _macro_parts(node)
+            if name not in _METHODS:
+                raise fail(node, f"unknown function {name!r}")
+            if name in _MACROS:
+                if in_macro:
+                    raise fail(node, f"{name}() inside another comprehension is not allowed (nested comprehensions)")
+                variable = _bare_name(arguments[0]) if len(arguments) == 2 else None
+                if variable is None:
+                    raise fail(node, f"{name}() takes a variable name and an expression, e.g. {name}(x, x > 0)")
+                visit(receiver, bound, in_macro)
+                visit(arguments[1], bound | {variable}, True)
+                return
+        for child in node.children:
+            visit(child, bound, in_macro)
+
+    visit(tree, frozenset(), False)
+    return frozenset(free)
+
+
+def _conjuncts(tree: lark.Tree) -> list[lark.Tree]:
+    """The operands of the top-level ``&&`` chain, in source order, looking into parentheses."""
+    node = _unwrap(tree)
+    if not isinstance(node, lark.Tree) or node.data != "conditionaland":
+        return [node] if isinstance(node, lark.Tree) else []
+    # `a && b && c` is conditionaland(conditionaland(conditionaland(a), b), c): walk the left spine.
+    right_operands = []
+    while isinstance(node, lark.Tree) and node.data == "conditionaland" and len(node.children) == 2:
+        right_operands.append(node.children[1])
+        node = node.children[0]
+    operands = [node, *reversed(right_operands)]
+    return [part for operand in operands for part in _conjuncts(operand)]
+
+
+def _reference(node: Any) -> tuple[str, bool, tuple[str | int, ...]] | None:
+    """Decompose ``name.a["b"][0]`` into (root name, rooted with a leading dot, path).
+
+    Only field names and literal string/int indexes belong to a path; anything else (a method
+    call, a computed index) ends it, so the caller sees the longest plain reference.
+    """
+    segments: list[str | int] = []
+    node = _unwrap(node)
+    while isinstance(node, lark.Tree):
+        if node.data == "member_dot":
+            segments.append(str(node.children[1]))
+            node = _unwrap(node.children[0])
+        elif node.data == "member_index":
+            key = _literal_value(node.children[1])
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                return None
+            segments.append(key)
+            node = _unwrap(node.children[0])
+        elif node.data in ("ident", "dot_ident"):
+            return str(node.children[0]), node.data == "dot_ident", tuple(reversed(segments))
+        else:
+            return None
+    return None
+
+
+def _field_path(node: Any, variable: str) -> tuple[str, ...] | None:
+    reference = _reference(node)
+    if reference is None or reference[0] != variable:
+        return None
+    path = reference[2]
+    if not all(isinstance(segment, str) for segment in path):
+        return None
+    return tuple(str(segment) for segment in path)
+
+
+_NOT_LITERAL: Final = object()
+
+
+def _literal_value(node: Any) -> Any:
+    """The Python value of a literal operand, or ``_NOT_LITERAL``.
+
+    Decoding is left to cel-python itself so escapes, raw strings and hex ints mean exactly what
+    they mean at evaluation.
+    """
+    node = _unwrap(node)
+    if not isinstance(node, lark.Tree) or node.data != "literal":
+        return _NOT_LITERAL
+    try:
+        value = _program(node).evaluate({})
+    except CELEvalError:
+        return _NOT_LITERAL
+    kind = _kind(value)
+    if kind not in ("null", "bool", "number", "string"):
+        return _NOT_LITERAL
+    return _plain(value, kind)
+
+
+# --- match shorthand and event binding ------------------------------------------------------------
+
+
+def match_to_expression(match: str) -> str:
+    """Expand the SDK's ``match="data.x"`` shorthand to ``event.data.x == async.data.x``.
+
+    The path is relative to the event, as in Inngest's SDKs, so a leading ``event.``/``async.``
+    is a mistake worth reporting rather than a longer path.
+    """
+    segments = match.split(".") if isinstance(match, str) else []
+    if not segments or not all(_IDENT.fullmatch(s) and s not in _KEYWORDS for s in segments):
+        raise ExpressionError(
+            str(match), 'match must be a dotted field path of the event, such as "data.invoiceId"'
+        )
+    if segments[0] in ("event", "async"):
+        raise ExpressionError(
+            match, f'match is relative to the event: write "{".".join(segments[1:]) or "data.x"}"'
+        )
+    return f"event.{match} == async.{match}"
+
+
+def bind_event(source: str, event: Mapping[str, object]) -> str:
+    """Replace every ``event.<path>`` with the CEL literal of its value in ``event``.
+
+    Inngest binds ``event`` when a wait is created, so the stored wait only needs the incoming
+    ``async`` event, and its equalities become ``async.x == literal`` keys an index can use. The
+    replacement works on parse-tree spans, so text inside string literals is never touched. A
+    missing path binds ``null``, which is how a missing field compares anyway.
+    """
+    compiled = compile_expression(source)
+    replacements = []
+    for node, path, receiver in _event_references(compiled._tree):
+        literal = _cel_literal(_resolve(event, path), source, path)
+        # `event.data.n.string()` must not become `5.string()`, which lexes as the float `5.`.
+        replacements.append((node.meta.start_pos, node.meta.end_pos, f"({literal})" if receiver else literal))
+    if not replacements:
+        return source
+    pieces, position = [], 0
+    for start, end, text in sorted(replacements):
+        pieces += [source[position:start], text]
+        position = end
+    pieces.append(source[position:])
+    bound = "".join(pieces)
+    try:
+        compile_expression(bound)
+    except ExpressionError as error:
+        raise ExpressionError(source, f"after binding the event's values: {error.reason}") from error
+    return bound
+
+
+_Reference = tuple[lark.Tree, tuple[str | int, ...], bool]
+
+
+def _event_references(tree: lark.Tree) -> Iterator[_Reference]:
+    """Yield the outermost ``event`` references as (node, path, is the receiver of `.`/`[]`),
+    skipping those under a macro variable that shadows ``event``."""
+
+    def visit(node: Any, shadowed: bool, receiver: bool) -> Iterator[_Reference]:
+        if not isinstance(node, lark.Tree):
+            return
+        if node.data == "member":
+            reference = _reference(node)
+            if reference is not None and reference[0] == "event" and (reference[1] or not shadowed):
+                yield node, reference[2], receiver
+                return
+        if node.data == "member_dot_arg" and str(node.children[1]) in _MACROS:
+            target, _, arguments = _macro_parts(node)
+            yield from visit(target, shadowed, True)
+            yield from visit(arguments[1], shadowed or _bare_name(arguments[0]) == "event", False)
+            return
+        selects = node.data in ("member_dot", "member_dot_arg", "member_index")
+        for position, child in enumerate(node.children):
+            yield from visit(child, shadowed, selects and position == 0)
+
+    return visit(tree, False, False)
+
+
+def _resolve(event: Mapping[str, object], path: tuple[str | int, ...]) -> object:
+    node: object = event
+    for segment in path:
+        if isinstance(segment, str) and isinstance(node, Mapping) and segment in node:
+            node = node[segment]
+        elif isinstance(segment, int) and isinstance(node, (list, tuple)) and 0 <= segment < len(node):
+            node = node[segment]
+        else:
+            return None
+    return node
+
+
+_STRING_ESCAPES: Final = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _string_literal(text: str) -> str:
+    out = ['"']
+    for char in text:
+        if char in _STRING_ESCAPES:
+            out.append(_STRING_ESCAPES[char])
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) <= 0xFFFF:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def _cel_literal(value: object, source: str, path: tuple[str | int, ...], depth: int = 0) -> str:
+    where = "event" + "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in path)
+    if depth > MAX_DEPTH:
+        raise ExpressionError(source, f"the value of {where} is nested too deeply to bind")
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if value not in _INT64:
+            raise ExpressionError(source, f"the value of {where} is outside the 64-bit integer range")
+        return str(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return repr(value)
+        return 'double("nan")' if math.isnan(value) else f'double("{"-" if value < 0 else ""}inf")'
+    if isinstance(value, str):
+        return _string_literal(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_cel_literal(item, source, path, depth + 1) for item in value) + "]"
+    if isinstance(value, Mapping):
+        items = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ExpressionError(source, f"the value of {where} has a non-string key {key!r}")
+            items.append(f"{_string_literal(key)}: {_cel_literal(item, source, path, depth + 1)}")
+        return "{" + ", ".join(items) + "}"
+    raise ExpressionError(source, f"the value of {where} is a {type(value).__name__}, not JSON")

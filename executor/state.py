@@ -1,0 +1,140 @@
+"""Where a run's and a step's state lives: the records the store persists and the API returns.
+
+A step's memo (what a replay returns instead of running the handler again) is ``StepState.memo``,
+in Inngest's shapes: ``{"data": value}`` for a finished ``run``, ``{"error": {...}}`` for a step that
+failed for good, ``None`` for a finished sleep. Only a step whose status is in ``MEMO_STATUSES``
+has a memo; the other statuses describe work still pending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+class RunStatus:
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    ALL = (QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED)
+    TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+
+
+class StepStatus:
+    PLANNED = "Planned"      # discovered in strict replay mode, handler about to run
+    RUNNING = "Running"      # handler executing now (kept in memory, not in the database)
+    RETRYING = "Retrying"    # an attempt failed; the next one is due at ``due_at``
+    SLEEPING = "Sleeping"    # a sleep that ends at ``due_at``
+    WAITING = "Waiting"      # waiting for an event/signal/child run until ``due_at``
+    COMPLETED = "Completed"
+    FAILED = "Failed"        # failed for good; the function saw a StepError
+
+    MEMO_STATUSES = frozenset({COMPLETED, FAILED})
+
+
+class StepOp:
+    RUN = "run"
+    SLEEP = "sleep"
+    WAIT_FOR_EVENT = "wait_for_event"
+    WAIT_FOR_SIGNAL = "wait_for_signal"
+    INVOKE = "invoke"
+    SEND_EVENT = "send_event"
+
+
+@dataclass
+class StepState:
+    run_id: str
+    hashed_id: str
+    step_id: str             # the ID as reached, with the repeat counter: "fetch-page:2"
+    name: str                # the ID the author wrote: "fetch-page"
+    op: str
+    seq: int                 # order in which the run first reached this step
+    status: str = StepStatus.PLANNED
+    attempts: int = 0        # attempts made so far
+    memo: Any = None
+    error: dict[str, Any] | None = None   # last error, also while retrying
+    started_at: int | None = None
+    ended_at: int | None = None
+    due_at: int | None = None             # sleep end, retry time or wait deadline
+    detail: dict[str, Any] = field(default_factory=dict)   # op-specific: duration, waited-on event…
+    group: str | None = None              # hashed id of the first step of a parallel batch
+
+    @property
+    def has_memo(self) -> bool:
+        return self.status in StepStatus.MEMO_STATUSES
+
+    @property
+    def output(self) -> Any:
+        if self.status == StepStatus.COMPLETED and isinstance(self.memo, dict):
+            return self.memo.get("data")
+        return None
+
+    def copy(self, **changes: Any) -> "StepState":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.step_id, "name": self.name, "hashed_id": self.hashed_id, "op": self.op,
+            "status": self.status, "attempts": self.attempts, "output": self.output,
+            "error": self.error, "started_at": self.started_at, "ended_at": self.ended_at,
+            "due_at": self.due_at, "detail": self.detail, "group": self.group, "seq": self.seq,
+        }
+
+
+@dataclass
+class Run:
+    id: str
+    function_id: str
+    event_id: str | None
+    status: str
+    created_at: int
+    started_at: int | None = None
+    ended_at: int | None = None
+    output: Any = None
+    error: dict[str, Any] | None = None
+    invocations: int = 0
+    attempt: int = 0                      # function-level retries so far
+    step_count: int = 0
+    state_bytes: int = 0
+    function_version: str | None = None
+    finished_version: str | None = None
+    nondeterminism: list[dict[str, Any]] = field(default_factory=list)
+    current_step: str | None = None
+    parent_run_id: str | None = None
+    mode: str = "checkpointing"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in RunStatus.TERMINAL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "function_id": self.function_id, "event_id": self.event_id,
+            "status": self.status, "created_at": self.created_at, "started_at": self.started_at,
+            "ended_at": self.ended_at, "output": self.output, "error": self.error,
+            "invocations": self.invocations, "attempt": self.attempt, "step_count": self.step_count,
+            "state_bytes": self.state_bytes, "function_version": self.function_version,
+            "finished_version": self.finished_version, "nondeterminism": self.nondeterminism,
+            "current_step": self.current_step, "parent_run_id": self.parent_run_id, "mode": self.mode,
+        }
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """A durable piece of due work for one run: invoke it, end a sleep, retry, cancel."""
+
+    id: str
+    run_id: str
+    due_at: int
+    kind: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class QueueKind:
+    INVOKE = "invoke"    # run the function (again) from the top
+    SLEEP = "sleep"      # a sleep ended: memoize it, then invoke
+    RETRY = "retry"      # a step's or the function's backoff ended: invoke
+    CANCEL = "cancel"    # an operator asked to cancel

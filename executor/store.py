@@ -1,0 +1,345 @@
+"""SQLite persistence through aiosqlite: schema, migrations and every query.
+
+One writer connection behind an asyncio lock (WAL mode): each engine transition is one
+transaction, so a crash leaves the database at a transition boundary. File databases get a
+second, read-only connection so listings for the console and API never queue behind the engine.
+``synchronous=NORMAL`` in WAL mode survives a killed process (the case the crash test covers);
+only an operating-system crash or power loss can drop the last transactions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+import aiosqlite
+
+from . import jsonvalues
+from .events import Event
+from .state import QueueItem, Run, RunStatus, StepState
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        data BLOB NOT NULL,
+        ts INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        user BLOB,
+        v TEXT
+    );
+    CREATE INDEX events_name ON events(name, seq);
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        function_id TEXT NOT NULL,
+        event_id TEXT,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        started_at INTEGER,
+        ended_at INTEGER,
+        output BLOB,
+        error BLOB,
+        invocations INTEGER NOT NULL DEFAULT 0,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        step_count INTEGER NOT NULL DEFAULT 0,
+        state_bytes INTEGER NOT NULL DEFAULT 0,
+        function_version TEXT,
+        finished_version TEXT,
+        nondeterminism BLOB,
+        current_step TEXT,
+        parent_run_id TEXT,
+        mode TEXT NOT NULL
+    );
+    CREATE INDEX runs_status ON runs(status, id);
+    CREATE INDEX runs_function ON runs(function_id, id);
+    CREATE INDEX runs_event ON runs(event_id);
+    CREATE TABLE steps (
+        run_id TEXT NOT NULL,
+        hashed_id TEXT NOT NULL,
+        step_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        op TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        memo BLOB,
+        error BLOB,
+        started_at INTEGER,
+        ended_at INTEGER,
+        due_at INTEGER,
+        detail BLOB,
+        grp TEXT,
+        PRIMARY KEY (run_id, hashed_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE queue (
+        id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        due_at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        payload BLOB
+    );
+    CREATE INDEX queue_run ON queue(run_id);
+    """,
+}
+
+
+class SchemaError(RuntimeError):
+    """The database was written by a newer durable-tui, or is not ours."""
+
+
+def _j(value: Any) -> bytes | None:
+    return None if value is None else jsonvalues.dumps(value)
+
+
+def _jl(raw: bytes | None) -> Any:
+    return None if raw is None else jsonvalues.loads(raw)
+
+
+_RUN_COLUMNS = ("id, function_id, event_id, status, created_at, started_at, ended_at, output, error, "
+                "invocations, attempt, step_count, state_bytes, function_version, finished_version, "
+                "nondeterminism, current_step, parent_run_id, mode")
+_STEP_COLUMNS = ("run_id, hashed_id, step_id, name, op, seq, status, attempts, memo, error, "
+                 "started_at, ended_at, due_at, detail, grp")
+
+
+def _run_from_row(row: Sequence[Any]) -> Run:
+    return Run(
+        id=row[0], function_id=row[1], event_id=row[2], status=row[3], created_at=row[4],
+        started_at=row[5], ended_at=row[6], output=_jl(row[7]), error=_jl(row[8]),
+        invocations=row[9], attempt=row[10], step_count=row[11], state_bytes=row[12],
+        function_version=row[13], finished_version=row[14], nondeterminism=_jl(row[15]) or [],
+        current_step=row[16], parent_run_id=row[17], mode=row[18],
+    )
+
+
+def _step_from_row(row: Sequence[Any]) -> StepState:
+    return StepState(
+        run_id=row[0], hashed_id=row[1], step_id=row[2], name=row[3], op=row[4], seq=row[5],
+        status=row[6], attempts=row[7], memo=_jl(row[8]), error=_jl(row[9]), started_at=row[10],
+        ended_at=row[11], due_at=row[12], detail=_jl(row[13]) or {}, group=row[14],
+    )
+
+
+def _event_from_row(row: Sequence[Any]) -> Event:
+    return Event(id=row[0], name=row[1], data=_jl(row[2]) or {}, ts=row[3], user=_jl(row[4]), v=row[5])
+
+
+class Tx:
+    """The statements one engine transition may make; only valid inside ``Store.tx()``."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def insert_events(self, events: Iterable[Event], received_at: int) -> set[str]:
+        """Store events; returns the ids that were new (a known id is the idempotency hit)."""
+        new: set[str] = set()
+        for ev in events:
+            cur = await self._db.execute(
+                "INSERT OR IGNORE INTO events (id, name, data, ts, received_at, user, v) VALUES (?,?,?,?,?,?,?)",
+                (ev.id, ev.name, _j(ev.data), ev.ts, received_at, _j(ev.user), ev.v),
+            )
+            if cur.rowcount == 1:
+                new.add(ev.id)
+        return new
+
+    async def insert_run(self, run: Run) -> None:
+        await self._db.execute(
+            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 19)})",
+            (run.id, run.function_id, run.event_id, run.status, run.created_at, run.started_at,
+             run.ended_at, _j(run.output), _j(run.error), run.invocations, run.attempt, run.step_count,
+             run.state_bytes, run.function_version, run.finished_version, _j(run.nondeterminism or None),
+             run.current_step, run.parent_run_id, run.mode),
+        )
+
+    async def update_run(self, run_id: str, **fields: Any) -> None:
+        json_fields = {"output", "error", "nondeterminism"}
+        sets, params = [], []
+        for key, value in fields.items():
+            sets.append(f"{key} = ?")
+            params.append(_j(value) if key in json_fields else value)
+        params.append(run_id)
+        await self._db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", params)
+
+    async def add_run_usage(self, run_id: str, steps: int, state_bytes: int, current_step: str | None,
+                            now: int) -> None:
+        """Count a committed step against the run's limits and mark the run as started."""
+        await self._db.execute(
+            "UPDATE runs SET step_count = step_count + ?, state_bytes = state_bytes + ?, "
+            "current_step = COALESCE(?, current_step), "
+            "status = CASE WHEN status = ? THEN ? ELSE status END, "
+            "started_at = COALESCE(started_at, ?) WHERE id = ?",
+            (steps, state_bytes, current_step, RunStatus.QUEUED, RunStatus.RUNNING, now, run_id),
+        )
+
+    async def save_step(self, step: StepState) -> None:
+        await self._db.execute(
+            f"INSERT OR REPLACE INTO steps ({_STEP_COLUMNS}) VALUES ({','.join('?' * 15)})",
+            (step.run_id, step.hashed_id, step.step_id, step.name, step.op, step.seq, step.status,
+             step.attempts, _j(step.memo), _j(step.error), step.started_at, step.ended_at, step.due_at,
+             _j(step.detail or None), step.group),
+        )
+
+    async def enqueue(self, item: QueueItem) -> QueueItem:
+        await self._db.execute(
+            "INSERT INTO queue (id, run_id, due_at, kind, payload) VALUES (?,?,?,?,?)",
+            (item.id, item.run_id, item.due_at, item.kind, _j(item.payload or None)),
+        )
+        return item
+
+    async def dequeue(self, item_id: str) -> None:
+        await self._db.execute("DELETE FROM queue WHERE id = ?", (item_id,))
+
+    async def dequeue_run(self, run_id: str) -> list[str]:
+        cur = await self._db.execute("DELETE FROM queue WHERE run_id = ? RETURNING id", (run_id,))
+        return [row[0] for row in await cur.fetchall()]
+
+
+class Store:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._lock: Any = None
+
+    @property
+    def in_memory(self) -> bool:
+        return self.path == ":memory:" or self.path.startswith("file::memory:")
+
+    async def open(self) -> None:
+        import asyncio
+
+        self._lock = asyncio.Lock()
+        self._writer = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._writer.execute("PRAGMA busy_timeout = 10000")
+        if not self.in_memory:
+            await self._writer.execute("PRAGMA journal_mode = WAL")
+        await self._writer.execute("PRAGMA synchronous = NORMAL")
+        await self._migrate()
+        if self.in_memory:
+            self._reader = self._writer
+        else:
+            self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._reader.execute("PRAGMA busy_timeout = 10000")
+            await self._reader.execute("PRAGMA query_only = 1")
+
+    async def close(self) -> None:
+        if self._reader is not None and self._reader is not self._writer:
+            await self._reader.close()
+        if self._writer is not None:
+            await self._writer.close()
+        self._reader = self._writer = None
+
+    async def _migrate(self) -> None:
+        assert self._writer is not None
+        await self._writer.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        cur = await self._writer.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+        row = await cur.fetchone()
+        current = int(row[0]) if row else 0
+        if current > SCHEMA_VERSION:
+            raise SchemaError(
+                f"{self.path} has schema version {current}, newer than this durable-tui "
+                f"understands ({SCHEMA_VERSION}); upgrade durable-tui or use another --db file"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        await self._writer.execute(statement)
+                await self._writer.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(version),)
+                )
+                await self._writer.execute("COMMIT")
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+
+    @contextlib.asynccontextmanager
+    async def tx(self) -> AsyncIterator[Tx]:
+        """One engine transition: all its statements commit together or not at all."""
+        assert self._writer is not None and self._lock is not None
+        async with self._lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(self._writer)
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    # ---- reads -------------------------------------------------------------------------
+
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        assert self._reader is not None
+        cur = await self._reader.execute(sql, params)
+        return list(await cur.fetchall())
+
+    async def get_run(self, run_id: str) -> Run | None:
+        rows = await self._all(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        return _run_from_row(rows[0]) if rows else None
+
+    async def list_runs(self, *, status: str | None = None, function_id: str | None = None,
+                        event_id: str | None = None, parent_run_id: str | None = None,
+                        limit: int = 100, before: str | None = None) -> list[Run]:
+        """Newest first; ``before`` is a run id cursor (ULIDs sort by creation time)."""
+        where, params = [], []
+        for column, value in (("status", status), ("function_id", function_id),
+                              ("event_id", event_id), ("parent_run_id", parent_run_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if before is not None:
+            where.append("id < ?")
+            params.append(before)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = await self._all(f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY id DESC LIMIT ?",
+                               (*params, limit))
+        return [_run_from_row(r) for r in rows]
+
+    async def unfinished_runs(self) -> list[Run]:
+        rows = await self._all(f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN (?, ?)",
+                               (RunStatus.QUEUED, RunStatus.RUNNING))
+        return [_run_from_row(r) for r in rows]
+
+    async def count_runs(self) -> dict[str, int]:
+        rows = await self._all("SELECT status, COUNT(*) FROM runs GROUP BY status")
+        return {status: n for status, n in rows}
+
+    async def steps(self, run_id: str) -> list[StepState]:
+        rows = await self._all(f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))
+        return [_step_from_row(r) for r in rows]
+
+    async def steps_from_writer(self, run_id: str) -> list[StepState]:
+        """The memo as the engine must see it: read on the writer so nothing committed is missed."""
+        assert self._writer is not None
+        cur = await self._writer.execute(
+            f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))
+        return [_step_from_row(r) for r in await cur.fetchall()]
+
+    async def get_event(self, event_id: str) -> Event | None:
+        rows = await self._all("SELECT id, name, data, ts, user, v FROM events WHERE id = ?", (event_id,))
+        return _event_from_row(rows[0]) if rows else None
+
+    async def list_events(self, *, name: str | None = None, limit: int = 100,
+                          before: str | None = None) -> list[Event]:
+        """Newest first by arrival; ``before`` is an event id cursor."""
+        where, params = [], []
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
+        if before is not None:
+            where.append("seq < (SELECT seq FROM events WHERE id = ?)")
+            params.append(before)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = await self._all(
+            f"SELECT id, name, data, ts, user, v FROM events {clause} ORDER BY seq DESC LIMIT ?", (*params, limit))
+        return [_event_from_row(r) for r in rows]
+
+    async def queue_items(self) -> list[QueueItem]:
+        rows = await self._all("SELECT id, run_id, due_at, kind, payload FROM queue")
+        return [QueueItem(id=r[0], run_id=r[1], due_at=r[2], kind=r[3], payload=_jl(r[4]) or {}) for r in rows]
