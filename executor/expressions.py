@@ -28,7 +28,7 @@ from typing import Any, Final
 import celpy
 import lark
 from celpy import celtypes
-from celpy.evaluation import CELEvalError, base_functions
+from celpy.evaluation import CELEvalError, base_functions, celstr
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
 # At DEBUG, cel-python logs ~14 KB per evaluation and runs 4x slower; an application that turns on
@@ -551,22 +551,32 @@ _NOT_LITERAL: Final = object()
 
 
 def _literal_value(node: Any) -> Any:
-    """The Python value of a literal operand, or ``_NOT_LITERAL``.
+    """The Python value of a scalar literal operand, or ``_NOT_LITERAL``.
 
-    Decoding is left to cel-python itself so escapes, raw strings and hex ints mean exactly what
-    they mean at evaluation.
+    Decoding goes through cel-python's own converters, the ones its evaluator uses, so escapes,
+    raw strings and hex ints mean exactly what they mean at evaluation (running the evaluator on
+    the literal would cost ~0.1 ms per wait).
     """
     node = _unwrap(node)
     if not isinstance(node, lark.Tree) or node.data != "literal":
         return _NOT_LITERAL
+    token = node.children[0]
     try:
-        value = _program(node).evaluate({})
-    except CELEvalError:
+        if token.type in ("STRING_LIT", "MLSTRING_LIT"):
+            return str(celstr(token))
+        if token.type == "INT_LIT":
+            return int(celtypes.IntType(token.value))
+        if token.type == "UINT_LIT":
+            return int(celtypes.UintType(token.value[:-1]))
+        if token.type == "FLOAT_LIT":
+            return float(celtypes.DoubleType(token.value))
+    except ValueError:  # out of range for its CEL type: an error at evaluation, not a key
         return _NOT_LITERAL
-    kind = _kind(value)
-    if kind not in ("null", "bool", "number", "string"):
-        return _NOT_LITERAL
-    return _plain(value, kind)
+    if token.type == "BOOL_LIT":
+        return token.value == "true"
+    if token.type == "NULL_LIT":
+        return None
+    return _NOT_LITERAL
 
 
 # --- match shorthand and event binding ------------------------------------------------------------

@@ -134,6 +134,11 @@ class Invocation:
         hashed = hash_step_id(step_id, occurrence)
         self._touch()
         existing = self.memo.get(hashed)
+        if hashed in self.hidden:
+            # Strict replay without optimize_parallelism: this invocation stands for the moment one
+            # sibling finished, so the siblings that finished later must still look in flight.
+            self.reached.add(hashed)
+            await self.block()
         if existing is not None:
             if hashed not in self.reached:
                 self.reached.add(hashed)
@@ -171,7 +176,7 @@ class Invocation:
 
     def is_pending(self, state: StepState) -> bool:
         """A step someone else is finishing (strict-mode execution, a retry not yet due, a sleep)."""
-        if state.hashed_id in self.hidden or state.hashed_id in self.engine.inflight(self.run.id):
+        if state.hashed_id in self.engine.inflight(self.run.id):
             return True
         if state.status == StepStatus.RETRYING:
             return (state.due_at or 0) > self.engine.clock.now_ms()

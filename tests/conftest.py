@@ -1,0 +1,53 @@
+"""Shared fixtures: executors on a virtual clock, closed at the end of each test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from executor import Executor, Limits, VirtualClock
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+async def make_executor(clock: VirtualClock):
+    made: list[Executor] = []
+
+    async def make(functions: list[Any], *, db: str = ":memory:", limits: Limits | None = None,
+                   backoff: Callable[[int], float] = lambda attempt: 1.0) -> Executor:
+        ex = Executor(db=db, functions=functions, clock=clock, backoff=backoff, limits=limits)
+        await ex.start()
+        made.append(ex)
+        return ex
+
+    yield make
+    for ex in made:
+        await ex.close()
+
+
+async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    """Wait (bounded, in real time) for a state that is not run completion, e.g. "sleeping"."""
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(0.005)
+
+
+async def run_of(ex: Executor, event: dict[str, Any]):
+    """Send one event that triggers exactly one run and return that run."""
+    [event_id] = await ex.send(event)
+    [run] = await ex.runs(event_id=event_id)
+    return run
+
+
+async def step_status(ex: Executor, run_id: str, step_id: str) -> str | None:
+    for s in await ex.steps(run_id):
+        if s.step_id == step_id:
+            return s.status
+    return None

@@ -1,0 +1,131 @@
+"""Durability: closing and reopening on the same database resumes everything; non-determinism
+is reported; the schema is versioned."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from executor import Executor, RunStatus, StepStatus, create_function
+from executor.store import SCHEMA_VERSION, SchemaError, Store
+
+from .conftest import eventually, run_of, step_status
+
+pytestmark = pytest.mark.timeout(20)
+
+
+def _sleepy(log: list[str], checkpointing: bool = True):
+    @create_function(id="sleepy", trigger="go", checkpointing=checkpointing)
+    async def sleepy(ctx):
+        a = await ctx.step.run("before", lambda: log.append("before") or 1)
+        await ctx.step.sleep("nap", "1h")
+        b = await ctx.step.run("after", lambda: log.append("after") or 2)
+        return a + b
+
+    return sleepy
+
+
+@pytest.mark.parametrize("checkpointing", [True, False])
+async def test_sleeping_runs_survive_a_restart(make_executor, clock, tmp_path, checkpointing):
+    db = str(tmp_path / "state.db")
+    log: list[str] = []
+    ex = await make_executor([_sleepy(log, checkpointing)], db=db)
+    run = await run_of(ex, {"name": "go"})
+    await eventually(lambda: _is(ex, run.id, "nap", StepStatus.SLEEPING))
+    await ex.close()
+
+    clock.advance(3_600_000)
+    ex2 = await make_executor([_sleepy(log, checkpointing)], db=db)
+    run = await ex2.wait_for_run(run.id, timeout=5)
+    assert run.status == RunStatus.COMPLETED and run.output == 3
+    assert log == ["before", "after"], "the step committed before the restart is not run again"
+
+
+async def _is(ex, run_id, step_id, status):
+    return await step_status(ex, run_id, step_id) == status
+
+
+async def test_runs_queued_while_no_function_is_loaded_resume_when_it_is(make_executor, tmp_path):
+    db = str(tmp_path / "state.db")
+    log: list[str] = []
+    ex = await make_executor([], db=db)
+    await ex.send({"name": "go"})   # nobody listens: stored only
+    ex.set_functions([_sleepy(log)])
+    run = await run_of(ex, {"name": "go"})
+    await ex.close()
+    ex2 = await make_executor([], db=db)
+    await eventually(lambda: _true())
+    assert (await ex2.run(run.id)).status == RunStatus.QUEUED, "parked, not failed, while its function is missing"
+    ex2.set_functions([_sleepy(log)])
+    await eventually(lambda: _is(ex2, run.id, "nap", StepStatus.SLEEPING))
+
+
+async def _true():
+    return True
+
+
+async def test_changed_code_reports_non_determinism(make_executor, clock):
+    @create_function(id="evolving", trigger="go")
+    async def v1(ctx):
+        await ctx.step.run("load", lambda: 1)
+        await ctx.step.run("save", lambda: 2)
+        await ctx.step.sleep("wait", "1m")
+        return "v1"
+
+    @create_function(id="evolving", trigger="go")
+    async def v2(ctx):
+        await ctx.step.run("save", lambda: 2)
+        await ctx.step.run("load", lambda: 1)
+        await ctx.step.sleep("wait", "1m")
+        await ctx.step.run("new-step", lambda: 3)
+        return "v2"
+
+    ex = await make_executor([v1])
+    run = await run_of(ex, {"name": "go"})
+    await eventually(lambda: _is(ex, run.id, "wait", StepStatus.SLEEPING))
+    ex.set_functions([v2])
+    clock.advance(60_000)
+    run = await ex.wait_for_run(run.id, timeout=5)
+    assert run.output == "v2"
+    [warning] = run.nondeterminism
+    assert "'load'" in warning["message"] and "different order" in warning["message"]
+    assert set(warning["steps"]) == {"load", "save"}
+
+
+async def test_memo_never_reached_is_reported(make_executor, clock):
+    @create_function(id="shrinking", trigger="go")
+    async def v1(ctx):
+        await ctx.step.run("obsolete", lambda: 1)
+        await ctx.step.sleep("wait", "1m")
+
+    @create_function(id="shrinking", trigger="go")
+    async def v2(ctx):
+        await ctx.step.sleep("wait", "1m")
+        return "done"
+
+    ex = await make_executor([v1])
+    run = await run_of(ex, {"name": "go"})
+    await eventually(lambda: _is(ex, run.id, "wait", StepStatus.SLEEPING))
+    ex.set_functions([v2])
+    clock.advance(60_000)
+    run = await ex.wait_for_run(run.id, timeout=5)
+    assert run.status == RunStatus.COMPLETED
+    assert run.nondeterminism == [{"message": "memoized step(s) obsolete were never reached on replay",
+                                   "steps": ["obsolete"]}]
+
+
+async def test_schema_is_versioned_and_newer_databases_are_refused(tmp_path):
+    db = str(tmp_path / "state.db")
+    store = Store(db)
+    await store.open()
+    await store.close()
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    with pytest.raises(SchemaError, match="schema version 999"):
+        async with Executor(db=db):
+            pass

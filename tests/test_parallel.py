@@ -1,0 +1,86 @@
+"""Parallel steps with asyncio.gather, and strict replay's optimize_parallelism."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from executor import RunStatus, create_function
+
+from .conftest import run_of
+
+pytestmark = pytest.mark.timeout(20)
+
+
+@pytest.mark.parametrize("checkpointing", [True, False])
+async def test_gather_runs_handlers_concurrently_and_keeps_order(make_executor, checkpointing):
+    started = {name: asyncio.Event() for name in "abc"}
+
+    def handler(name: str, other: str):
+        async def body():
+            started[name].set()
+            # Each handler only finishes once another has started: impossible if run one by one.
+            await asyncio.wait_for(started[other].wait(), timeout=5)
+            return name.upper()
+        return body
+
+    @create_function(id="par", trigger="par", checkpointing=checkpointing)
+    async def par(ctx):
+        results = await asyncio.gather(
+            ctx.step.run("a", handler("a", "b")),
+            ctx.step.run("b", handler("b", "c")),
+            ctx.step.run("c", handler("c", "a")),
+        )
+        return await ctx.step.run("combine", lambda: "".join(results))
+
+    ex = await make_executor([par])
+    run = await ex.wait_for_run((await run_of(ex, {"name": "par"})).id, timeout=5)
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.output == "ABC"
+    steps = await ex.steps(run.id)
+    groups = {s.step_id: s.group for s in steps}
+    assert groups["a"] == groups["b"] == groups["c"] != groups["combine"], "parallel steps are grouped"
+
+
+def _fan_out(optimize: bool, executed: list[str]):
+    @create_function(id=f"fan-{optimize}", trigger="fan", checkpointing=False, optimize_parallelism=optimize)
+    async def fan(ctx):
+        items = ctx.event.data["items"]
+        results = await asyncio.gather(*[
+            ctx.step.run(f"process-item-{i}", lambda i=i: executed.append(i) or i * 10) for i in items])
+        return sum(results)
+
+    return fan
+
+
+async def test_optimize_parallelism_reinvokes_once_per_group(make_executor):
+    executed_plain, executed_opt = [], []
+    ex = await make_executor([_fan_out(False, executed_plain), _fan_out(True, executed_opt)])
+    [event_id] = await ex.send({"name": "fan", "data": {"items": list(range(5))}})
+    runs = {r.function_id: await ex.wait_for_run(r.id, timeout=5) for r in await ex.runs(event_id=event_id)}
+    plain, opt = runs["fan-False"], runs["fan-True"]
+    assert plain.output == opt.output == 100
+    assert sorted(executed_plain) == sorted(executed_opt) == [0, 1, 2, 3, 4]
+    # Discovery, then one re-invocation per finished step (the last one completes the run) …
+    assert plain.invocations == 1 + 5
+    # … against discovery plus a single re-invocation for the whole group.
+    assert opt.invocations == 2
+
+
+async def test_parallel_step_failure_after_retries_is_a_catchable_step_error(make_executor, clock):
+    from executor import StepError
+
+    def boom():
+        raise ValueError("bad item")
+
+    @create_function(id="par-fail", trigger="pf", retries=0)
+    async def par_fail(ctx):
+        ok, bad = await asyncio.gather(ctx.step.run("ok", lambda: 1), ctx.step.run("bad", boom),
+                                       return_exceptions=True)
+        assert isinstance(bad, StepError)
+        return {"ok": ok, "bad": bad.name, "message": bad.message}
+
+    ex = await make_executor([par_fail])
+    run = await ex.wait_for_run((await run_of(ex, {"name": "pf"})).id, timeout=5)
+    assert run.output == {"ok": 1, "bad": "ValueError", "message": "bad item"}

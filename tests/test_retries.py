@@ -1,0 +1,189 @@
+"""Retries: per-step attempts with backoff on the injected clock, StepError, NonRetriableError,
+RetryAfterError, and function-level retries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from executor import NonRetriableError, RetryAfterError, RunStatus, StepError, create_function
+
+from .conftest import eventually, run_of
+
+pytestmark = pytest.mark.timeout(20)
+
+
+async def _drive(ex, clock, run_id, step_ms=1000, limit=100):
+    """Advance virtual time until the run finishes (each advance lets one backoff elapse)."""
+    for _ in range(limit):
+        run = await ex.run(run_id)
+        if run.finished:
+            return run
+        clock.advance(step_ms)
+        await _settle(ex)
+    raise AssertionError("run did not finish")
+
+
+async def _settle(ex):
+    import asyncio
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_default_retries_make_five_attempts_then_step_error_is_catchable(make_executor, clock):
+    attempts = []
+
+    def flaky():
+        attempts.append(clock.now_ms())
+        raise ConnectionError("upstream down")
+
+    @create_function(id="flaky", trigger="go")
+    async def flaky_fn(ctx):
+        try:
+            await ctx.step.run("call", flaky)
+        except StepError as err:
+            return {"caught": err.name, "message": err.message, "has_stack": "ConnectionError" in err.stack}
+        return "unreachable"
+
+    ex = await make_executor([flaky_fn], backoff=lambda attempt: attempt * 10.0)
+    run = await run_of(ex, {"name": "go"})
+    run = await _drive(ex, clock, run.id, step_ms=5000)
+    assert run.status == RunStatus.COMPLETED
+    assert run.output == {"caught": "ConnectionError", "message": "upstream down", "has_stack": True}
+    assert len(attempts) == 5
+    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+    # Each retry waits for its backoff (10 s, 20 s, 30 s, 40 s), rounded up to the 5 s drive step.
+    assert all(g >= want * 1000 for g, want in zip(gaps, (10, 20, 30, 40)))
+    [step] = await ex.steps(run.id)
+    assert step.attempts == 5 and step.status == "Failed"
+
+
+async def test_step_retries_then_succeeds_without_rerunning_earlier_steps(make_executor, clock):
+    calls = {"first": 0, "second": 0}
+
+    def first():
+        calls["first"] += 1
+        return "one"
+
+    def second():
+        calls["second"] += 1
+        if calls["second"] < 3:
+            raise RuntimeError(f"try {calls['second']}")
+        return "two"
+
+    @create_function(id="retry-ok", trigger="go", retries=2, checkpointing=False)
+    async def fn(ctx):
+        return [await ctx.step.run("first", first), await ctx.step.run("second", second)]
+
+    ex = await make_executor([fn])
+    run = await _drive(ex, clock, (await run_of(ex, {"name": "go"})).id)
+    assert run.output == ["one", "two"]
+    assert calls == {"first": 1, "second": 3}
+
+
+async def test_uncaught_step_error_fails_run_with_original_error(make_executor, clock):
+    @create_function(id="uncaught", trigger="go", retries=1)
+    async def fn(ctx):
+        await ctx.step.run("explode", lambda: 1 / 0)
+
+    ex = await make_executor([fn])
+    run = await _drive(ex, clock, (await run_of(ex, {"name": "go"})).id)
+    assert run.status == RunStatus.FAILED
+    assert run.error["code"] == "step_errored"
+    assert run.error["name"] == "ZeroDivisionError" and run.error["step"] == "explode"
+
+
+async def test_non_retriable_error_fails_the_run_at_once(make_executor, clock):
+    calls = []
+
+    def refuse():
+        calls.append(1)
+        raise NonRetriableError("account closed")
+
+    @create_function(id="nonretry", trigger="go")
+    async def fn(ctx):
+        try:
+            await ctx.step.run("charge", refuse)
+        except StepError:
+            return "caught"   # NonRetriableError is not a catchable StepError: the run fails at once
+
+    ex = await make_executor([fn])
+    run = await ex.wait_for_run((await run_of(ex, {"name": "go"})).id, timeout=5)
+    assert run.status == RunStatus.FAILED
+    assert run.error["name"] == "NonRetriableError" and run.error["message"] == "account closed"
+    assert calls == [1]
+
+
+async def test_retry_after_error_schedules_next_attempt_at_that_time(make_executor, clock):
+    attempts = []
+
+    def limited():
+        attempts.append(clock.now_ms())
+        if len(attempts) == 1:
+            raise RetryAfterError("rate limited", timedelta(minutes=10))
+        return "ok"
+
+    @create_function(id="retry-after", trigger="go")
+    async def fn(ctx):
+        return await ctx.step.run("call", limited)
+
+    ex = await make_executor([fn], backoff=lambda a: 1.0)
+    run = await run_of(ex, {"name": "go"})
+    await eventually(lambda: _status(ex, run.id, "Retrying"))
+    [step] = await ex.steps(run.id)
+    assert step.due_at == attempts[0] + 600_000
+    clock.advance(599_000)
+    await _settle(ex)
+    assert len(attempts) == 1, "not retried before the requested time"
+    clock.advance(1_000)
+    run = await ex.wait_for_run(run.id, timeout=5)
+    assert run.output == "ok" and attempts[1] - attempts[0] == 600_000
+
+
+async def test_retry_after_is_clamped_to_at_least_one_second(make_executor, clock):
+    def limited():
+        raise RetryAfterError("now!", 0)
+
+    @create_function(id="clamp", trigger="go", retries=1)
+    async def fn(ctx):
+        return await ctx.step.run("call", limited)
+
+    ex = await make_executor([fn])
+    run = await run_of(ex, {"name": "go"})
+    await eventually(lambda: _status(ex, run.id, "Retrying"))
+    [step] = await ex.steps(run.id)
+    assert step.due_at - clock.now_ms() == 1000
+
+
+async def _status(ex, run_id, status):
+    return any(s.status == status for s in await ex.steps(run_id))
+
+
+async def test_error_outside_steps_is_retried_at_function_level(make_executor, clock):
+    executions = []
+
+    @create_function(id="outside", trigger="go", retries=2)
+    async def fn(ctx):
+        first = await ctx.step.run("first", lambda: executions.append("first") or 1)
+        if ctx.attempt < 2:
+            raise KeyError(f"attempt {ctx.attempt}")
+        return {"first": first, "attempt": ctx.attempt}
+
+    ex = await make_executor([fn])
+    run = await _drive(ex, clock, (await run_of(ex, {"name": "go"})).id)
+    assert run.status == RunStatus.COMPLETED
+    assert run.output == {"first": 1, "attempt": 2}
+    assert executions == ["first"], "the memoized step is not re-run by function-level retries"
+
+
+async def test_function_level_retries_exhausted_fail_the_run(make_executor, clock):
+    @create_function(id="always", trigger="go", retries=1)
+    async def fn(ctx):
+        raise ValueError("broken")
+
+    ex = await make_executor([fn])
+    run = await _drive(ex, clock, (await run_of(ex, {"name": "go"})).id)
+    assert run.status == RunStatus.FAILED and run.attempt == 1
+    assert run.error["name"] == "ValueError" and run.error["message"] == "broken"
+    assert run.invocations == 2
