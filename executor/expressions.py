@@ -201,7 +201,19 @@ def _ordering(test: Callable[[Any, Any], bool]) -> Callable[[Any, Any], Any]:
     return compare
 
 
+def _cel_in(item: Any, container: Any) -> Any:
+    """``in`` uses the same equality as ``==``, so `5 in [5.0]` agrees with `5 == 5.0`."""
+    operands = _operands(item, container)
+    if isinstance(operands, CELEvalError):
+        return operands
+    element, collection = operands
+    if _kind(collection) not in ("list", "map"):
+        return celtypes.BoolType(False)
+    return celtypes.BoolType(any(_equal(element, member) for member in collection))
+
+
 _FUNCTIONS: Final = {
+    "_in_": _cel_in,
     "_==_": _cel_eq,
     "_!=_": _cel_ne,
     "_<_": _ordering(operator.lt),
@@ -484,10 +496,14 @@ def _check(source: str, tree: lark.Tree) -> frozenset[str]:
                 raise fail(node, f"unknown function {name!r}")
             if name in _MACROS:
                 if in_macro:
-                    raise fail(node, f"{name}() inside another comprehension is not allowed (nested comprehensions)")
+                    raise fail(
+                        node, f"{name}() inside another comprehension is not allowed (nested comprehensions)"
+                    )
                 variable = _bare_name(arguments[0]) if len(arguments) == 2 else None
                 if variable is None:
-                    raise fail(node, f"{name}() takes a variable name and an expression, e.g. {name}(x, x > 0)")
+                    raise fail(
+                        node, f"{name}() takes a variable name and an expression, e.g. {name}(x, x > 0)"
+                    )
                 visit(receiver, bound, in_macro)
                 visit(arguments[1], bound | {variable}, True)
                 return

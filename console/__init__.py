@@ -1,0 +1,1 @@
+"""durable-tui's operator side: the command line, and (next) the Textual console."""
