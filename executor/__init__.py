@@ -4,19 +4,20 @@ The public SDK is re-exported here; everything else is internal to the engine.
 """
 
 from .clock import Clock, RealClock, VirtualClock
-from .context import Context, Step
+from .context import Context, Signal, Step
 from .errors import (EventValidationError, FunctionDefinitionError, NonRetriableError, RetryAfterError,
-                     StepError, StepInputError)
+                     SignalNotFoundError, StepError, StepInputError)
 from .events import Event
 from .executor import Executor
 from .feed import Change, Subscription
-from .function import Function, TriggerEvent, create_function
+from .expressions import ExpressionError
+from .function import Cancel, Function, TriggerCron, TriggerEvent, create_function
 from .limits import Limits
 from .state import Run, RunStatus, StepState, StepStatus
 
 __all__ = [
-    "Change", "Clock", "Context", "Event", "EventValidationError", "Executor", "Function",
-    "FunctionDefinitionError", "Limits", "NonRetriableError", "RealClock", "RetryAfterError", "Run",
-    "RunStatus", "Step", "StepError", "StepInputError", "StepState", "StepStatus", "Subscription",
-    "TriggerEvent", "VirtualClock", "create_function",
+    "Cancel", "Change", "Clock", "Context", "Event", "EventValidationError", "Executor", "ExpressionError",
+    "Function", "FunctionDefinitionError", "Limits", "NonRetriableError", "RealClock", "RetryAfterError", "Run",
+    "RunStatus", "Signal", "SignalNotFoundError", "Step", "StepError", "StepInputError", "StepState",
+    "StepStatus", "Subscription", "TriggerCron", "TriggerEvent", "VirtualClock", "create_function",
 ]

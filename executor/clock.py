@@ -38,7 +38,7 @@ class RealClock:
 class VirtualClock:
     """A clock that only moves when told to: tests advance it and due work runs at once."""
 
-    def __init__(self, start_ms: int = 1_700_000_000_000) -> None:
+    def __init__(self, start_ms: int = 1_767_225_600_000) -> None:   # 2026-01-01T00:00:00Z
         self._now = start_ms
         self._sleepers: list[tuple[int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()

@@ -10,13 +10,26 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from .durations import check_horizon, parse_duration, parse_instant
 from .errors import StepInputError
 from .events import Event
+from .expressions import ExpressionError, bind_event, compile_expression, match_to_expression
+from .function import Function
 from .invocation import Invocation
-from .state import StepOp, StepStatus
+from .state import StepOp, StepState, StepStatus, WaitKind
+
+#: Inngest's default for invoke is a year; ours stays inside the 366-day ceiling.
+DEFAULT_INVOKE_TIMEOUT = "365d"
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What ``wait_for_signal`` returns: the signal's name and the data sent with it."""
+
+    signal: str
+    data: Any = None
 
 
 class ReplayAwareLogger:
@@ -73,41 +86,139 @@ class Step:
 
     async def sleep(self, step_id: str, duration: str | int | timedelta) -> None:
         """Pause the run durably for ``duration`` ("30s", "1h30m", "7d", ms, timedelta)."""
-        state = await self._inv.reach(step_id, StepOp.SLEEP)
+        state = await self._pending_or_new(step_id, StepOp.SLEEP)
         if state.has_memo:
             return None
-        if state.status == StepStatus.SLEEPING:
-            await self._inv.block()
-        try:
-            ms = parse_duration(duration)
-            due = check_horizon(self._now() + ms, self._now(), "the sleep")
-        except ValueError as exc:
-            raise StepInputError(f"{self._inv.where(state.step_id)}: {exc}") from None
-        await self._sleep_to(state, due, {"duration_ms": ms})
+        ms = await self._checked(state, lambda: parse_duration(duration))
+        due = await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the sleep"))
+        await self._park(state, WaitKind.SLEEP, due, detail={"duration_ms": ms})
 
     async def sleep_until(self, step_id: str, when: datetime | str) -> None:
         """Pause the run durably until ``when`` (aware or naive-UTC datetime, ISO-8601 string).
         A time in the past continues at once."""
-        state = await self._inv.reach(step_id, StepOp.SLEEP)
+        state = await self._pending_or_new(step_id, StepOp.SLEEP)
         if state.has_memo:
             return None
-        if state.status == StepStatus.SLEEPING:
-            await self._inv.block()
-        try:
-            due = check_horizon(parse_instant(when), self._now(), "the sleep_until time")
-        except ValueError as exc:
-            raise StepInputError(f"{self._inv.where(state.step_id)}: {exc}") from None
-        await self._sleep_to(state, due, {"until": due})
+        due = await self._checked(state, lambda: check_horizon(parse_instant(when), self._now(), "the sleep_until time"))
+        await self._park(state, WaitKind.SLEEP, due, detail={"until": due})
+
+    async def wait_for_event(self, step_id: str, *, event: str, timeout: str | int | timedelta,
+                             match: str | None = None, if_exp: str | None = None) -> Event | None:
+        """Wait for a later event named ``event``; return it, or None at the timeout.
+
+        Only events received after this wait was stored can match. ``match="data.x"`` means
+        ``event.data.x == async.data.x``; ``if_exp`` is a CEL expression where ``event`` is this
+        run's trigger (its values bound now) and ``async`` the candidate event.
+        """
+        state = await self._pending_or_new(step_id, StepOp.WAIT_FOR_EVENT)
+        if state.has_memo:
+            return self._memo_or_error(state, lambda memo: Event.from_dict(memo) if memo else None)
+
+        def validate() -> tuple[int, str | None]:
+            if not isinstance(event, str) or not event:
+                raise ValueError("wait_for_event needs a non-empty event name")
+            if match is not None and if_exp is not None:
+                raise ValueError("give match or if_exp, not both")
+            return parse_duration(timeout), match_to_expression(match) if match is not None else if_exp
+
+        ms, source = await self._checked(state, validate)
+        due = await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
+        bound = None
+        if source is not None:
+            try:
+                bound = bind_event(source, self._inv.event.to_dict())
+                compile_expression(bound)
+            except ExpressionError as exc:
+                await self._inv.fail_step(state, "InvalidExpression", f"{self._inv.where(state.step_id)}: {exc}")
+        await self._park(state, WaitKind.EVENT, due, event_name=event, expression=bound,
+                         source=if_exp if if_exp is not None else match,
+                         detail={"event": event, "match": match, "if": if_exp, "timeout_ms": ms})
+
+    async def wait_for_signal(self, step_id: str, *, signal: str, timeout: str | int | timedelta,
+                              on_conflict: str) -> Signal | None:
+        """Wait for ``signal`` (sent with ``Executor.send_signal``); None at the timeout.
+
+        ``on_conflict="fail"`` fails this step if another run already waits for the signal;
+        ``"replace"`` takes the signal over, leaving the earlier waiter to its timeout.
+        """
+        state = await self._pending_or_new(step_id, StepOp.WAIT_FOR_SIGNAL)
+        if state.has_memo:
+            return self._memo_or_error(state, lambda memo: Signal(**memo["data"]) if memo else None)
+
+        def validate() -> int:
+            if not isinstance(signal, str) or not signal:
+                raise ValueError("wait_for_signal needs a non-empty signal name")
+            if on_conflict not in ("replace", "fail"):
+                raise ValueError(f"on_conflict must be 'replace' or 'fail', not {on_conflict!r}")
+            return parse_duration(timeout)
+
+        ms = await self._checked(state, validate)
+        due = await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
+        await self._park(state, WaitKind.SIGNAL, due, signal=signal, on_conflict=on_conflict,
+                         detail={"signal": signal, "on_conflict": on_conflict, "timeout_ms": ms})
+
+    async def send_event(self, step_id: str, events: dict[str, Any] | Event | list[Any]) -> list[str]:
+        """Send one event or a list as a step: stored with the step's result, so a replay never
+        sends twice. Returns the event ids."""
+        state = await self._pending_or_new(step_id, StepOp.SEND_EVENT)
+        if state.has_memo:
+            return self._memo_or_error(state, lambda memo: memo["data"])
+        return await self._inv.engine.send_from_step(self._inv, state, events)
+
+    async def invoke(self, step_id: str, *, function: Function | str, data: dict[str, Any] | None = None,
+                     timeout: str | int | timedelta | None = None) -> Any:
+        """Run ``function`` as a child run and return its return value.
+
+        A failed child raises ``StepError`` here with the child's error; so does the timeout
+        (default 365 days).
+        """
+        state = await self._pending_or_new(step_id, StepOp.INVOKE)
+        if state.has_memo:
+            return self._memo_or_error(state, lambda memo: memo["data"])
+        function_id = function.id if isinstance(function, Function) else function
+        target = self._inv.engine.functions.get(function_id) if isinstance(function_id, str) else None
+
+        def validate() -> int:
+            if data is not None and not isinstance(data, dict):
+                raise ValueError(f"invoke data must be a dict, not {type(data).__name__}")
+            return parse_duration(timeout if timeout is not None else DEFAULT_INVOKE_TIMEOUT)
+
+        ms = await self._checked(state, validate)
+        due = await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
+        if target is None:
+            await self._inv.fail_step(state, "FunctionNotFound",
+                                      f"{self._inv.where(state.step_id)}: no function with id {function_id!r} is loaded")
+        await self._park(state, WaitKind.INVOKE, due, invoke=(target, data or {}),
+                         detail={"function_id": function_id, "timeout_ms": ms})
+
+    # ---- shared parts -------------------------------------------------------------------
 
     def _now(self) -> int:
         return self._inv.engine.clock.now_ms()
 
-    async def _sleep_to(self, state: Any, due: int, detail: dict[str, Any]) -> None:
-        state.status = StepStatus.SLEEPING
-        state.due_at = due
-        state.started_at = self._now()
-        state.detail = detail
-        await self._inv.suspend(state)
+    async def _pending_or_new(self, step_id: str, op: str) -> StepState:
+        """Reach the step; a step still waiting or sleeping keeps this branch blocked."""
+        state = await self._inv.reach(step_id, op)
+        if not state.has_memo and state.status in (StepStatus.SLEEPING, StepStatus.WAITING):
+            await self._inv.block()
+        return state
+
+    def _memo_or_error(self, state: StepState, decode: Callable[[Any], Any]) -> Any:
+        if state.status == StepStatus.FAILED:
+            raise self._inv.step_error(state)
+        return decode(state.memo)
+
+    async def _checked(self, state: StepState, compute: Callable[[], Any]) -> Any:
+        """Arguments that can never work fail the step and the run (retrying cannot help)."""
+        try:
+            return compute()
+        except (ValueError, ExpressionError) as exc:
+            await self._inv.reject(state, StepInputError(f"{self._inv.where(state.step_id)}: {exc}"))
+
+    async def _park(self, state: StepState, kind: str, due: int, *, detail: dict[str, Any], **wait: Any) -> NoReturn:
+        await self._inv.engine.park(self._inv, state, kind, due, detail=detail, **wait)
+        self._inv.suspending = True
+        await self._inv.block()
 
 
 @dataclass

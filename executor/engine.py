@@ -1,8 +1,9 @@
 """State transitions: each thing that happens to a run is one SQLite transaction.
 
 The engine turns queue items into invocations, commits what invocations produce (step
-results, sleeps, planned steps, completion or failure), and publishes a change for each
-commit. It is the only writer; everything else reads.
+results, planned steps, completion or failure), and publishes a change for each commit. It is
+the only writer; everything else reads. Waits, event routing and run endings that touch other
+runs live in ``routing.py``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import jsonvalues
@@ -18,17 +18,20 @@ from .attempt import Outcome, error_dict, run_attempt
 from .backoff import Backoff
 from .clock import Clock
 from .context import Context, ReplayAwareLogger, Step
+from .cron import CronTimers
 from .durations import duration_or_instant_to_due
 from .errors import EventValidationError, FunctionDefinitionError, NonRetriableError, RetryAfterError, StepError
-from .events import Event, name_matches, validate_event
+from .events import Event, validate_event
 from .feed import Change, ChangeFeed
 from .function import Function
 from .ids import new_id
 from .invocation import Invocation, Planned
 from .limits import Limits
+from .routing import HotRun, Routing, Transition
 from .scheduler import Scheduler
-from .state import QueueItem, QueueKind, Run, RunStatus, StepState, StepStatus
+from .state import QueueItem, QueueKind, Run, RunStatus, StepState, StepStatus, WaitKind
 from .store import Store
+from .waits import WaitRegistry
 
 log = logging.getLogger("durable_tui.engine")
 function_log = logging.getLogger("durable_tui.functions")
@@ -36,26 +39,7 @@ function_log = logging.getLogger("durable_tui.functions")
 INVOKED_EVENT = "inngest/function.invoked"
 
 
-@dataclass
-class HotRun:
-    """A run the engine is working on: its event and committed memo, kept between invocations."""
-
-    event: Event
-    memo: dict[str, StepState]
-    state_bytes: int
-    invocations: int = 0
-
-
-@dataclass
-class Transition:
-    """What one commit changed, applied to the scheduler and feed after the commit succeeds."""
-
-    queued: list[QueueItem] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
-
-
-class Engine:
+class Engine(Routing):
     def __init__(self, store: Store, clock: Clock, feed: ChangeFeed, limits: Limits, backoff: Backoff,
                  concurrency: int = 64) -> None:
         self.store = store
@@ -64,11 +48,12 @@ class Engine:
         self.limits = limits
         self.backoff = backoff
         self.scheduler = Scheduler(clock, self._handle, concurrency)
+        self.waits = WaitRegistry()
+        self.cron = CronTimers(clock, self._start_cron_run)
         self._functions: dict[str, Function] = {}
         self._hot: dict[str, HotRun] = {}
         self._inflight: dict[str, set[str]] = {}
         self._cancelling: set[str] = set()
-        self._active: dict[str, Invocation] = {}
         self._live: dict[str, dict[str, StepState]] = {}
         self._parked: dict[str, list[QueueItem]] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -76,7 +61,8 @@ class Engine:
     # ---- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the durable queue and re-queue any run a crash left without pending work."""
+        """Load waits and the durable queue; re-queue any run a crash left without pending work."""
+        self.waits.load(await self.store.waits())
         items = await self.store.queue_items()
         with_items = {item.run_id for item in items}
         self._cancelling.update(item.run_id for item in items if item.kind == QueueKind.CANCEL)
@@ -84,12 +70,14 @@ class Engine:
         if orphans:
             async with self.store.tx() as tx:
                 for run in orphans:
-                    items.append(await tx.enqueue(self._item(run.id, QueueKind.INVOKE, reason="recovered")))
+                    items.append(await tx.enqueue(self.item(run.id, QueueKind.INVOKE, reason="recovered")))
             log.info("re-queued %d run(s) that were mid-invocation when the executor stopped", len(orphans))
         self.scheduler.push(items)
         self.scheduler.start()
+        self.cron.start()
 
     async def stop(self) -> None:
+        await self.cron.stop()
         await self.scheduler.stop()
         tasks = list(self._background)
         for task in tasks:
@@ -103,34 +91,29 @@ class Engine:
         return self._functions
 
     def set_functions(self, functions: Iterable[Function]) -> None:
-        """Replace the registry at once; runs parked for a missing function resume if it is back."""
+        """Replace the registry at once; runs parked for a missing function resume if it is back.
+        A function's ``on_failure`` handler is registered alongside it."""
         registry: dict[str, Function] = {}
         for fn in functions:
-            if fn.id in registry and registry[fn.id] is not fn:
-                raise FunctionDefinitionError(
-                    f"function id {fn.id!r} is defined twice ({registry[fn.id].source_file} and {fn.source_file})")
-            for trigger in fn.triggers:
-                if trigger.expression:
-                    from .expressions import compile_expression
-                    compile_expression(trigger.expression)
-            registry[fn.id] = fn
+            for member in (fn, fn.on_failure):
+                if member is None:
+                    continue
+                known = registry.get(member.id)
+                if known is not None and known is not member:
+                    raise FunctionDefinitionError(
+                        f"function id {member.id!r} is defined twice ({known.source_file} and {member.source_file})")
+                registry[member.id] = member
         self._functions = registry
+        self.cron.set_functions(registry.values())
         for function_id in [f for f in self._parked if f in registry]:
             self.scheduler.push(self._parked.pop(function_id))
         self.feed.publish([Change("function", fn_id) for fn_id in registry])
 
-    def _triggered_by(self, fn: Function, event: Event) -> bool:
-        for trigger in fn.triggers:
-            if not name_matches(trigger.event, event.name):
-                continue
-            if trigger.expression is None:
-                return True
-            from .expressions import compile_expression
-            if compile_expression(trigger.expression).evaluate({"event": event.to_dict()}):
-                return True
-        return False
+    def parked_functions(self) -> dict[str, int]:
+        """Function ids that runs are waiting for (deleted or not yet loaded), with run counts."""
+        return {fid: len({i.run_id for i in items}) for fid, items in self._parked.items()}
 
-    # ---- events in ---------------------------------------------------------------------
+    # ---- events and runs in --------------------------------------------------------------
 
     def validate(self, events: Any, *, allow_reserved: bool = False) -> list[Event]:
         batch = events if isinstance(events, (list, tuple)) else [events]
@@ -145,30 +128,31 @@ class Engine:
                                max_bytes=self.limits.max_event_bytes) for i, raw in enumerate(batch)]
 
     async def send(self, events: Sequence[Event]) -> dict[str, list[str]]:
-        """Persist events and start the runs they trigger, all in one transaction.
-        Returns event id -> ids of the runs it started (empty for a repeated id)."""
-        now = self.clock.now_ms()
-        started: dict[str, list[str]] = {ev.id: [] for ev in events}
+        """Persist events, resume the waits they satisfy and start the runs they trigger, in one
+        transaction. Returns event id -> ids of the runs it started or resumed."""
         t = Transition()
         async with self.store.tx() as tx:
-            new_ids = await tx.insert_events(events, now)
-            for ev in events:
-                if ev.id not in new_ids:
-                    continue
-                new_ids.discard(ev.id)
-                t.changes.append(Change("event", ev.id, data={"name": ev.name}))
-                for fn in list(self._functions.values()):
-                    if self._triggered_by(fn, ev):
-                        run = await self._create_run(tx, fn, ev, t)
-                        started[ev.id].append(run.id)
-        self._apply(t)
-        return started
+            affected = await self.route(tx, events, t)
+        self.apply(t)
+        return affected
 
-    async def start_run(self, fn: Function, data: dict[str, Any]) -> Run:
-        """Start ``fn`` directly (the console's invoke, the API's invoke) with a synthetic event."""
+    async def start_run(self, fn: Function, data: dict[str, Any], *, parent: tuple[Run, str] | None = None,
+                        tx: Any = None, t: Transition | None = None) -> Run:
+        """Start ``fn`` directly with a synthetic ``inngest/function.invoked`` event (the console's
+        and API's invoke, and ``step.invoke`` with ``parent``)."""
         event = validate_event({"name": INVOKED_EVENT, "data": {**data, "function_id": fn.id}},
                                self.clock.now_ms(), allow_reserved=True, max_bytes=self.limits.max_event_bytes)
-        return await self._start_with_event(fn, event)
+        if tx is not None and t is not None:
+            await tx.insert_events([event], self.clock.now_ms())
+            t.changes.append(Change("event", event.id, data={"name": event.name}))
+            return await self.create_run(tx, fn, event, t, parent=parent)
+        t = Transition()
+        async with self.store.tx() as tx:
+            await tx.insert_events([event], self.clock.now_ms())
+            t.changes.append(Change("event", event.id, data={"name": event.name}))
+            run = await self.create_run(tx, fn, event, t, parent=parent)
+        self.apply(t)
+        return run
 
     async def rerun(self, run_id: str) -> Run:
         run = await self._require_run(run_id)
@@ -176,24 +160,33 @@ class Engine:
         event = await self.store.get_event(run.event_id) if run.event_id else None
         if event is None:
             raise KeyError(f"run {run_id}: its triggering event is gone, so it cannot be rerun")
-        return await self._start_with_event(fn, event, store_event=False)
-
-    async def _start_with_event(self, fn: Function, event: Event, store_event: bool = True) -> Run:
         t = Transition()
         async with self.store.tx() as tx:
-            if store_event:
-                await tx.insert_events([event], self.clock.now_ms())
-                t.changes.append(Change("event", event.id, data={"name": event.name}))
-            run = await self._create_run(tx, fn, event, t)
-        self._apply(t)
-        return run
+            new = await self.create_run(tx, fn, event, t)
+        self.apply(t)
+        return new
 
-    async def _create_run(self, tx: Any, fn: Function, event: Event, t: Transition) -> Run:
+    async def _start_cron_run(self, fn: Function, cron: str, due_ms: int) -> None:
+        """A cron tick: the event id is derived from the tick, so a restart cannot fire it twice."""
+        event = validate_event({"id": f"cron-{fn.id}-{due_ms}", "name": "inngest/scheduled.timer",
+                                "data": {"cron": cron, "function_id": fn.id}, "ts": due_ms},
+                               due_ms, allow_reserved=True)
+        t = Transition()
+        async with self.store.tx() as tx:
+            if await tx.insert_events([event], self.clock.now_ms()):
+                t.changes.append(Change("event", event.id, data={"name": event.name}))
+                await self.create_run(tx, fn, event, t)
+        self.apply(t)
+
+    async def create_run(self, tx: Any, fn: Function, event: Event, t: Transition,
+                         parent: tuple[Run, str] | None = None) -> Run:
         run = Run(id=new_id(), function_id=fn.id, event_id=event.id, status=RunStatus.QUEUED,
-                  created_at=self.clock.now_ms(), function_version=fn.version, mode=fn.mode)
+                  created_at=self.clock.now_ms(), function_version=fn.version, mode=fn.mode,
+                  parent_run_id=parent[0].id if parent else None, parent_step=parent[1] if parent else None)
         await tx.insert_run(run)
-        t.queued.append(await tx.enqueue(self._item(run.id, QueueKind.INVOKE, reason="triggered")))
+        t.queued.append(await tx.enqueue(self.item(run.id, QueueKind.INVOKE, reason="triggered")))
         t.changes.append(Change("run", run.id, run.id, run.status, {"function_id": fn.id}))
+        await self.arm_cancel_rules(tx, fn, run, event, t)
         return run
 
     # ---- cancel ------------------------------------------------------------------------
@@ -204,16 +197,16 @@ class Engine:
         run = await self._require_run(run_id)
         if run.finished:
             return False
-        self._cancelling.add(run_id)
+        t = Transition()
         async with self.store.tx() as tx:
-            item = await tx.enqueue(self._item(run_id, QueueKind.CANCEL))
-        self.scheduler.push([item])
+            await self.request_cancel(tx, run_id, t)
+        self.apply(t)
         return True
 
     def cancel_requested(self, run_id: str) -> bool:
         return run_id in self._cancelling
 
-    # ---- reads the invocation needs -------------------------------------------------------
+    # ---- reads the invocation and executor need ------------------------------------------
 
     def inflight(self, run_id: str) -> set[str]:
         return self._inflight.get(run_id, set())
@@ -233,7 +226,7 @@ class Engine:
             raise KeyError(f"no function with id {function_id!r} is loaded")
         return fn
 
-    async def _hot_run(self, run: Run) -> HotRun:
+    async def hot_run(self, run: Run) -> HotRun:
         hot = self._hot.get(run.id)
         if hot is None:
             event = await self.store.get_event(run.event_id) if run.event_id else None
@@ -246,7 +239,7 @@ class Engine:
 
     # ---- queue items -------------------------------------------------------------------
 
-    def _item(self, run_id: str, kind: str, due_at: int | None = None, **payload: Any) -> QueueItem:
+    def item(self, run_id: str, kind: str, due_at: int | None = None, **payload: Any) -> QueueItem:
         return QueueItem(id=new_id(), run_id=run_id, due_at=self.clock.now_ms() if due_at is None else due_at,
                          kind=kind, payload=payload)
 
@@ -258,36 +251,29 @@ class Engine:
             self.scheduler.discard([item.id])
             return
         if item.kind == QueueKind.CANCEL:
-            await self._terminate(run, RunStatus.CANCELLED, item=item)
+            t = Transition(dropped=[item.id])
+            async with self.store.tx() as tx:
+                await self.close_run(tx, run, {"status": RunStatus.CANCELLED}, t)
+            self.apply(t)
+            return
+        if item.kind in (QueueKind.SLEEP, QueueKind.TIMEOUT, QueueKind.EXPIRE):
+            await self.time_out(item)
             return
         fn = self._functions.get(run.function_id)
         if fn is None:
             self._parked.setdefault(run.function_id, []).append(item)
             log.warning("run %s waits for function %r, which is not loaded", run.id, run.function_id)
+            self.feed.publish([Change("run", run.id, run.id, run.status, {"missing_function": run.function_id})])
             return
-        if item.kind == QueueKind.SLEEP:
-            await self._end_sleep(run, item.payload.get("step", ""))
         await self._invoke(run, fn, item)
-
-    async def _end_sleep(self, run: Run, hashed_id: str) -> None:
-        hot = await self._hot_run(run)
-        state = hot.memo.get(hashed_id)
-        if state is None or state.status != StepStatus.SLEEPING:
-            return
-        done = state.copy(status=StepStatus.COMPLETED, memo=None, ended_at=self.clock.now_ms(), attempts=1)
-        async with self.store.tx() as tx:
-            await tx.save_step(done)
-        hot.memo[hashed_id] = done
-        self.feed.publish([Change("step", f"{run.id}/{hashed_id}", run.id, done.status)])
 
     # ---- invocations -------------------------------------------------------------------
 
     async def _invoke(self, run: Run, fn: Function, item: QueueItem) -> None:
-        hot = await self._hot_run(run)
+        hot = await self.hot_run(run)
         inv = Invocation(self, run, fn, hot.event, dict(hot.memo), set(item.payload.get("hide", [])))
         ctx = Context(event=hot.event, events=[hot.event], run_id=run.id, attempt=run.attempt, step=Step(inv),
                       logger=ReplayAwareLogger(inv, function_log.getChild(fn.id)), function_id=fn.id)
-        self._active[run.id] = inv
         task = asyncio.create_task(fn.handler(ctx), name=f"run {run.id}")
         try:
             await inv.settle(task)
@@ -296,7 +282,6 @@ class Engine:
             if not finished:
                 task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            self._active.pop(run.id, None)
         result: Any = None
         exc: BaseException | None = None
         if finished:
@@ -307,12 +292,11 @@ class Engine:
     async def _finish_invocation(self, run: Run, fn: Function, inv: Invocation, item: QueueItem,
                                  finished: bool, result: Any, exc: BaseException | None) -> None:
         now = self.clock.now_ms()
-        hot = self._hot[run.id]
         c = inv.collected
         fields: dict[str, Any] = {"invocations": run.invocations + 1}
         if run.status == RunStatus.QUEUED:
             fields.update(status=RunStatus.RUNNING, started_at=run.started_at or now)
-        t = Transition()
+        t = Transition(dropped=[item.id])
         terminal: str | None = None
         warnings = list(c.warnings)
         if c.cancelled:
@@ -321,49 +305,40 @@ class Engine:
             terminal, fields["error"] = RunStatus.FAILED, c.fatal.to_dict()
         elif finished:
             terminal = self._judge_result(run, fn, inv, result, exc, fields, t, warnings)
-        states: list[StepState] = []
-        if terminal is None and not finished:
-            for s in c.suspensions:
-                states.append(s)
-                if s.status == StepStatus.SLEEPING:
-                    t.queued.append(self._item(run.id, QueueKind.SLEEP, s.due_at, step=s.hashed_id))
-            if inv.strict:
-                group = c.planned[0].state.hashed_id if len(c.planned) > 1 else None
-                for p in c.planned:
-                    p.state.group = group or p.state.hashed_id
-                    states.append(p.state)
+        planned: list[StepState] = []
+        if terminal is None and not finished and inv.strict:
+            group = c.planned[0].state.hashed_id if len(c.planned) > 1 else None
+            for p in c.planned:
+                p.state.group = group or p.state.hashed_id
+                planned.append(p.state)
         if warnings:
             known = {w["message"] for w in run.nondeterminism}
             fresh = [w for w in warnings if w["message"] not in known]
             if fresh:
                 fields["nondeterminism"] = run.nondeterminism + fresh
                 log.warning("non-determinism in %s: %s", inv.where(), "; ".join(w["message"] for w in fresh))
-        if terminal is not None:
-            fields.update(status=terminal, ended_at=now, finished_version=fn.version)
-        new_rows = sum(1 for s in states if s.hashed_id not in hot.memo)
+        hot = self._hot[run.id]
+        new_rows = sum(1 for s in planned if s.hashed_id not in hot.memo)
         async with self.store.tx() as tx:
             await tx.dequeue(item.id)
-            for s in states:
+            for s in planned:
                 await tx.save_step(s)
-            if states:
-                await tx.add_run_usage(run.id, new_rows, 0, states[-1].step_id, now)
-            await tx.update_run(run.id, **fields)
+                t.steps.append(s)
+            if planned:
+                await tx.add_run_usage(run.id, new_rows, 0, planned[-1].step_id, now)
             for q in t.queued:
                 await tx.enqueue(q)
             if terminal is not None:
-                t.dropped.extend(await tx.dequeue_run(run.id))
-        t.dropped.append(item.id)
-        for s in states:
-            hot.memo[s.hashed_id] = s
-            t.changes.append(Change("step", f"{run.id}/{s.hashed_id}", run.id, s.status))
-        t.changes.append(Change("run", run.id, run.id, fields.get("status", run.status),
-                                {"function_id": run.function_id}))
-        if terminal is not None:
-            self._forget(run.id)
-        elif c.suspensions and not c.planned:
-            self._hot.pop(run.id, None)
-        self._apply(t)
-        if terminal is None and inv.strict and c.planned:
+                fields["status"] = terminal
+                await self.close_run(tx, run, fields, t, version=fn.version)
+            else:
+                await tx.update_run(run.id, **fields)
+                t.changes.append(Change("run", run.id, run.id, fields.get("status", run.status),
+                                        {"function_id": run.function_id}))
+        if terminal is None and not planned and not c.planned and not finished:
+            self._hot.pop(run.id, None)   # parked on a wait: reload the memo when it resumes
+        self.apply(t)
+        if terminal is None and planned:
             self._spawn_planned(run, fn, c.planned)
 
     def _judge_result(self, run: Run, fn: Function, inv: Invocation, result: Any, exc: BaseException | None,
@@ -405,29 +380,29 @@ class Engine:
             except ValueError:
                 pass
         fields.update(attempt=attempt, error=error_dict(exc))
-        t.queued.append(self._item(run.id, QueueKind.RETRY, due, reason="function error"))
+        t.queued.append(self.item(run.id, QueueKind.RETRY, due, reason="function error"))
         return None
 
-    async def _terminate(self, run: Run, status: str, item: QueueItem | None = None,
-                         error: dict[str, Any] | None = None) -> None:
-        now = self.clock.now_ms()
-        fields: dict[str, Any] = {"status": status, "ended_at": now}
-        if error is not None:
-            fields["error"] = error
-        t = Transition()
-        async with self.store.tx() as tx:
-            await tx.update_run(run.id, **fields)
-            t.dropped.extend(await tx.dequeue_run(run.id))
-        t.changes.append(Change("run", run.id, run.id, status, {"function_id": run.function_id}))
-        self._forget(run.id)
-        self._apply(t)
-
-    def _forget(self, run_id: str) -> None:
+    def forget(self, run_id: str) -> None:
         self._hot.pop(run_id, None)
         self._cancelling.discard(run_id)
         self._live.pop(run_id, None)
 
-    def _apply(self, t: Transition) -> None:
+    def apply(self, t: Transition) -> None:
+        """After a commit: update in-memory mirrors, then tell subscribers."""
+        for s in t.steps:
+            hot = self._hot.get(s.run_id)
+            if hot is not None:
+                hot.memo[s.hashed_id] = s
+        for wait_id in t.waits_removed:
+            self.waits.remove(wait_id)
+        for wait_id in t.waits_deactivated:
+            self.waits.deactivate(wait_id)
+        for wait in t.waits_added:
+            self.waits.add(wait)
+        self._cancelling.update(t.cancelling)
+        for run_id in t.finished:
+            self.forget(run_id)
         self.scheduler.discard(t.dropped)
         self.scheduler.push(t.queued)
         self.feed.publish(t.changes)
@@ -462,9 +437,9 @@ class Engine:
     async def commit_step(self, run: Run, state: StepState, outcome: Outcome,
                           extra: Sequence[QueueItem] = ()) -> StepState:
         now = self.clock.now_ms()
-        common = dict(attempts=state.attempts + 1, ended_at=now)
         if outcome.kind == Outcome.DONE:
-            new = state.copy(status=StepStatus.COMPLETED, memo={"data": outcome.value}, error=None, due_at=None, **common)
+            new = state.copy(status=StepStatus.COMPLETED, memo={"data": outcome.value}, error=None, due_at=None,
+                             attempts=state.attempts + 1, ended_at=now)
         elif outcome.kind == Outcome.RETRY:
             new = state.copy(status=StepStatus.RETRYING, error=outcome.error, due_at=outcome.due_at,
                              attempts=state.attempts + 1)
@@ -472,10 +447,11 @@ class Engine:
             err = dict(outcome.error or {})
             if outcome.kind == Outcome.FATAL:
                 err["fatal"] = True
-            new = state.copy(status=StepStatus.FAILED, memo={"error": err}, error=err, due_at=None, **common)
-        t = Transition(queued=list(extra))
+            new = state.copy(status=StepStatus.FAILED, memo={"error": err}, error=err, due_at=None,
+                             attempts=state.attempts + 1, ended_at=now)
+        t = Transition(queued=list(extra), steps=[new])
         if new.status == StepStatus.RETRYING:
-            t.queued.append(self._item(run.id, QueueKind.RETRY, new.due_at, step=new.hashed_id))
+            t.queued.append(self.item(run.id, QueueKind.RETRY, new.due_at, step=new.hashed_id))
         hot = self._hot.get(run.id)
         is_new = hot is not None and state.hashed_id not in hot.memo
         size = outcome.size if outcome.kind == Outcome.DONE else 0
@@ -485,13 +461,12 @@ class Engine:
             for q in t.queued:
                 await tx.enqueue(q)
         if hot is not None:
-            hot.memo[new.hashed_id] = new
             hot.state_bytes += size
         self._live.get(run.id, {}).pop(new.hashed_id, None)
         self.inflight(run.id).discard(new.hashed_id)
         t.changes.append(Change("step", f"{run.id}/{new.hashed_id}", run.id, new.status))
         t.changes.append(Change("run", run.id, run.id, RunStatus.RUNNING, {"function_id": run.function_id}))
-        self._apply(t)
+        self.apply(t)
         return new
 
     def _spawn_planned(self, run: Run, fn: Function, planned: list[Planned]) -> None:
@@ -508,7 +483,7 @@ class Engine:
             wants_invoke = outcome.kind != Outcome.RETRY and (not fn.optimize_parallelism or not remaining)
             if wants_invoke:
                 hide = sorted(remaining) if not fn.optimize_parallelism else []
-                extra.append(self._item(run.id, QueueKind.INVOKE, reason="step finished", hide=hide))
+                extra.append(self.item(run.id, QueueKind.INVOKE, reason="step finished", hide=hide))
             await self.commit_step(run, p.state, outcome, extra)
 
         for p in planned:

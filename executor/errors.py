@@ -54,6 +54,10 @@ class EventValidationError(ValueError):
     """An event handed to ``Executor.send`` is malformed; nothing from that call was stored."""
 
 
+class SignalNotFoundError(LookupError):
+    """``send_signal`` found no run waiting for that signal: nothing was delivered or stored."""
+
+
 class FunctionDefinitionError(ValueError):
     """A ``create_function`` call or a loaded function file is invalid."""
 

@@ -16,7 +16,7 @@ from .feed import ChangeFeed, Subscription
 from .function import Function
 from .engine import Engine
 from .limits import Limits
-from .state import Run, RunStatus, StepState, StepStatus
+from .state import Run, RunStatus, StepState
 from .store import Store
 
 log = logging.getLogger("durable_tui.executor")
@@ -93,8 +93,25 @@ class Executor:
         return [ev.id for ev in events_]
 
     async def send_and_route(self, events: Any) -> dict[str, list[str]]:
-        """Like ``send`` but returns, per event id, the ids of the runs it started."""
+        """Like ``send`` but returns, per event id, the ids of the runs it started or resumed."""
         return await self._engine.send(self._engine.validate(events))
+
+    async def send_signal(self, signal: str, data: Any = None) -> str:
+        """Deliver ``signal`` to the run waiting for it and return that run's id.
+
+        Raises ``SignalNotFoundError`` when no run waits for it (nothing is stored then).
+        """
+        return await self._engine.send_signal(signal, data)
+
+    async def waits(self) -> list[dict[str, Any]]:
+        """Pending sleeps, event waits, signal waits and invokes, soonest deadline first: each
+        ``{"id", "run_id", "function_id", "step_id", "kind", "event", "expression", "signal",
+        "child_run_id", "active", "deadline", "created_at"}``."""
+        return await self._engine.list_waits()
+
+    async def fire(self, wait_id: str) -> None:
+        """End a sleep now, or time a wait out now (the operator's skip). KeyError if not pending."""
+        await self._engine.fire(wait_id)
 
     async def invoke(self, function_id: str, data: dict[str, Any] | None = None) -> Run:
         """Start ``function_id`` now with ``data``, whatever its triggers."""
@@ -161,6 +178,10 @@ class Executor:
         return [{"run_id": i.run_id, "kind": i.kind, "due_at": i.due_at, **i.payload}
                 for i in self._engine.scheduler.items()]
 
-    @staticmethod
-    def is_pending_step(step: StepState) -> bool:
-        return step.status in (StepStatus.SLEEPING, StepStatus.WAITING, StepStatus.RETRYING)
+    def next_due(self) -> int | None:
+        """When the next scheduled item is due (ms), so a virtual clock can jump straight to it."""
+        return self._engine.scheduler.next_due()
+
+    def parked_functions(self) -> dict[str, int]:
+        """Function ids that runs wait for because they are not loaded, with run counts."""
+        return self._engine.parked_functions()

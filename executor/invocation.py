@@ -43,7 +43,6 @@ class Collected:
     """What an invocation leaves for the engine to commit."""
 
     planned: list[Planned] = field(default_factory=list)
-    suspensions: list[StepState] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     fatal: RunFailure | None = None
     cancelled: bool = False
@@ -147,6 +146,9 @@ class Invocation:
                     self._memoized -= 1
                     if self._memoized == 0:
                         self.replaying = False
+            if existing.status == StepStatus.FAILED and (existing.error or {}).get("fatal"):
+                err = existing.error or {}
+                await self.fail_run(RunFailure(err.get("name", "Error"), err.get("message", ""), err.get("stack", "")))
             return existing
         self.replaying = False
         if len(self.memo) + 1 > self.engine.limits.max_steps:
@@ -218,8 +220,17 @@ class Invocation:
         err = err or state.error or {}
         return StepError(state.step_id, err.get("name", "Error"), err.get("message", ""), err.get("stack", ""))
 
-    async def suspend(self, state: StepState) -> NoReturn:
-        """Park on a sleep or wait: committed when the invocation ends."""
-        self.collected.suspensions.append(state)
-        self.suspending = True
-        await self.block()
+    async def fail_step(self, state: StepState, name: str, message: str) -> NoReturn:
+        """Fail a step for good without running anything (a bad expression, a missing function):
+        the function sees a ``StepError`` it may catch, and replays see the same."""
+        committed = await self.engine.commit_step(
+            self.run, state, Outcome(Outcome.FAILED, error={"name": name, "message": message, "stack": ""}))
+        self.memo[state.hashed_id] = committed
+        raise self.step_error(committed)
+
+    async def reject(self, state: StepState, exc: Exception) -> NoReturn:
+        """A step called with arguments that can never work: record it failed and fail the run."""
+        error = {"name": type(exc).__name__, "message": str(exc), "stack": ""}
+        committed = await self.engine.commit_step(self.run, state, Outcome(Outcome.FATAL, error=error))
+        self.memo[state.hashed_id] = committed
+        await self.fail_run(RunFailure(error["name"], error["message"]))

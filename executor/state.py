@@ -68,9 +68,13 @@ class StepState:
 
     @property
     def output(self) -> Any:
-        if self.status == StepStatus.COMPLETED and isinstance(self.memo, dict):
-            return self.memo.get("data")
-        return None
+        """What the step gave the function: a waited-for event is stored raw (Inngest's shape),
+        everything else as ``{"data": value}``."""
+        if self.status != StepStatus.COMPLETED or not isinstance(self.memo, dict):
+            return None
+        if self.op == StepOp.WAIT_FOR_EVENT:
+            return self.memo
+        return self.memo.get("data")
 
     def copy(self, **changes: Any) -> "StepState":
         return replace(self, **changes)
@@ -104,6 +108,7 @@ class Run:
     nondeterminism: list[dict[str, Any]] = field(default_factory=list)
     current_step: str | None = None
     parent_run_id: str | None = None
+    parent_step: str | None = None        # hashed id of the parent's invoke step
     mode: str = "checkpointing"
 
     @property
@@ -118,7 +123,8 @@ class Run:
             "invocations": self.invocations, "attempt": self.attempt, "step_count": self.step_count,
             "state_bytes": self.state_bytes, "function_version": self.function_version,
             "finished_version": self.finished_version, "nondeterminism": self.nondeterminism,
-            "current_step": self.current_step, "parent_run_id": self.parent_run_id, "mode": self.mode,
+            "current_step": self.current_step, "parent_run_id": self.parent_run_id,
+            "parent_step": self.parent_step, "mode": self.mode,
         }
 
 
@@ -136,5 +142,49 @@ class QueueItem:
 class QueueKind:
     INVOKE = "invoke"    # run the function (again) from the top
     SLEEP = "sleep"      # a sleep ended: memoize it, then invoke
+    TIMEOUT = "timeout"  # a wait for an event, signal or child run timed out: memoize, then invoke
+    EXPIRE = "expire"    # a cancel-on rule's time is up: forget it
     RETRY = "retry"      # a step's or the function's backoff ended: invoke
-    CANCEL = "cancel"    # an operator asked to cancel
+    CANCEL = "cancel"    # an operator (or a cancel-on event) asked to cancel
+
+
+class WaitKind:
+    SLEEP = "sleep"
+    EVENT = "event"
+    SIGNAL = "signal"
+    INVOKE = "invoke"
+    CANCEL = "cancel"    # a function's cancel-on rule, armed for one run
+
+    PENDING_STEPS = (SLEEP, EVENT, SIGNAL, INVOKE)
+
+
+@dataclass
+class Wait:
+    """Something a run is parked on, persisted so routing and timeouts survive a restart.
+
+    ``expression`` is already bound (``event.*`` replaced by the trigger event's values), so
+    only ``async`` — the candidate event — is left to evaluate.
+    """
+
+    id: str
+    run_id: str
+    function_id: str
+    kind: str
+    created_at: int
+    hashed_id: str | None = None
+    step_id: str | None = None
+    event_name: str | None = None
+    expression: str | None = None
+    source: str | None = None            # the match/if text as the author wrote it
+    signal: str | None = None
+    child_run_id: str | None = None
+    active: bool = True                  # a signal wait another run took over is inactive
+    deadline: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "run_id": self.run_id, "function_id": self.function_id, "step_id": self.step_id,
+            "kind": self.kind, "event": self.event_name, "expression": self.source, "signal": self.signal,
+            "child_run_id": self.child_run_id, "active": self.active, "deadline": self.deadline,
+            "created_at": self.created_at,
+        }

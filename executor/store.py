@@ -17,7 +17,7 @@ import aiosqlite
 
 from . import jsonvalues
 from .events import Event
-from .state import QueueItem, Run, RunStatus, StepState
+from .state import QueueItem, Run, RunStatus, StepState, Wait
 
 SCHEMA_VERSION = 1
 
@@ -53,6 +53,7 @@ _MIGRATIONS: dict[int, str] = {
         nondeterminism BLOB,
         current_step TEXT,
         parent_run_id TEXT,
+        parent_step TEXT,
         mode TEXT NOT NULL
     );
     CREATE INDEX runs_status ON runs(status, id);
@@ -84,6 +85,24 @@ _MIGRATIONS: dict[int, str] = {
         payload BLOB
     );
     CREATE INDEX queue_run ON queue(run_id);
+    CREATE TABLE waits (
+        id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        function_id TEXT NOT NULL,
+        hashed_id TEXT,
+        step_id TEXT,
+        kind TEXT NOT NULL,
+        event_name TEXT,
+        expression TEXT,
+        source TEXT,
+        signal TEXT,
+        child_run_id TEXT,
+        active INTEGER NOT NULL DEFAULT 1,
+        deadline INTEGER,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX waits_run ON waits(run_id);
+    CREATE INDEX waits_kind ON waits(kind, deadline);
     """,
 }
 
@@ -102,7 +121,9 @@ def _jl(raw: bytes | None) -> Any:
 
 _RUN_COLUMNS = ("id, function_id, event_id, status, created_at, started_at, ended_at, output, error, "
                 "invocations, attempt, step_count, state_bytes, function_version, finished_version, "
-                "nondeterminism, current_step, parent_run_id, mode")
+                "nondeterminism, current_step, parent_run_id, parent_step, mode")
+_WAIT_COLUMNS = ("id, run_id, function_id, hashed_id, step_id, kind, event_name, expression, source, signal, "
+                 "child_run_id, active, deadline, created_at")
 _STEP_COLUMNS = ("run_id, hashed_id, step_id, name, op, seq, status, attempts, memo, error, "
                  "started_at, ended_at, due_at, detail, grp")
 
@@ -113,7 +134,7 @@ def _run_from_row(row: Sequence[Any]) -> Run:
         started_at=row[5], ended_at=row[6], output=_jl(row[7]), error=_jl(row[8]),
         invocations=row[9], attempt=row[10], step_count=row[11], state_bytes=row[12],
         function_version=row[13], finished_version=row[14], nondeterminism=_jl(row[15]) or [],
-        current_step=row[16], parent_run_id=row[17], mode=row[18],
+        current_step=row[16], parent_run_id=row[17], parent_step=row[18], mode=row[19],
     )
 
 
@@ -123,6 +144,12 @@ def _step_from_row(row: Sequence[Any]) -> StepState:
         status=row[6], attempts=row[7], memo=_jl(row[8]), error=_jl(row[9]), started_at=row[10],
         ended_at=row[11], due_at=row[12], detail=_jl(row[13]) or {}, group=row[14],
     )
+
+
+def _wait_from_row(row: Sequence[Any]) -> Wait:
+    return Wait(id=row[0], run_id=row[1], function_id=row[2], hashed_id=row[3], step_id=row[4], kind=row[5],
+                event_name=row[6], expression=row[7], source=row[8], signal=row[9], child_run_id=row[10],
+                active=bool(row[11]), deadline=row[12], created_at=row[13])
 
 
 def _event_from_row(row: Sequence[Any]) -> Event:
@@ -149,11 +176,11 @@ class Tx:
 
     async def insert_run(self, run: Run) -> None:
         await self._db.execute(
-            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 19)})",
+            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * 20)})",
             (run.id, run.function_id, run.event_id, run.status, run.created_at, run.started_at,
              run.ended_at, _j(run.output), _j(run.error), run.invocations, run.attempt, run.step_count,
              run.state_bytes, run.function_version, run.finished_version, _j(run.nondeterminism or None),
-             run.current_step, run.parent_run_id, run.mode),
+             run.current_step, run.parent_run_id, run.parent_step, run.mode),
         )
 
     async def update_run(self, run_id: str, **fields: Any) -> None:
@@ -184,6 +211,12 @@ class Tx:
              _j(step.detail or None), step.group),
         )
 
+    async def get_step(self, run_id: str, hashed_id: str) -> StepState | None:
+        cur = await self._db.execute(f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? AND hashed_id = ?",
+                                     (run_id, hashed_id))
+        row = await cur.fetchone()
+        return _step_from_row(row) if row else None
+
     async def enqueue(self, item: QueueItem) -> QueueItem:
         await self._db.execute(
             "INSERT INTO queue (id, run_id, due_at, kind, payload) VALUES (?,?,?,?,?)",
@@ -193,6 +226,33 @@ class Tx:
 
     async def dequeue(self, item_id: str) -> None:
         await self._db.execute("DELETE FROM queue WHERE id = ?", (item_id,))
+
+    async def add_wait(self, wait: Wait) -> None:
+        await self._db.execute(
+            f"INSERT OR REPLACE INTO waits ({_WAIT_COLUMNS}) VALUES ({','.join('?' * 14)})",
+            (wait.id, wait.run_id, wait.function_id, wait.hashed_id, wait.step_id, wait.kind, wait.event_name,
+             wait.expression, wait.source, wait.signal, wait.child_run_id, int(wait.active), wait.deadline,
+             wait.created_at),
+        )
+
+    async def remove_wait(self, wait_id: str) -> None:
+        await self._db.execute("DELETE FROM waits WHERE id = ?", (wait_id,))
+
+    async def deactivate_wait(self, wait_id: str) -> None:
+        await self._db.execute("UPDATE waits SET active = 0 WHERE id = ?", (wait_id,))
+
+    async def remove_run_waits(self, run_id: str) -> list[str]:
+        cur = await self._db.execute("DELETE FROM waits WHERE run_id = ? RETURNING id", (run_id,))
+        return [row[0] for row in await cur.fetchall()]
+
+    async def find_queue_item(self, run_id: str, kind: str, hashed_id: str | None) -> QueueItem | None:
+        cur = await self._db.execute("SELECT id, run_id, due_at, kind, payload FROM queue WHERE run_id = ? AND kind = ?",
+                                     (run_id, kind))
+        for r in await cur.fetchall():
+            item = QueueItem(id=r[0], run_id=r[1], due_at=r[2], kind=r[3], payload=_jl(r[4]) or {})
+            if item.payload.get("step") == hashed_id:
+                return item
+        return None
 
     async def dequeue_run(self, run_id: str) -> list[str]:
         cur = await self._db.execute("DELETE FROM queue WHERE run_id = ? RETURNING id", (run_id,))
@@ -339,6 +399,20 @@ class Store:
         rows = await self._all(
             f"SELECT id, name, data, ts, user, v FROM events {clause} ORDER BY seq DESC LIMIT ?", (*params, limit))
         return [_event_from_row(r) for r in rows]
+
+    async def waits(self, kinds: Sequence[str] | None = None) -> list[Wait]:
+        """Pending waits, soonest deadline first (no deadline last)."""
+        clause, params = "", []
+        if kinds:
+            clause = f"WHERE kind IN ({','.join('?' * len(kinds))})"
+            params = list(kinds)
+        rows = await self._all(f"SELECT {_WAIT_COLUMNS} FROM waits {clause} "
+                               "ORDER BY deadline IS NULL, deadline, created_at", params)
+        return [_wait_from_row(r) for r in rows]
+
+    async def get_wait(self, wait_id: str) -> Wait | None:
+        rows = await self._all(f"SELECT {_WAIT_COLUMNS} FROM waits WHERE id = ?", (wait_id,))
+        return _wait_from_row(rows[0]) if rows else None
 
     async def queue_items(self) -> list[QueueItem]:
         rows = await self._all("SELECT id, run_id, due_at, kind, payload FROM queue")

@@ -52,10 +52,10 @@ async def _status_is(ex, run_id, step_id, status):
 
 
 @pytest.mark.parametrize("when", [
-    datetime(2024, 1, 2, 0, 0, tzinfo=timezone.utc),            # aware
-    datetime(2024, 1, 2, 0, 0),                                  # naive = UTC
-    "2024-01-02T00:00:00Z",                                      # ISO string
-    "2024-01-02T01:00:00+01:00",                                 # ISO with offset
+    datetime(2026, 2, 2, 0, 0, tzinfo=timezone.utc),            # aware
+    datetime(2026, 2, 2, 0, 0),                                  # naive = UTC
+    "2026-02-02T00:00:00Z",                                      # ISO string
+    "2026-02-02T01:00:00+01:00",                                 # ISO with offset
 ])
 async def test_sleep_until_accepts_datetimes_and_iso_strings(make_executor, clock, when):
     @create_function(id="until", trigger="go")
@@ -63,12 +63,12 @@ async def test_sleep_until_accepts_datetimes_and_iso_strings(make_executor, cloc
         await ctx.step.sleep_until("wake", ctx.event.data["when"] if isinstance(when, str) else when)
         return "woke"
 
-    clock.set(int(datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp() * 1000))
+    clock.set(int(datetime(2026, 2, 1, tzinfo=timezone.utc).timestamp() * 1000))
     ex = await make_executor([until])
     run = await run_of(ex, {"name": "go", "data": {"when": when if isinstance(when, str) else None}})
     await eventually(lambda: _status_is(ex, run.id, "wake", StepStatus.SLEEPING))
     [step] = await ex.steps(run.id)
-    assert step.due_at == int(datetime(2024, 1, 2, tzinfo=timezone.utc).timestamp() * 1000)
+    assert step.due_at == int(datetime(2026, 2, 2, tzinfo=timezone.utc).timestamp() * 1000)
     clock.advance(86_400_000)
     assert (await ex.wait_for_run(run.id, timeout=5)).output == "woke"
 

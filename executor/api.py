@@ -1,0 +1,408 @@
+"""The HTTP API: Inngest's event endpoint plus a ``/v1`` REST surface and a live SSE stream.
+
+Other programs reach a running executor through this: the apps that emit events (any Inngest
+SDK works, since ``POST /e/{key}`` speaks Inngest's event API), scripts and the command line
+(``executor.client``), and a console attached from another terminal (``GET /v1/stream``).
+
+Every ``/v1`` reply is a ``{"data": …}`` envelope (lists add ``"metadata": {"next_cursor"}``) and
+every failure is ``{"error": "<what is wrong>"}`` with a 4xx status, so a script never has to
+guess which shape it got. The event endpoint keeps Inngest's own shape,
+``{"ids": [...], "status": 200}`` or ``{"ids": [], "status": 400, "error": …}``, because SDKs parse it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .errors import EventValidationError
+from .executor import Executor
+from .feed import Change, Subscription
+from .loader import LoadError, LoadResult
+from .limits import MiB
+
+#: A request to the event API larger than this is refused before it is parsed (one event may be
+#: 3 MiB by default; this leaves room for a batch of many smaller ones).
+DEFAULT_MAX_REQUEST_BYTES = 64 * MiB
+MAX_PAGE = 1000
+
+
+class ApiError(Exception):
+    """A request the API refuses; becomes ``{"error": message}`` with ``status``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class LoadStatus:
+    """The errors of the most recent load of the function files.
+
+    The server keeps one and hot reload replaces its errors after each reload, so
+    ``GET /v1/functions`` always shows the load errors that are current now.
+    """
+
+    errors: list[LoadError] = field(default_factory=list)
+
+    def update(self, result: LoadResult) -> None:
+        self.errors = list(result.errors)
+
+    def error_for(self, source_file: str | None) -> dict[str, Any] | None:
+        if source_file is None:
+            return None
+        for err in self.errors:
+            if _same_file(err.file, source_file):
+                return err.to_dict()
+        return None
+
+
+def _same_file(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+class SignalIn(BaseModel):
+    signal: str = Field(min_length=1, description="the signal name a run waits for")
+    data: Any = Field(default=None, description="any JSON value handed to the waiting run")
+
+
+class InvokeIn(BaseModel):
+    data: dict[str, Any] | None = Field(default=None, description="the event data the run sees")
+
+
+_EVENT_BODY_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"oneOf": [
+            {"$ref": "#/components/schemas/EventIn"},
+            {"type": "array", "items": {"$ref": "#/components/schemas/EventIn"}},
+        ]}}},
+    },
+}
+_EVENT_SCHEMA = {
+    "type": "object", "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "description": "event name; the inngest/ prefix is reserved"},
+        "data": {"type": "object"}, "user": {"type": "object"},
+        "id": {"type": "string", "description": "idempotency key: a repeated id starts no runs"},
+        "ts": {"type": "integer", "description": "epoch milliseconds; default the receive time"},
+        "v": {"type": "string"},
+    },
+}
+
+
+def create_app(executor: Executor, *, key: str | None = None, load_status: LoadStatus | None = None,
+               max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> FastAPI:
+    """Build the ASGI app around a started ``executor``.
+
+    With ``key`` set, the event API accepts only that event key and every ``/v1`` call needs
+    ``Authorization: Bearer <key>``; without it, both are open (the server refuses to bind
+    anything but loopback without a key).
+    """
+    status = load_status or LoadStatus()
+    app = FastAPI(title="durable-tui", version="0.1.0", docs_url=None, redoc_url=None,
+                  description="Durable step functions with Inngest's step semantics.")
+    app.state.streams_stopping = asyncio.Event()
+    _install_error_handlers(app)
+    app.post("/e/{event_key}", tags=["events"], openapi_extra=_EVENT_BODY_SCHEMA,
+             summary="Send events (Inngest's event API)")(_event_endpoint(executor, key, max_request_bytes))
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(_bearer_check(key))])
+    _add_run_routes(v1, executor)
+    _add_event_routes(v1, executor)
+    _add_function_routes(v1, executor, status)
+    _add_wait_routes(v1, executor)
+    _add_stream_route(v1, executor, app.state.streams_stopping)
+    app.include_router(v1)
+    _document_event_schema(app)
+    return app
+
+
+def stop_streams(app: FastAPI) -> None:
+    """End every open ``/v1/stream`` response. A server calls this before shutting down:
+    an SSE stream never ends by itself, and the server would otherwise wait for it."""
+    app.state.streams_stopping.set()
+
+
+# ---- errors and auth ---------------------------------------------------------------------
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": _describe_validation(exc.errors())}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = f"no such endpoint: {request.method} {request.url.path}" if exc.status_code == 404 else exc.detail
+        return JSONResponse({"error": message}, status_code=exc.status_code)
+
+
+def _describe_validation(errors: Sequence[Any]) -> str:
+    """Pydantic's error list as one sentence: ``body.signal: Field required; query.limit: …``."""
+    parts = []
+    for err in errors:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            parts.append(f"the request body is not valid JSON ({err.get('ctx', {}).get('error', 'parse error')})")
+        else:
+            parts.append(f"{where}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+def _bearer_check(key: str | None):
+    bearer = HTTPBearer(auto_error=False, description="the server's key, when it was started with one")
+
+    async def check(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if key is None:
+            return
+        if credentials is None:
+            raise ApiError(401, "this server needs a key: send the header 'Authorization: Bearer <key>'")
+        if not hmac.compare_digest(credentials.credentials.encode(), key.encode()):
+            raise ApiError(401, "the key in the Authorization header is not this server's key")
+
+    return check
+
+
+def _not_found(exc: LookupError) -> ApiError:
+    """KeyError's str() adds quotes; the executor's messages are complete sentences already."""
+    return ApiError(404, str(exc.args[0]) if exc.args else "not found")
+
+
+# ---- event API ---------------------------------------------------------------------------
+
+def _event_reply(status: int, ids: list[str], error: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"ids": ids, "status": status}
+    if error is not None:
+        body["error"] = error
+    return JSONResponse(body, status_code=status)
+
+
+def _event_endpoint(executor: Executor, key: str | None, max_request_bytes: int):
+    async def send_events(event_key: str, request: Request) -> JSONResponse:
+        """Store one event or an array of events and start the runs they trigger.
+
+        The events are durable before the reply; an event whose ``id`` was seen before is
+        acknowledged but starts nothing.
+        """
+        if key is not None and not hmac.compare_digest(event_key.encode(), key.encode()):
+            return _event_reply(401, [], "event key not accepted by this server")
+        try:
+            raw = await _read_limited(request, max_request_bytes)
+        except ApiError as exc:
+            return _event_reply(exc.status, [], exc.message)
+        try:
+            events = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return _event_reply(400, [], f"the request body is not valid JSON ({exc})")
+        try:
+            ids = await executor.send(events)
+        except EventValidationError as exc:
+            return _event_reply(400, [], str(exc))
+        return _event_reply(200, ids)
+
+    return send_events
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    """The body, refusing it as soon as it is known to be over ``limit`` bytes."""
+    too_big = ApiError(400, f"the request body is over {limit:,} bytes; send fewer events per request")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _document_event_schema(app: FastAPI) -> None:
+    """The event body is read raw (to answer in Inngest's shape); describe it for /openapi.json."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = base()
+            schema.setdefault("components", {}).setdefault("schemas", {})["EventIn"] = _EVENT_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+# ---- /v1 -----------------------------------------------------------------------------------
+
+def _page(items: list[Any], limit: int) -> dict[str, Any]:
+    """``limit + 1`` items were read: the extra one only says whether another page exists."""
+    shown = items[:limit]
+    more = len(items) > limit
+    return {"data": [i.to_dict() for i in shown], "metadata": {"next_cursor": shown[-1].id if more else None}}
+
+
+def _limit_query() -> Any:
+    return Query(100, ge=1, le=MAX_PAGE, description="page size")
+
+
+def _cursor_query() -> Any:
+    return Query(None, description="next_cursor from the previous page")
+
+
+def _add_run_routes(v1: APIRouter, ex: Executor) -> None:
+    @v1.get("/runs", tags=["runs"], summary="List runs, newest first")
+    async def list_runs(status: str | None = Query(None, description="Queued|Running|Completed|Failed|Cancelled"),
+                        function_id: str | None = None, limit: int = _limit_query(),
+                        cursor: str | None = _cursor_query()) -> dict[str, Any]:
+        try:
+            runs = await ex.runs(status=status, function_id=function_id, limit=limit + 1, before=cursor)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        return _page(runs, limit)
+
+    @v1.get("/runs/{run_id}", tags=["runs"], summary="A run with its steps and pending waits")
+    async def get_run(run_id: str) -> dict[str, Any]:
+        run = await _require_run(ex, run_id)
+        steps = [s.to_dict() for s in await ex.steps(run_id)]
+        waits = [w for w in await ex.waits() if w["run_id"] == run_id]
+        return {"data": {**run.to_dict(), "steps": steps, "waits": waits}}
+
+    @v1.delete("/runs/{run_id}", tags=["runs"], summary="Cancel a run at its next step boundary")
+    async def cancel_run(run_id: str) -> dict[str, Any]:
+        try:
+            cancelled = await ex.cancel(run_id)
+        except KeyError as exc:
+            raise _not_found(exc) from None
+        if not cancelled:
+            run = await _require_run(ex, run_id)
+            raise ApiError(409, f"run {run_id} already finished ({run.status}); there is nothing to cancel")
+        return {"data": {"run_id": run_id, "cancelled": True}}
+
+    @v1.post("/runs/{run_id}/rerun", tags=["runs"], summary="Start a fresh run on the same event")
+    async def rerun(run_id: str) -> dict[str, Any]:
+        try:
+            run = await ex.rerun(run_id)
+        except KeyError as exc:
+            raise _not_found(exc) from None
+        return {"data": {"run_id": run.id}}
+
+
+async def _require_run(ex: Executor, run_id: str) -> Any:
+    run = await ex.run(run_id)
+    if run is None:
+        raise ApiError(404, f"no run with id {run_id!r}")
+    return run
+
+
+def _add_event_routes(v1: APIRouter, ex: Executor) -> None:
+    @v1.get("/events", tags=["events"], summary="List events, newest first")
+    async def list_events(name: str | None = None, limit: int = _limit_query(),
+                          cursor: str | None = _cursor_query()) -> dict[str, Any]:
+        return _page(await ex.events(name=name, limit=limit + 1, before=cursor), limit)
+
+    @v1.get("/events/{event_id}", tags=["events"], summary="One event")
+    async def get_event(event_id: str) -> dict[str, Any]:
+        return {"data": (await _require_event(ex, event_id)).to_dict()}
+
+    @v1.get("/events/{event_id}/runs", tags=["events"], summary="The runs an event started")
+    async def event_runs(event_id: str) -> dict[str, Any]:
+        await _require_event(ex, event_id)
+        return {"data": [r.to_dict() for r in await ex.runs(event_id=event_id, limit=MAX_PAGE)]}
+
+    @v1.post("/signals", tags=["events"], summary="Resume the run waiting for a signal")
+    async def send_signal(body: SignalIn) -> dict[str, Any]:
+        try:
+            run_id = await ex.send_signal(body.signal, body.data)
+        except LookupError as exc:
+            raise _not_found(exc) from None
+        return {"data": {"run_id": run_id}}
+
+
+async def _require_event(ex: Executor, event_id: str) -> Any:
+    event = await ex.event(event_id)
+    if event is None:
+        raise ApiError(404, f"no event with id {event_id!r}")
+    return event
+
+
+def _add_function_routes(v1: APIRouter, ex: Executor, status: LoadStatus) -> None:
+    @v1.get("/functions", tags=["functions"], summary="Loaded functions and current load errors")
+    async def list_functions() -> dict[str, Any]:
+        functions = [{**fn.describe(), "load_error": status.error_for(fn.source_file)}
+                     for fn in sorted(ex.functions.values(), key=lambda f: f.id)]
+        return {"data": functions, "metadata": {"load_errors": [e.to_dict() for e in status.errors]}}
+
+    @v1.post("/functions/{function_id}/invoke", tags=["functions"], summary="Start a function now")
+    async def invoke(function_id: str, body: InvokeIn = Body(default_factory=InvokeIn)) -> dict[str, Any]:
+        try:
+            run = await ex.invoke(function_id, body.data)
+        except KeyError as exc:
+            raise _not_found(exc) from None
+        return {"data": {"run_id": run.id}}
+
+
+def _add_wait_routes(v1: APIRouter, ex: Executor) -> None:
+    @v1.get("/waits", tags=["waits"], summary="Pending sleeps and waits for events, signals and runs")
+    async def list_waits() -> dict[str, Any]:
+        return {"data": await ex.waits()}
+
+    @v1.post("/waits/{wait_id}/fire", tags=["waits"], summary="End a sleep now, or time a wait out now")
+    async def fire(wait_id: str) -> dict[str, Any]:
+        try:
+            await ex.fire(wait_id)
+        except KeyError as exc:
+            raise _not_found(exc) from None
+        return {"data": {"id": wait_id, "fired": True}}
+
+
+def _add_stream_route(v1: APIRouter, ex: Executor, stopping: asyncio.Event) -> None:
+    @v1.get("/stream", tags=["stream"], summary="Server-Sent Events of the change feed")
+    async def stream() -> EventSourceResponse:
+        """``event: ready`` once subscribed (nothing committed after it is missed), then one
+        ``event: change`` per committed change in commit order, data ``{"kind", "id", "run_id",
+        "status", "data"}``. ``event: reset`` means changes were dropped for a slow reader:
+        reload what you show instead of applying deltas."""
+        return EventSourceResponse(_changes(ex, stopping))
+
+
+async def _changes(ex: Executor, stopping: asyncio.Event) -> AsyncIterator[dict[str, str]]:
+    with ex.subscribe() as sub:
+        yield {"event": "ready", "data": "{}"}
+        stop = asyncio.ensure_future(stopping.wait())
+        try:
+            while batch := await _next_batch(sub, stop):
+                if sub.overflowed:
+                    sub.overflowed = False
+                    yield {"event": "reset", "data": "{}"}
+                for change in batch:
+                    yield {"event": "change", "data": orjson.dumps(change.to_dict()).decode()}
+        finally:
+            stop.cancel()
+
+
+async def _next_batch(sub: Subscription, stop: asyncio.Future[Any]) -> list[Change]:
+    """The next batch of changes, or an empty list once ``stop`` is done."""
+    batch = asyncio.ensure_future(sub.get_batch())
+    try:
+        await asyncio.wait((batch, stop), return_when=asyncio.FIRST_COMPLETED)
+        return batch.result() if batch.done() else []
+    finally:
+        batch.cancel()
