@@ -32,6 +32,7 @@ class CronTimers:
         self._schedule: list[tuple[Function, str]] = []
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        self.next_due: int | None = None
 
     def set_functions(self, functions: Iterable[Function]) -> None:
         self._schedule = [(fn, trigger.cron) for fn in functions for trigger in fn.cron_triggers]
@@ -52,9 +53,10 @@ class CronTimers:
             upcoming = [(next_tick(cron, now), fn, cron) for fn, cron in self._schedule]
             changed = asyncio.create_task(self._changed.wait())
             if not upcoming:
+                self.next_due = None
                 await changed
                 continue
-            due = min(tick for tick, _, _ in upcoming)
+            due = self.next_due = min(tick for tick, _, _ in upcoming)
             sleeper = asyncio.create_task(self._clock.sleep_until(due))
             done, pending = await asyncio.wait({changed, sleeper}, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:

@@ -179,8 +179,9 @@ class Executor:
                 for i in self._engine.scheduler.items()]
 
     def next_due(self) -> int | None:
-        """When the next scheduled item is due (ms), so a virtual clock can jump straight to it."""
-        return self._engine.scheduler.next_due()
+        """When the next scheduled item or cron tick is due (ms), so a virtual clock can jump there."""
+        dues = [d for d in (self._engine.scheduler.next_due(), self._engine.cron.next_due) if d is not None]
+        return min(dues, default=None)
 
     def parked_functions(self) -> dict[str, int]:
         """Function ids that runs wait for because they are not loaded, with run counts."""

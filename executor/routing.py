@@ -66,7 +66,8 @@ class Routing:
         event per wait), cancel the runs whose cancel-on rules it matches, and start the runs it
         triggers. Waits armed in this same transaction never see its events."""
         affected: dict[str, list[str]] = {ev.id: [] for ev in events}
-        new_ids = await tx.insert_events(events, self.clock.now_ms())
+        now = self.clock.now_ms()
+        new_ids = await tx.insert_events(events, now)
         consumed = set(t.waits_removed)
         for ev in events:
             if ev.id not in new_ids:
@@ -75,8 +76,8 @@ class Routing:
             t.changes.append(Change("event", ev.id, data={"name": ev.name}))
             raw = ev.to_dict()
             for wait in self.waits.matching(raw):
-                if wait.id in consumed:
-                    continue
+                if wait.id in consumed or (wait.deadline is not None and wait.deadline <= now):
+                    continue   # past its deadline: its timer decides, even if it has not run yet
                 consumed.add(wait.id)
                 if wait.kind == WaitKind.CANCEL:
                     await tx.remove_wait(wait.id)
