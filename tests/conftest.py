@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,10 +33,15 @@ async def make_executor(clock: VirtualClock):
         await ex.close()
 
 
-async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+async def eventually(predicate: Callable[[], Awaitable[bool] | bool], timeout: float = 5.0) -> None:
     """Wait (bounded, in real time) for a state that is not run completion, e.g. "sleeping"."""
     async with asyncio.timeout(timeout):
-        while not await predicate():
+        while True:
+            result = predicate()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return
             await asyncio.sleep(0.005)
 
 
@@ -51,3 +57,11 @@ async def step_status(ex: Executor, run_id: str, step_id: str) -> str | None:
         if s.step_id == step_id:
             return s.status
     return None
+
+
+async def until_step(ex: Executor, run_id: str, step_id: str, status: str) -> None:
+    """Wait until a run's step reaches ``status`` (e.g. Sleeping or Waiting)."""
+    async def reached() -> bool:
+        return await step_status(ex, run_id, step_id) == status
+
+    await eventually(reached)

@@ -8,7 +8,7 @@ import pytest
 from executor import (Cancel, FunctionDefinitionError, NonRetriableError, RunStatus, StepError, StepStatus,
                       TriggerCron, TriggerEvent, create_function)
 
-from .conftest import eventually, run_of, step_status
+from .conftest import eventually, run_of, until_step
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -107,14 +107,11 @@ async def test_invoke_timeout_raises_step_error(make_executor, clock):
 
     ex = await make_executor([parent, slow_child])
     run = await run_of(ex, {"name": "go"})
-    await eventually(lambda: _is(ex, run.id, "call", StepStatus.WAITING))
+    await until_step(ex, run.id, "call", StepStatus.WAITING)
     clock.advance(3_600_000)
     run = await ex.wait_for_run(run.id, timeout=5)
     assert run.output["name"] == "InvokeTimeoutError" and "timed out" in run.output["message"]
 
-
-async def _is(ex, run_id, step_id, status):
-    return await step_status(ex, run_id, step_id) == status
 
 
 async def test_invoking_an_unknown_function_fails_the_step(make_executor):
@@ -168,7 +165,7 @@ async def test_cron_trigger_starts_runs_on_schedule(make_executor, clock):
     ex = await make_executor([every_5])
     for n in (1, 2, 3):
         tick = 1_767_225_600_000 + 300_000 * n
-        await eventually(lambda: _true(ex.next_due() == tick))
+        await eventually(lambda: ex.next_due() == tick)
         clock.set(tick)
         await eventually(lambda: _runs_at_least(ex, n))
     runs = await ex.runs(function_id="every-5")
@@ -178,10 +175,6 @@ async def test_cron_trigger_starts_runs_on_schedule(make_executor, clock):
 
 async def _wait_kinds(ex, kinds):
     return {w["kind"] for w in await ex.waits()} == kinds
-
-
-async def _true(value):
-    return value
 
 
 async def _runs_at_least(ex, n):
@@ -198,7 +191,7 @@ async def test_cancel_on_a_matching_later_event(make_executor, clock):
     ex = await make_executor([onboarding])
     cancelled = await run_of(ex, {"name": "app/user.signup", "data": {"userId": 1}})
     kept = await run_of(ex, {"name": "app/user.signup", "data": {"userId": 2}})
-    await eventually(lambda: _is(ex, cancelled.id, "wait-3d", StepStatus.SLEEPING))
+    await until_step(ex, cancelled.id, "wait-3d", StepStatus.SLEEPING)
     await ex.send({"name": "app/user.deleted", "data": {"userId": 1}})
     assert (await ex.wait_for_run(cancelled.id, timeout=5)).status == RunStatus.CANCELLED
     clock.advance(2 * 86_400_000 + 1)     # the rule expires before user 2 is deleted
@@ -232,7 +225,7 @@ async def test_on_failure_runs_with_the_failed_run_details_but_not_on_cancel(mak
     assert data["error"]["name"] == "ValueError" and data["event"]["data"] == {"fail": True}
 
     to_cancel = await run_of(ex, {"name": "billing/charge", "data": {}})
-    await eventually(lambda: _is(ex, to_cancel.id, "settle", StepStatus.SLEEPING))
+    await until_step(ex, to_cancel.id, "settle", StepStatus.SLEEPING)
     await ex.cancel(to_cancel.id)
     await ex.wait_for_run(to_cancel.id, timeout=5)
     assert len(await ex.runs(function_id="charge-failure")) == 1, "cancelled runs do not call on_failure"

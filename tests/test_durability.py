@@ -10,7 +10,7 @@ import pytest
 from executor import Executor, RunStatus, StepStatus, create_function
 from executor.store import SCHEMA_VERSION, SchemaError, Store
 
-from .conftest import eventually, run_of, step_status
+from .conftest import eventually, run_of, until_step
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -32,7 +32,7 @@ async def test_sleeping_runs_survive_a_restart(make_executor, clock, tmp_path, c
     log: list[str] = []
     ex = await make_executor([_sleepy(log, checkpointing)], db=db)
     run = await run_of(ex, {"name": "go"})
-    await eventually(lambda: _is(ex, run.id, "nap", StepStatus.SLEEPING))
+    await until_step(ex, run.id, "nap", StepStatus.SLEEPING)
     await ex.close()
 
     clock.advance(3_600_000)
@@ -40,10 +40,6 @@ async def test_sleeping_runs_survive_a_restart(make_executor, clock, tmp_path, c
     run = await ex2.wait_for_run(run.id, timeout=5)
     assert run.status == RunStatus.COMPLETED and run.output == 3
     assert log == ["before", "after"], "the step committed before the restart is not run again"
-
-
-async def _is(ex, run_id, step_id, status):
-    return await step_status(ex, run_id, step_id) == status
 
 
 async def test_runs_queued_while_no_function_is_loaded_resume_when_it_is(make_executor, tmp_path):
@@ -55,14 +51,10 @@ async def test_runs_queued_while_no_function_is_loaded_resume_when_it_is(make_ex
     run = await run_of(ex, {"name": "go"})
     await ex.close()
     ex2 = await make_executor([], db=db)
-    await eventually(lambda: _true())
+    await eventually(lambda: ex2.parked_functions() == {"sleepy": 1})
     assert (await ex2.run(run.id)).status == RunStatus.QUEUED, "parked, not failed, while its function is missing"
     ex2.set_functions([_sleepy(log)])
-    await eventually(lambda: _is(ex2, run.id, "nap", StepStatus.SLEEPING))
-
-
-async def _true():
-    return True
+    await until_step(ex2, run.id, "nap", StepStatus.SLEEPING)
 
 
 async def test_changed_code_reports_non_determinism(make_executor, clock):
@@ -83,7 +75,7 @@ async def test_changed_code_reports_non_determinism(make_executor, clock):
 
     ex = await make_executor([v1])
     run = await run_of(ex, {"name": "go"})
-    await eventually(lambda: _is(ex, run.id, "wait", StepStatus.SLEEPING))
+    await until_step(ex, run.id, "wait", StepStatus.SLEEPING)
     ex.set_functions([v2])
     clock.advance(60_000)
     run = await ex.wait_for_run(run.id, timeout=5)
@@ -106,7 +98,7 @@ async def test_memo_never_reached_is_reported(make_executor, clock):
 
     ex = await make_executor([v1])
     run = await run_of(ex, {"name": "go"})
-    await eventually(lambda: _is(ex, run.id, "wait", StepStatus.SLEEPING))
+    await until_step(ex, run.id, "wait", StepStatus.SLEEPING)
     ex.set_functions([v2])
     clock.advance(60_000)
     run = await ex.wait_for_run(run.id, timeout=5)

@@ -9,7 +9,7 @@ import pytest
 
 from executor import RunStatus, create_function
 
-from .conftest import eventually, run_of, step_status
+from .conftest import eventually, run_of, until_step
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -59,16 +59,13 @@ async def test_both_modes_give_identical_results(make_executor, clock, checkpoin
 
     ex = await make_executor([calc])
     run = await run_of(ex, {"name": "calc", "data": {"n": 5}})
-    await eventually(lambda: _is(ex, run.id, "pause", "Sleeping"))
+    await until_step(ex, run.id, "pause", "Sleeping")
     clock.advance(60_000)
     run = await ex.wait_for_run(run.id, timeout=5)
     assert run.output == {"total": 30, "pair": [30, -30]}
     assert [s.step_id for s in await ex.steps(run.id)] == [
         "add", "add:1", "add:2", "add:3", "add:4", "pause", "x", "y"]
 
-
-async def _is(ex, run_id, step_id, status):
-    return await step_status(ex, run_id, step_id) == status
 
 
 async def test_repeated_step_ids_get_counters_and_inngest_hashes(make_executor):

@@ -10,7 +10,7 @@ import pytest
 from executor import RunStatus, StepStatus, create_function
 from executor.durations import parse_duration
 
-from .conftest import eventually, run_of, step_status
+from .conftest import eventually, run_of, until_step
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -37,7 +37,7 @@ async def test_sleep_resumes_only_when_the_clock_reaches_it(make_executor, clock
 
     ex = await make_executor([nap])
     run = await run_of(ex, {"name": "go"})
-    await eventually(lambda: _status_is(ex, run.id, "wait-24h", StepStatus.SLEEPING))
+    await until_step(ex, run.id, "wait-24h", StepStatus.SLEEPING)
     [step] = await ex.steps(run.id)
     assert step.due_at == clock.now_ms() + 86_400_000 and step.op == "sleep"
     clock.advance(86_400_000 - 1)
@@ -46,9 +46,6 @@ async def test_sleep_resumes_only_when_the_clock_reaches_it(make_executor, clock
     clock.advance(1)
     assert (await ex.wait_for_run(run.id, timeout=5)).output == "awake"
 
-
-async def _status_is(ex, run_id, step_id, status):
-    return await step_status(ex, run_id, step_id) == status
 
 
 @pytest.mark.parametrize("when", [
@@ -66,7 +63,7 @@ async def test_sleep_until_accepts_datetimes_and_iso_strings(make_executor, cloc
     clock.set(int(datetime(2026, 2, 1, tzinfo=timezone.utc).timestamp() * 1000))
     ex = await make_executor([until])
     run = await run_of(ex, {"name": "go", "data": {"when": when if isinstance(when, str) else None}})
-    await eventually(lambda: _status_is(ex, run.id, "wake", StepStatus.SLEEPING))
+    await until_step(ex, run.id, "wake", StepStatus.SLEEPING)
     [step] = await ex.steps(run.id)
     assert step.due_at == int(datetime(2026, 2, 2, tzinfo=timezone.utc).timestamp() * 1000)
     clock.advance(86_400_000)
@@ -116,7 +113,7 @@ async def test_cancel_a_sleeping_run(make_executor, clock):
 
     ex = await make_executor([sleepy])
     run = await run_of(ex, {"name": "go"})
-    await eventually(lambda: _status_is(ex, run.id, "long", StepStatus.SLEEPING))
+    await until_step(ex, run.id, "long", StepStatus.SLEEPING)
     assert await ex.cancel(run.id) is True
     run = await ex.wait_for_run(run.id, timeout=5)
     assert run.status == RunStatus.CANCELLED and run.ended_at is not None
@@ -140,7 +137,7 @@ async def test_cancel_stops_a_running_run_at_its_next_step_boundary(make_executo
 
     ex = await make_executor([busy])
     run = await run_of(ex, {"name": "go"})
-    await eventually(lambda: _status_is(ex, run.id, "slow", StepStatus.RUNNING))
+    await until_step(ex, run.id, "slow", StepStatus.RUNNING)
     await ex.cancel(run.id)
     gate.set()
     run = await ex.wait_for_run(run.id, timeout=5)

@@ -9,7 +9,7 @@ import pytest
 
 from executor import Event, RunStatus, Signal, SignalNotFoundError, StepError, StepStatus, create_function
 
-from .conftest import eventually, run_of, step_status
+from .conftest import eventually, run_of, until_step
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -28,11 +28,8 @@ def _approval(**wait_kwargs):
 
 
 async def _waiting(ex, run_id, step_id="wait-for-approval"):
-    await eventually(lambda: _has_status(ex, run_id, step_id, StepStatus.WAITING))
+    await until_step(ex, run_id, step_id, StepStatus.WAITING)
 
-
-async def _has_status(ex, run_id, step_id, status):
-    return await step_status(ex, run_id, step_id) == status
 
 
 @pytest.mark.parametrize("how", [
@@ -67,7 +64,7 @@ async def test_event_sent_before_the_wait_never_matches(make_executor, clock):
 
     ex = await make_executor([late])
     run = await run_of(ex, {"name": "go"})
-    await eventually(lambda: _has_status(ex, run.id, "slow-setup", StepStatus.RUNNING))
+    await until_step(ex, run.id, "slow-setup", StepStatus.RUNNING)
     await ex.send({"name": "ping"})        # the run exists, but its wait is not stored yet
     gate.set()
     await _waiting(ex, run.id, "wait")
@@ -197,7 +194,7 @@ async def test_fire_ends_a_sleep_or_times_out_a_wait_now(make_executor):
 
     ex = await make_executor([skippable])
     run = await run_of(ex, {"name": "go"})
-    await eventually(lambda: _has_status(ex, run.id, "long-nap", StepStatus.SLEEPING))
+    await until_step(ex, run.id, "long-nap", StepStatus.SLEEPING)
     [sleep] = await ex.waits()
     assert sleep["kind"] == "sleep" and sleep["step_id"] == "long-nap"
     await ex.fire(sleep["id"])
