@@ -477,7 +477,8 @@ class Engine(Routing):
         remaining = set(hashes)
 
         async def execute(p: Planned) -> None:
-            outcome = await self._attempt(run, fn, p.state, p.handler, p.args)
+            async with self.scheduler.slots:     # the executor's concurrency bound covers these too
+                outcome = await self._attempt(run, fn, p.state, p.handler, p.args)
             remaining.discard(p.state.hashed_id)
             extra: list[QueueItem] = []
             wants_invoke = outcome.kind != Outcome.RETRY and (not fn.optimize_parallelism or not remaining)

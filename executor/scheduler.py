@@ -31,7 +31,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._per_run: dict[str, deque[QueueItem]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
-        self._slots = asyncio.Semaphore(concurrency)
+        self.slots = asyncio.Semaphore(concurrency)
         self._loop_task: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
@@ -97,7 +97,7 @@ class Scheduler:
                 item = queue.popleft()
                 if item.id not in self._items:
                     continue
-                async with self._slots:
+                async with self.slots:
                     try:
                         await self._handle(item)
                     except asyncio.CancelledError:

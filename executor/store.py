@@ -335,9 +335,10 @@ class Store:
     # ---- reads -------------------------------------------------------------------------
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """One round trip per query: a cursor left between execute and fetch would hold a read
+        transaction open, and overlapping reads would then see data from before later commits."""
         assert self._reader is not None
-        cur = await self._reader.execute(sql, params)
-        return list(await cur.fetchall())
+        return list(await self._reader.execute_fetchall(sql, params))
 
     async def get_run(self, run_id: str) -> Run | None:
         rows = await self._all(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
@@ -377,9 +378,9 @@ class Store:
     async def steps_from_writer(self, run_id: str) -> list[StepState]:
         """The memo as the engine must see it: read on the writer so nothing committed is missed."""
         assert self._writer is not None
-        cur = await self._writer.execute(
+        rows = await self._writer.execute_fetchall(
             f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))
-        return [_step_from_row(r) for r in await cur.fetchall()]
+        return [_step_from_row(r) for r in rows]
 
     async def get_event(self, event_id: str) -> Event | None:
         rows = await self._all("SELECT id, name, data, ts, user, v FROM events WHERE id = ?", (event_id,))
