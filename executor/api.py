@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
@@ -27,6 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import EventValidationError
 from .executor import Executor
@@ -38,6 +39,7 @@ from .limits import MiB
 #: 3 MiB by default; this leaves room for a batch of many smaller ones).
 DEFAULT_MAX_REQUEST_BYTES = 64 * MiB
 MAX_PAGE = 1000
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -117,6 +119,7 @@ def create_app(executor: Executor, *, key: str | None = None, load_status: LoadS
     app = FastAPI(title="durable-tui", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Durable step functions with Inngest's step semantics.")
     app.state.streams_stopping = asyncio.Event()
+    app.add_middleware(_JsonBodies)
     _install_error_handlers(app)
     app.post("/e/{event_key}", tags=["events"], openapi_extra=_EVENT_BODY_SCHEMA,
              summary="Send events (Inngest's event API)")(_event_endpoint(executor, key, max_request_bytes))
@@ -135,6 +138,20 @@ def stop_streams(app: FastAPI) -> None:
     """End every open ``/v1/stream`` response. A server calls this before shutting down:
     an SSE stream never ends by itself, and the server would otherwise wait for it."""
     app.state.streams_stopping.set()
+
+
+class _JsonBodies:
+    """Read every request body as JSON whatever its Content-Type says: ``curl -d`` labels JSON
+    as a form, and Inngest's event API never looked at the header either."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
 
 
 # ---- errors and auth ---------------------------------------------------------------------
@@ -167,7 +184,7 @@ def _describe_validation(errors: Sequence[Any]) -> str:
     return "; ".join(parts)
 
 
-def _bearer_check(key: str | None):
+def _bearer_check(key: str | None) -> Callable[..., Awaitable[None]]:
     bearer = HTTPBearer(auto_error=False, description="the server's key, when it was started with one")
 
     async def check(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
@@ -181,9 +198,13 @@ def _bearer_check(key: str | None):
     return check
 
 
-def _not_found(exc: LookupError) -> ApiError:
-    """KeyError's str() adds quotes; the executor's messages are complete sentences already."""
-    return ApiError(404, str(exc.args[0]) if exc.args else "not found")
+async def _found(call: Awaitable[T]) -> T:
+    """The executor raises KeyError (or another LookupError) for an unknown or finished id: the
+    client's 404. Its first argument is already a full sentence (KeyError's str() would quote it)."""
+    try:
+        return await call
+    except LookupError as exc:
+        raise ApiError(404, str(exc.args[0]) if exc.args else "not found") from None
 
 
 # ---- event API ---------------------------------------------------------------------------
@@ -195,7 +216,8 @@ def _event_reply(status: int, ids: list[str], error: str | None = None) -> JSONR
     return JSONResponse(body, status_code=status)
 
 
-def _event_endpoint(executor: Executor, key: str | None, max_request_bytes: int):
+def _event_endpoint(executor: Executor, key: str | None,
+                    max_request_bytes: int) -> Callable[..., Awaitable[JSONResponse]]:
     async def send_events(event_key: str, request: Request) -> JSONResponse:
         """Store one event or an array of events and start the runs they trigger.
 
@@ -287,10 +309,7 @@ def _add_run_routes(v1: APIRouter, ex: Executor) -> None:
 
     @v1.delete("/runs/{run_id}", tags=["runs"], summary="Cancel a run at its next step boundary")
     async def cancel_run(run_id: str) -> dict[str, Any]:
-        try:
-            cancelled = await ex.cancel(run_id)
-        except KeyError as exc:
-            raise _not_found(exc) from None
+        cancelled = await _found(ex.cancel(run_id))
         if not cancelled:
             run = await _require_run(ex, run_id)
             raise ApiError(409, f"run {run_id} already finished ({run.status}); there is nothing to cancel")
@@ -298,10 +317,7 @@ def _add_run_routes(v1: APIRouter, ex: Executor) -> None:
 
     @v1.post("/runs/{run_id}/rerun", tags=["runs"], summary="Start a fresh run on the same event")
     async def rerun(run_id: str) -> dict[str, Any]:
-        try:
-            run = await ex.rerun(run_id)
-        except KeyError as exc:
-            raise _not_found(exc) from None
+        run = await _found(ex.rerun(run_id))
         return {"data": {"run_id": run.id}}
 
 
@@ -329,10 +345,7 @@ def _add_event_routes(v1: APIRouter, ex: Executor) -> None:
 
     @v1.post("/signals", tags=["events"], summary="Resume the run waiting for a signal")
     async def send_signal(body: SignalIn) -> dict[str, Any]:
-        try:
-            run_id = await ex.send_signal(body.signal, body.data)
-        except LookupError as exc:
-            raise _not_found(exc) from None
+        run_id = await _found(ex.send_signal(body.signal, body.data))
         return {"data": {"run_id": run_id}}
 
 
@@ -352,10 +365,7 @@ def _add_function_routes(v1: APIRouter, ex: Executor, status: LoadStatus) -> Non
 
     @v1.post("/functions/{function_id}/invoke", tags=["functions"], summary="Start a function now")
     async def invoke(function_id: str, body: InvokeIn = Body(default_factory=InvokeIn)) -> dict[str, Any]:
-        try:
-            run = await ex.invoke(function_id, body.data)
-        except KeyError as exc:
-            raise _not_found(exc) from None
+        run = await _found(ex.invoke(function_id, body.data))
         return {"data": {"run_id": run.id}}
 
 
@@ -364,12 +374,9 @@ def _add_wait_routes(v1: APIRouter, ex: Executor) -> None:
     async def list_waits() -> dict[str, Any]:
         return {"data": await ex.waits()}
 
-    @v1.post("/waits/{wait_id}/fire", tags=["waits"], summary="End a sleep now, or time a wait out now")
+    @v1.post("/waits/{wait_id:path}/fire", tags=["waits"], summary="End a sleep now, or time a wait out now")
     async def fire(wait_id: str) -> dict[str, Any]:
-        try:
-            await ex.fire(wait_id)
-        except KeyError as exc:
-            raise _not_found(exc) from None
+        await _found(ex.fire(wait_id))
         return {"data": {"id": wait_id, "fired": True}}
 
 

@@ -163,7 +163,8 @@ class Step:
         state = await self._pending_or_new(step_id, StepOp.SEND_EVENT)
         if state.has_memo:
             return self._memo_or_error(state, lambda memo: memo["data"])
-        return await self._inv.engine.send_from_step(self._inv, state, events)
+        with self._inv.working():
+            return await self._inv.engine.send_from_step(self._inv, state, events)
 
     async def invoke(self, step_id: str, *, function: Function | str, data: dict[str, Any] | None = None,
                      timeout: str | int | timedelta | None = None) -> Any:
@@ -216,7 +217,8 @@ class Step:
             await self._inv.reject(state, StepInputError(f"{self._inv.where(state.step_id)}: {exc}"))
 
     async def _park(self, state: StepState, kind: str, due: int, *, detail: dict[str, Any], **wait: Any) -> NoReturn:
-        await self._inv.engine.park(self._inv, state, kind, due, detail=detail, **wait)
+        with self._inv.working():
+            await self._inv.engine.park(self._inv, state, kind, due, detail=detail, **wait)
         self._inv.suspending = True
         await self._inv.block()
 

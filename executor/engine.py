@@ -317,7 +317,7 @@ class Engine(Routing):
             if fresh:
                 fields["nondeterminism"] = run.nondeterminism + fresh
                 log.warning("non-determinism in %s: %s", inv.where(), "; ".join(w["message"] for w in fresh))
-        hot = self._hot[run.id]
+        hot = await self.hot_run(run)
         new_rows = sum(1 for s in planned if s.hashed_id not in hot.memo)
         async with self.store.tx() as tx:
             await tx.dequeue(item.id)

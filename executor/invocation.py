@@ -10,7 +10,8 @@ ends without the author's code ever seeing an exception.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -93,9 +94,17 @@ class Invocation:
             if version == self._version and not self._executing and not task.done():
                 return
 
-    def unreached_memo(self) -> list[str]:
-        return sorted((s.step_id for h, s in self.memo.items() if s.has_memo and h not in self.reached),
-                      key=lambda sid: sid)
+    @contextlib.contextmanager
+    def working(self) -> Iterator[None]:
+        """Mark a branch as busy with the engine (a handler, a commit): the invocation must not be
+        judged settled, and its task never cancelled, in the middle of it."""
+        self._executing += 1
+        self._touch()
+        try:
+            yield
+        finally:
+            self._executing -= 1
+            self._touch()
 
     # ---- the Step API's side ------------------------------------------------------------
 
@@ -191,15 +200,10 @@ class Invocation:
         if self.strict or self.suspending:
             self.collected.planned.append(Planned(state, handler, args))
             await self.block()
-        self._executing += 1
-        state.group = self._group if self._executing > 1 and self._group else state.hashed_id
+        state.group = self._group if self._executing and self._group else state.hashed_id
         self._group = state.group
-        self._touch()
-        try:
+        with self.working():
             outcome, committed = await self.engine.execute_step(self, state, handler, args)
-        finally:
-            self._executing -= 1
-            self._touch()
         self.memo[state.hashed_id] = committed
         return await self.deliver(committed, outcome)
 
@@ -223,14 +227,16 @@ class Invocation:
     async def fail_step(self, state: StepState, name: str, message: str) -> NoReturn:
         """Fail a step for good without running anything (a bad expression, a missing function):
         the function sees a ``StepError`` it may catch, and replays see the same."""
-        committed = await self.engine.commit_step(
-            self.run, state, Outcome(Outcome.FAILED, error={"name": name, "message": message, "stack": ""}))
+        with self.working():
+            committed = await self.engine.commit_step(
+                self.run, state, Outcome(Outcome.FAILED, error={"name": name, "message": message, "stack": ""}))
         self.memo[state.hashed_id] = committed
         raise self.step_error(committed)
 
     async def reject(self, state: StepState, exc: Exception) -> NoReturn:
         """A step called with arguments that can never work: record it failed and fail the run."""
         error = {"name": type(exc).__name__, "message": str(exc), "stack": ""}
-        committed = await self.engine.commit_step(self.run, state, Outcome(Outcome.FATAL, error=error))
+        with self.working():
+            committed = await self.engine.commit_step(self.run, state, Outcome(Outcome.FATAL, error=error))
         self.memo[state.hashed_id] = committed
         await self.fail_run(RunFailure(error["name"], error["message"]))

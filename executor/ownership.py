@@ -30,7 +30,10 @@ class DatabaseOwnedError(RuntimeError):
         self.owner = owner or {}
         self.url: str | None = self.owner.get("url")
         pid = self.owner.get("pid")
-        by = f"durable-tui serve (pid {pid}) at {self.url}" if self.url else "another process"
+        if self.url:
+            by = f"durable-tui serve (pid {pid}) at {self.url}"
+        else:
+            by = f"another durable-tui (pid {pid})" if pid else "another process"
         super().__init__(f"database {db_path} is in use by {by}")
 
 
@@ -68,8 +71,9 @@ class Ownership:
         self.release()
 
 
-def claim(db_path: str, url: str) -> Ownership:
-    """Take the database for this process, recording ``url`` for consoles that want to attach.
+def claim(db_path: str, url: str | None) -> Ownership:
+    """Take the database for this process, recording ``url`` for consoles that want to attach
+    (None for an owner without an HTTP API, such as the headless runner).
 
     Raises ``DatabaseOwnedError`` (with the owner's ``url``) when another process holds it.
     """
@@ -95,7 +99,8 @@ def claim(db_path: str, url: str) -> Ownership:
 
 def current_owner(db_path: str) -> dict[str, Any] | None:
     """The owner's record ``{"pid", "url", "started_at"}``, or None when nobody holds the database
-    (including a lock file left by a process that has since exited)."""
+    (including a lock file left by a process that has since exited). ``{}`` while an owner is
+    between taking the lock and writing its record."""
     try:
         fd = os.open(lock_path(db_path), os.O_RDONLY)
     except FileNotFoundError:

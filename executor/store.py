@@ -9,7 +9,9 @@ only an operating-system crash or power loss can drop the last transactions.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
@@ -271,8 +273,6 @@ class Store:
         return self.path == ":memory:" or self.path.startswith("file::memory:")
 
     async def open(self) -> None:
-        import asyncio
-
         self._lock = asyncio.Lock()
         self._writer = await aiosqlite.connect(self.path, isolation_level=None)
         await self._writer.execute("PRAGMA busy_timeout = 10000")
@@ -324,13 +324,23 @@ class Store:
         """One engine transition: all its statements commit together or not at all."""
         assert self._writer is not None and self._lock is not None
         async with self._lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
             try:
+                await self._writer.execute("BEGIN IMMEDIATE")
                 yield Tx(self._writer)
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                # Also on cancellation, even one that lands while BEGIN is still running in
+                # aiosqlite's thread: the ROLLBACK is queued behind it, so the connection never
+                # stays inside a half-done transaction.
+                await asyncio.shield(self._rollback())
                 raise
             await self._writer.execute("COMMIT")
+
+    async def _rollback(self) -> None:
+        assert self._writer is not None
+        try:
+            await self._writer.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            pass   # BEGIN never ran: nothing to undo
 
     # ---- reads -------------------------------------------------------------------------
 

@@ -2,9 +2,11 @@
 
     .venv/bin/python sample_functions/_demo.py demo/user.fetch '{"userId": 1}'
 
-Loads this folder with ``load_paths``, sends the event, moves the clock to each sleep's end
-as the run reaches it, and prints every run's steps and result. (The leading underscore keeps
-the loader from treating this file as a function file.)
+Loads this folder with ``load_paths``, sends the event, moves the clock to the next due time
+whenever every run is only waiting (a sleep's end, a wait's timeout), and prints the steps and
+result of every run the event led to: invoked children and fan-out receivers too. Nobody sends
+approvals or signals here, so ``wait_for_event`` and ``wait_for_signal`` take their timeouts.
+(The leading underscore keeps the loader from treating this file as a function file.)
 """
 
 from __future__ import annotations
@@ -19,19 +21,34 @@ from executor.loader import load_paths
 from executor.state import Run
 
 
-async def run_to_end(ex: Executor, clock: VirtualClock, run_id: str) -> Run:
-    """Wait for the run to finish, jumping the clock to the next due item whenever the run
-    has nothing left to do but wait (a sleep, a retry backoff)."""
+async def advance_if_idle(ex: Executor, clock: VirtualClock) -> bool:
+    """Move the clock to the next due item if nothing is due now and every unfinished run is
+    waiting on a due item (a sleep, a retry backoff, a wait's timeout); say whether it moved.
+    A run between items (a strict-replay step executing) keeps the clock where it is."""
+    unfinished = [run for status in ("Queued", "Running") for run in await ex.runs(status=status, limit=10_000)]
+    items = ex.pending()   # read after the await: nothing can change between here and clock.set
+    if not items or min(item["due_at"] for item in items) <= clock.now_ms():
+        return False
+    if not {run.id for run in unfinished} <= {item["run_id"] for item in items}:
+        return False
+    clock.set(min(item["due_at"] for item in items))
+    return True
+
+
+async def run_all_to_end(ex: Executor, clock: VirtualClock) -> list[Run]:
+    """Wait until every run has finished (children and fan-out receivers too), jumping the
+    clock whenever all of them are only waiting for time to pass."""
     with ex.subscribe() as changes:
         while True:
-            run = await ex.run(run_id)
-            assert run is not None
-            if run.finished:
-                return run
-            due = [item["due_at"] for item in ex.pending() if item["run_id"] == run_id]
-            if due and min(due) > clock.now_ms():
-                clock.set(min(due))
-            await changes.get_batch()
+            runs = await ex.runs(limit=10_000)
+            if all(run.finished for run in runs):
+                return list(reversed(runs))
+            if not await advance_if_idle(ex, clock):
+                try:
+                    async with asyncio.timeout(0.05):
+                        await changes.get_batch()
+                except TimeoutError:
+                    pass
 
 
 async def main(name: str, data: dict) -> None:
@@ -41,13 +58,12 @@ async def main(name: str, data: dict) -> None:
     clock = VirtualClock(start_ms=RealClock().now_ms())  # starts now, then only moves when told
     async with Executor(":memory:", loaded.functions, clock=clock, backoff=lambda attempt: 1) as ex:
         started = await ex.send_and_route({"name": name, "data": data})
-        run_ids = [run_id for ids in started.values() for run_id in ids]
-        if not run_ids:
+        if not any(started.values()):
             print(f"no sample is triggered by {name!r}; see sample_functions/README.md", file=sys.stderr)
-        for run_id in run_ids:
-            run = await asyncio.wait_for(run_to_end(ex, clock, run_id), timeout=30)
+            return
+        for run in await asyncio.wait_for(run_all_to_end(ex, clock), timeout=30):
             print(f"\n{run.function_id}: {run.status} after {run.invocations} invocation(s)")
-            for step in await ex.steps(run_id):
+            for step in await ex.steps(run.id):
                 print(f"  {step.step_id:<28} {step.status:<10} {json.dumps(step.output)[:80]}")
             if run.error is not None:
                 print(f"  error: {run.error['name']}: {run.error['message']}")

@@ -8,7 +8,7 @@ import pytest
 
 from executor import RunStatus, create_function
 
-from .conftest import run_of
+from .conftest import eventually, run_of
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -84,3 +84,34 @@ async def test_parallel_step_failure_after_retries_is_a_catchable_step_error(mak
     ex = await make_executor([par_fail])
     run = await ex.wait_for_run((await run_of(ex, {"name": "pf"})).id, timeout=5)
     assert run.output == {"ok": 1, "bad": "ValueError", "message": "bad item"}
+
+
+@pytest.mark.parametrize("checkpointing", [True, False])
+async def test_parallel_sleeps_waits_and_invokes(make_executor, clock, checkpointing):
+    @create_function(id="square")
+    async def square(ctx):
+        return ctx.event.data["n"] ** 2
+
+    @create_function(id="fan", trigger="go", checkpointing=checkpointing)
+    async def fan(ctx):
+        await asyncio.gather(ctx.step.sleep("a", "1h"), ctx.step.sleep("b", "2h"))
+        squares = await asyncio.gather(*[ctx.step.invoke(f"sq-{i}", function="square", data={"n": i})
+                                         for i in range(4)])
+        event, signal = await asyncio.gather(
+            ctx.step.wait_for_event("w", event="e", timeout="1h"),
+            ctx.step.wait_for_signal("s", signal="sig", timeout="1h", on_conflict="fail"))
+        return {"squares": squares, "event": event.data, "signal": signal.data}
+
+    ex = await make_executor([fan, square])
+    run = await run_of(ex, {"name": "go"})
+    await eventually(lambda: _wait_steps(ex, {"a", "b"}))
+    clock.advance(2 * 3_600_000)
+    await eventually(lambda: _wait_steps(ex, {"w", "s"}))
+    await ex.send({"name": "e", "data": {"x": 1}})
+    await ex.send_signal("sig", 2)
+    run = await ex.wait_for_run(run.id, timeout=5)
+    assert run.output == {"squares": [0, 1, 4, 9], "event": {"x": 1}, "signal": 2}
+
+
+async def _wait_steps(ex, step_ids):
+    return {w["step_id"] for w in await ex.waits()} == step_ids
