@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TextIO
 
 from executor import Change, EventValidationError, Executor
+from executor.durations import format_ms
 from executor.loader import load_paths
 
 def _stamp(ms: int) -> str:
@@ -48,7 +49,10 @@ async def _describe(ex: Executor, change: Change) -> str | None:
         hashed = change.id.split("/", 1)[1]
         for step in await ex.steps(change.run_id):
             if step.hashed_id == hashed:
-                extra = f" until {_stamp(step.due_at)}" if step.due_at and step.status in ("Sleeping", "Retrying") else ""
+                extra = ""
+                if step.due_at and step.status in ("Sleeping", "Waiting", "Retrying"):
+                    left = max(step.due_at - ex.clock.now_ms(), 0)
+                    extra = f" until {datetime.fromtimestamp(step.due_at / 1000):%Y-%m-%d %H:%M:%S} (in {format_ms(left)})"
                 return f"  step {step.step_id} ({step.op}) {step.status}{extra}  [run {change.run_id[-8:]}]"
     return None
 
