@@ -1,4 +1,9 @@
-"""The ``durable-tui`` command line."""
+"""The ``durable-tui`` command line.
+
+``run`` (the default) and ``serve`` host an executor; the other commands talk to a running
+``durable-tui serve`` over HTTP (``executor.client``): human tables by default, ``--json`` for
+scripts. Exit status: 0 done, 1 the server refused, 2 bad usage or input, 3 no server answered.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,27 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from executor.client import DEFAULT_URL, ApiRequestError, Client, ServerUnavailableError
+from executor.ownership import DatabaseOwnedError, claim
 from executor.store import SchemaError
 
 DEFAULT_DB = os.path.join(".durable-tui", "state.db")
 DEMO_FILE = "demo_events.json"
+URL_ENV = "DURABLE_TUI_URL"
+KEY_ENV = "DURABLE_TUI_KEY"
+EXIT_REFUSED, EXIT_USAGE, EXIT_NO_SERVER = 1, 2, 3
+_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}", re.IGNORECASE)
+
+
+class UsageError(Exception):
+    """Bad input on the command line (exit 2)."""
 
 
 def _default_paths() -> list[str]:
@@ -29,37 +48,286 @@ def _demo_events(paths: list[str]) -> list[dict]:
     return events
 
 
+# ---- the parser ------------------------------------------------------------------------------
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="durable-tui",
-        description="Run durable step functions from Python files and watch their runs live.")
-    sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="run functions headless, reading events as JSON lines from stdin (default)")
-    for p in (parser, run):
+        description="Run durable step functions from Python files and watch their runs live. "
+                    "With no command (or only paths and options), `run` is meant.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="run functions headless, reading events as JSON lines from stdin (default); "
+                                     "`run RUN_ID` shows a run of a server instead")
+    serve = sub.add_parser("serve", help="run functions behind the HTTP API, no UI")
+    for p in (run, serve):
         p.add_argument("paths", nargs="*", help="function files or folders (default: ./sample_functions)")
         p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file, or :memory: (default {DEFAULT_DB})")
-        p.add_argument("--demo", action="store_true", help="send the sample events in demo_events.json at start")
+    run.add_argument("--demo", action="store_true", help="send the sample events in demo_events.json at start")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; "
+                                                           "any other needs a key)")
+    serve.add_argument("--port", type=int, default=8288, help="port (default 8288; 0 picks a free one)")
+    serve.add_argument("--key", default=None, help=f"the event key and /v1 bearer token (default ${KEY_ENV})")
+    serve.add_argument("--max-event-bytes", type=int, default=None, help="largest accepted event (default 3 MiB)")
+    _remote_options(run)
+
+    def remote(name: str, help_: str) -> argparse.ArgumentParser:
+        return _remote_options(sub.add_parser(name, help=help_))
+
+    data_help = "JSON, or @file.json to read it from a file"
+    send = remote("send", "send an event")
+    send.add_argument("name", help="event name, e.g. app/user.created")
+    send.add_argument("--data", default="{}", help=f"event data: {data_help}")
+    signal = remote("signal", "resume the run waiting for a signal")
+    signal.add_argument("name", help="signal name")
+    signal.add_argument("--data", default="null", help=f"signal payload: {data_help}")
+    runs = remote("runs", "list runs, newest first")
+    runs.add_argument("--status", help="Queued, Running, Completed, Failed or Cancelled")
+    runs.add_argument("--function", help="function id")
+    runs.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    remote("cancel", "cancel a run").add_argument("id", help="run id")
+    remote("rerun", "start a fresh run of a run's function on the same event").add_argument("id", help="run id")
+    remote("functions", "list loaded functions and load errors")
+    invoke = remote("invoke", "start a function now, whatever its triggers")
+    invoke.add_argument("function", help="function id")
+    invoke.add_argument("--data", default="{}", help=f"event data: {data_help}")
+    events = remote("events", "list events, newest first")
+    events.add_argument("--name", help="only events with this name")
+    events.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    remote("waits", "list pending sleeps and waits")
+    remote("fire", "end a sleep now, or time a wait out now").add_argument("id", help="wait id")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    paths = args.paths or _default_paths()
-    if not paths:
-        print("durable-tui: no function files given and no ./sample_functions folder here; "
-              "pass a .py file or a folder of them", file=sys.stderr)
-        return 2
-    if args.db != ":memory:":
-        Path(args.db).parent.mkdir(parents=True, exist_ok=True)
-    from .headless import run_headless
+def _remote_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--url", default=os.environ.get(URL_ENV, DEFAULT_URL),
+                   help=f"the server (default ${URL_ENV} or {DEFAULT_URL})")
+    p.add_argument("--key", default=os.environ.get(KEY_ENV), help=f"the server's key (default ${KEY_ENV})")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    return p
 
+
+def _with_default_command(argv: list[str], commands: Sequence[str]) -> list[str]:
+    """``durable-tui [paths] [--db …] [--demo]`` keeps meaning ``durable-tui run …``."""
+    if argv and (argv[0] in commands or argv[0] in ("-h", "--help")):
+        return argv
+    return ["run", *argv]
+
+
+def _shows_a_run(args: argparse.Namespace) -> bool:
+    """``run`` is both the headless runner (``run [PATHS]``) and "show run ID": one argument that is
+    a run id (a ULID) and not a file or folder here means the latter."""
+    if args.command != "run" or len(args.paths) != 1:
+        return False
+    candidate = args.paths[0]
+    return bool(_ULID.fullmatch(candidate)) and not Path(candidate).exists()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(_with_default_command(argv, ("run", "serve", *_ACTIONS)))
     try:
-        return asyncio.run(run_headless(paths, args.db, _demo_events(paths) if args.demo else []))
-    except SchemaError as exc:
-        print(f"durable-tui: {exc}", file=sys.stderr)
-        return 2
+        if _shows_a_run(args):
+            args.id = args.paths[0]
+        elif args.command in ("run", "serve"):
+            return _host(args)
+        return asyncio.run(_remote(args))
+    except UsageError as exc:
+        print(f"durable-tui {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ServerUnavailableError as exc:
+        print(f"durable-tui {args.command}: {exc}", file=sys.stderr)
+        return EXIT_NO_SERVER
+    except ApiRequestError as exc:
+        print(f"durable-tui {args.command}: {exc} (HTTP {exc.status})", file=sys.stderr)
+        return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
+
+
+# ---- commands that host the executor ----------------------------------------------------------
+
+def _host(args: argparse.Namespace) -> int:
+    from .serve import ServeError, serve
+
+    paths = args.paths or _default_paths()
+    if not paths and args.command == "run":
+        raise UsageError("no function files given and no ./sample_functions folder here; "
+                         "pass a .py file or a folder of them")
+    try:
+        if args.command == "serve":
+            return asyncio.run(serve(paths, db=args.db, host=args.host, port=args.port, key=args.key,
+                                     max_event_bytes=args.max_event_bytes))
+        return _run_headless(args, paths)
+    except DatabaseOwnedError as exc:
+        hint = f"; use the command line against {exc.url} (--url), or pass another --db" if exc.url else ""
+        print(f"durable-tui {args.command}: {exc}{hint}", file=sys.stderr)
+        return EXIT_USAGE
+    except (SchemaError, ServeError) as exc:
+        print(f"durable-tui {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run_headless(args: argparse.Namespace, paths: list[str]) -> int:
+    from .headless import run_headless
+
+    demo = _demo_events(paths) if args.demo else []
+    if args.db == ":memory:":
+        return asyncio.run(run_headless(paths, args.db, demo))
+    Path(args.db).parent.mkdir(parents=True, exist_ok=True)
+    with claim(args.db, None):
+        return asyncio.run(run_headless(paths, args.db, demo))
+
+
+# ---- commands that talk to a server ------------------------------------------------------------
+
+def _json_arg(text: str, what: str) -> Any:
+    """``--data``: inline JSON or ``@file.json``."""
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text()
+        except OSError as exc:
+            raise UsageError(f"cannot read {what} from {text[1:]}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{what} is not valid JSON ({exc})") from None
+
+
+async def _remote(args: argparse.Namespace) -> int:
+    async with Client(args.url, args.key) as client:
+        result, human = await _ACTIONS[args.command](client, args)
+    print(json.dumps(result, indent=2) if args.json else human(result))
+    return 0
+
+
+Action = Callable[[Client, argparse.Namespace], Awaitable[tuple[Any, Callable[[Any], str]]]]
+
+
+async def _send(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
+    ids = await c.send({"name": a.name, "data": _json_arg(a.data, "--data")})
+    return {"ids": ids}, lambda r: "\n".join(r["ids"])
+
+
+async def _signal(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
+    run_id = await c.signal(a.name, _json_arg(a.data, "--data"))
+    return {"run_id": run_id}, lambda r: f"resumed run {r['run_id']}"
+
+
+async def _runs(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
+    page = await c.runs(status=a.status, function_id=a.function, limit=a.limit)
+    return page.items, _runs_table
+
+
+async def _run(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
+    return await c.run(a.id), _run_detail
+
+
+async def _cancel(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
+    await c.cancel(a.id)
+    return {"run_id": a.id, "cancelled": True}, lambda r: f"cancelling run {r['run_id']} at its next step boundary"
+
+
+async def _rerun(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
+    return {"run_id": await c.rerun(a.id)}, lambda r: f"started run {r['run_id']}"
+
+
+async def _functions(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
+    listing = await c.functions()
+    return {"functions": listing.functions, "load_errors": listing.load_errors}, _functions_table
+
+
+async def _invoke(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
+    run_id = await c.invoke(a.function, _json_arg(a.data, "--data"))
+    return {"run_id": run_id}, lambda r: f"started run {r['run_id']}"
+
+
+async def _events(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
+    page = await c.events(name=a.name, limit=a.limit)
+    return page.items, lambda items: _table(["EVENT", "NAME", "TIME", "DATA"], [
+        [e["id"], e["name"], _time(e["ts"]), _short(e["data"])] for e in items])
+
+
+async def _waits(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
+    return await c.waits(), _waits_table
+
+
+async def _fire(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
+    await c.fire(a.id)
+    return {"id": a.id, "fired": True}, lambda r: f"fired wait {r['id']}"
+
+
+_ACTIONS: dict[str, Action] = {
+    "send": _send, "signal": _signal, "runs": _runs, "run": _run, "cancel": _cancel, "rerun": _rerun,
+    "functions": _functions, "invoke": _invoke, "events": _events, "waits": _waits, "fire": _fire,
+}
+
+
+# ---- human output ----------------------------------------------------------------------------
+
+def _time(ms: int | None) -> str:
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
+
+
+def _took(start: int | None, end: int | None) -> str:
+    return f"{(end - start) / 1000:.3f}s" if start and end else "-"
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    if not rows:
+        return "(none)"
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                     for row in [headers, *rows])
+
+
+def _runs_table(runs: list[dict[str, Any]]) -> str:
+    return _table(["RUN", "FUNCTION", "STATUS", "CREATED", "TOOK"], [
+        [r["id"], r["function_id"], r["status"], _time(r["created_at"]), _took(r["started_at"], r["ended_at"])]
+        for r in runs])
+
+
+def _outcome(item: dict[str, Any]) -> str:
+    if item.get("error"):
+        return f"{item['error'].get('name')}: {item['error'].get('message')}"
+    if item.get("status") in ("Sleeping", "Waiting", "Retrying") and item.get("due_at"):
+        return f"until {_time(item['due_at'])}"
+    return _short(item.get("output")) if item.get("status") == "Completed" else "-"
+
+
+def _run_detail(run: dict[str, Any]) -> str:
+    lines = [f"run       {run['id']}", f"function  {run['function_id']}", f"status    {run['status']}",
+             f"event     {run['event_id'] or '-'}", f"created   {_time(run['created_at'])}",
+             f"took      {_took(run['started_at'], run['ended_at'])}", f"result    {_outcome(run)}", ""]
+    lines.append(_table(["STEP", "OP", "STATUS", "ATTEMPTS", "RESULT"], [
+        [s["id"], s["op"], s["status"], str(s["attempts"]), _outcome(s)] for s in run["steps"]]))
+    if run.get("waits"):
+        lines += ["", _waits_table(run["waits"])]
+    return "\n".join(lines)
+
+
+def _functions_table(listing: dict[str, Any]) -> str:
+    table = _table(["FUNCTION", "NAME", "TRIGGERS", "SOURCE"], [
+        [f["id"], f["name"], ", ".join(_trigger(t) for t in f["triggers"]) or "-", f.get("source_file") or "-"]
+        for f in listing["functions"]])
+    errors = [f"load error {e['file']}{':' + str(e['line']) if e.get('line') else ''}: {e['message']}"
+              for e in listing["load_errors"]]
+    return "\n".join([table, *errors])
+
+
+def _trigger(trigger: dict[str, Any]) -> str:
+    return trigger.get("event") or trigger.get("cron") or json.dumps(trigger)
+
+
+def _waits_table(waits: list[dict[str, Any]]) -> str:
+    return _table(["WAIT", "KIND", "RUN", "STEP", "FOR", "DEADLINE"], [
+        [w["id"], w["kind"], w["run_id"], w.get("step_id") or "-",
+         w.get("event") or w.get("signal") or w.get("expression") or "-", _time(w.get("deadline"))]
+        for w in waits])
 
 
 if __name__ == "__main__":

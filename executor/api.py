@@ -39,6 +39,9 @@ from .limits import MiB
 #: 3 MiB by default; this leaves room for a batch of many smaller ones).
 DEFAULT_MAX_REQUEST_BYTES = 64 * MiB
 MAX_PAGE = 1000
+#: sse-starlette cuts open streams mid-message when it notices the server stopping; this long it lets
+#: ours end cleanly first (they end at once on ``stop_streams``).
+STREAM_STOP_GRACE_SECONDS = 5.0
 T = TypeVar("T")
 
 
@@ -304,7 +307,7 @@ def _add_run_routes(v1: APIRouter, ex: Executor) -> None:
     async def get_run(run_id: str) -> dict[str, Any]:
         run = await _require_run(ex, run_id)
         steps = [s.to_dict() for s in await ex.steps(run_id)]
-        waits = [w for w in await ex.waits() if w["run_id"] == run_id]
+        waits = await ex.waits(run_id=run_id)
         return {"data": {**run.to_dict(), "steps": steps, "waits": waits}}
 
     @v1.delete("/runs/{run_id}", tags=["runs"], summary="Cancel a run at its next step boundary")
@@ -387,7 +390,7 @@ def _add_stream_route(v1: APIRouter, ex: Executor, stopping: asyncio.Event) -> N
         ``event: change`` per committed change in commit order, data ``{"kind", "id", "run_id",
         "status", "data"}``. ``event: reset`` means changes were dropped for a slow reader:
         reload what you show instead of applying deltas."""
-        return EventSourceResponse(_changes(ex, stopping))
+        return EventSourceResponse(_changes(ex, stopping), shutdown_grace_period=STREAM_STOP_GRACE_SECONDS)
 
 
 async def _changes(ex: Executor, stopping: asyncio.Event) -> AsyncIterator[dict[str, str]]:

@@ -103,11 +103,11 @@ class Executor:
         """
         return await self._engine.send_signal(signal, data)
 
-    async def waits(self) -> list[dict[str, Any]]:
-        """Pending sleeps, event waits, signal waits and invokes, soonest deadline first: each
-        ``{"id", "run_id", "function_id", "step_id", "kind", "event", "expression", "signal",
-        "child_run_id", "active", "deadline", "created_at"}``."""
-        return await self._engine.list_waits()
+    async def waits(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Pending sleeps, event waits, signal waits and invokes (of one run, or all), soonest
+        deadline first: each ``{"id", "run_id", "function_id", "step_id", "kind", "event",
+        "expression", "signal", "child_run_id", "active", "deadline", "created_at"}``."""
+        return await self._engine.list_waits(run_id)
 
     async def fire(self, wait_id: str) -> None:
         """End a sleep now, or time a wait out now (the operator's skip). KeyError if not pending."""

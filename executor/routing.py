@@ -236,8 +236,8 @@ class Routing:
         self.apply(t)
         return owner.run_id
 
-    async def list_waits(self: "Engine") -> list[dict[str, Any]]:
-        return [w.to_dict() for w in await self.store.waits(WaitKind.PENDING_STEPS)]
+    async def list_waits(self: "Engine", run_id: str | None = None) -> list[dict[str, Any]]:
+        return [w.to_dict() for w in await self.store.waits(WaitKind.PENDING_STEPS, run_id=run_id)]
 
     # ---- cancellation ------------------------------------------------------------------
 

@@ -411,12 +411,17 @@ class Store:
             f"SELECT id, name, data, ts, user, v FROM events {clause} ORDER BY seq DESC LIMIT ?", (*params, limit))
         return [_event_from_row(r) for r in rows]
 
-    async def waits(self, kinds: Sequence[str] | None = None) -> list[Wait]:
+    async def waits(self, kinds: Sequence[str] | None = None, run_id: str | None = None) -> list[Wait]:
         """Pending waits, soonest deadline first (no deadline last)."""
-        clause, params = "", []
+        where: list[str] = []
+        params: list[Any] = []
         if kinds:
-            clause = f"WHERE kind IN ({','.join('?' * len(kinds))})"
-            params = list(kinds)
+            where.append(f"kind IN ({','.join('?' * len(kinds))})")
+            params.extend(kinds)
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = await self._all(f"SELECT {_WAIT_COLUMNS} FROM waits {clause} "
                                "ORDER BY deadline IS NULL, deadline, created_at", params)
         return [_wait_from_row(r) for r in rows]
