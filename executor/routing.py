@@ -19,6 +19,7 @@ from .events import Event, validate_event
 from .expressions import ExpressionError, bind_event
 from .feed import Change
 from .state import QueueItem, QueueKind, Run, RunStatus, StepState, StepStatus, Wait, WaitKind
+from .waits import index_key_of
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -133,7 +134,8 @@ class Routing:
         run, now = inv.run, self.clock.now_ms()
         wait = Wait(id=f"{run.id}/{state.hashed_id}", run_id=run.id, function_id=run.function_id, kind=kind,
                     created_at=now, hashed_id=state.hashed_id, step_id=state.step_id, event_name=event_name,
-                    expression=expression, source=source, signal=signal, deadline=due)
+                    expression=expression, source=source, signal=signal, deadline=due,
+                    index_key=index_key_of(expression) if kind == WaitKind.EVENT else None)
         state.status = StepStatus.SLEEPING if kind == WaitKind.SLEEP else StepStatus.WAITING
         state.due_at, state.started_at, state.detail = due, now, detail
         t = Transition(steps=[state], waits_added=[wait])
@@ -247,12 +249,14 @@ class Routing:
             source = rule.expression()
             try:
                 bound = bind_event(source, event.to_dict()) if source else None
+                key = index_key_of(bound)
             except ExpressionError as exc:
                 log.warning("function %r, run %s: cancel rule %d not armed: %s", fn.id, run.id, i, exc)
                 continue
             deadline = now + parse_duration(rule.timeout) if rule.timeout is not None else None
             wait = Wait(id=f"{run.id}/cancel/{i}", run_id=run.id, function_id=fn.id, kind=WaitKind.CANCEL,
-                        created_at=now, event_name=rule.event, expression=bound, source=source, deadline=deadline)
+                        created_at=now, event_name=rule.event, expression=bound, source=source, deadline=deadline,
+                        index_key=key)
             await tx.add_wait(wait)
             t.waits_added.append(wait)
             if deadline is not None:

@@ -180,6 +180,7 @@ class Wait:
     child_run_id: str | None = None
     active: bool = True                  # a signal wait another run took over is inactive
     deadline: int | None = None
+    index_key: dict[str, Any] | None = None   # {"key": …} from WaitIndex.key_for, so a restart skips parsing
 
     def to_dict(self) -> dict[str, Any]:
         return {

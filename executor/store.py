@@ -101,7 +101,8 @@ _MIGRATIONS: dict[int, str] = {
         child_run_id TEXT,
         active INTEGER NOT NULL DEFAULT 1,
         deadline INTEGER,
-        created_at INTEGER NOT NULL
+        created_at INTEGER NOT NULL,
+        index_key BLOB
     );
     CREATE INDEX waits_run ON waits(run_id);
     CREATE INDEX waits_kind ON waits(kind, deadline);
@@ -125,7 +126,7 @@ _RUN_COLUMNS = ("id, function_id, event_id, status, created_at, started_at, ende
                 "invocations, attempt, step_count, state_bytes, function_version, finished_version, "
                 "nondeterminism, current_step, parent_run_id, parent_step, mode")
 _WAIT_COLUMNS = ("id, run_id, function_id, hashed_id, step_id, kind, event_name, expression, source, signal, "
-                 "child_run_id, active, deadline, created_at")
+                 "child_run_id, active, deadline, created_at, index_key")
 _STEP_COLUMNS = ("run_id, hashed_id, step_id, name, op, seq, status, attempts, memo, error, "
                  "started_at, ended_at, due_at, detail, grp")
 
@@ -151,7 +152,7 @@ def _step_from_row(row: Sequence[Any]) -> StepState:
 def _wait_from_row(row: Sequence[Any]) -> Wait:
     return Wait(id=row[0], run_id=row[1], function_id=row[2], hashed_id=row[3], step_id=row[4], kind=row[5],
                 event_name=row[6], expression=row[7], source=row[8], signal=row[9], child_run_id=row[10],
-                active=bool(row[11]), deadline=row[12], created_at=row[13])
+                active=bool(row[11]), deadline=row[12], created_at=row[13], index_key=_jl(row[14]))
 
 
 def _event_from_row(row: Sequence[Any]) -> Event:
@@ -231,10 +232,10 @@ class Tx:
 
     async def add_wait(self, wait: Wait) -> None:
         await self._db.execute(
-            f"INSERT OR REPLACE INTO waits ({_WAIT_COLUMNS}) VALUES ({','.join('?' * 14)})",
+            f"INSERT OR REPLACE INTO waits ({_WAIT_COLUMNS}) VALUES ({','.join('?' * 15)})",
             (wait.id, wait.run_id, wait.function_id, wait.hashed_id, wait.step_id, wait.kind, wait.event_name,
              wait.expression, wait.source, wait.signal, wait.child_run_id, int(wait.active), wait.deadline,
-             wait.created_at),
+             wait.created_at, _j(wait.index_key)),
         )
 
     async def remove_wait(self, wait_id: str) -> None:

@@ -9,6 +9,7 @@ path and only the waits found there, plus the few waits with no usable equality,
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from typing import Any
 from dataclasses import dataclass
 
 from .expressions import (
@@ -21,6 +22,18 @@ from .expressions import (
 )
 
 _Path = tuple[str, ...]
+#: An index key: the path of one required ``async.<path> == literal`` equality and the literal's
+#: canonical value. ``key_to_json``/``key_from_json`` store it with the wait.
+IndexKey = tuple[_Path, Hashable]
+_COMPUTE = object()
+
+
+def key_to_json(key: IndexKey | None) -> list[Any] | None:
+    return None if key is None else [list(key[0]), list(key[1])]  # type: ignore[arg-type]
+
+
+def key_from_json(raw: list[Any] | None) -> IndexKey | None:
+    return None if raw is None else (tuple(raw[0]), tuple(raw[1]))
 
 
 @dataclass(frozen=True)
@@ -101,29 +114,40 @@ class WaitIndex:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(self, wait: IndexedWait) -> None:
-        """Index a wait; adding an id again replaces the earlier wait (it becomes the newest).
+    @staticmethod
+    def key_for(expression: str | None) -> IndexKey | None:
+        """The index key of a bound expression (None: no usable equality, evaluate it for every
+        event of its name). Store it with the wait so a restart need not parse it again.
 
         Raises ExpressionError for an invalid expression or one that still reads ``event``: an
         unbound ``event.x`` would evaluate as null and match the wrong events.
         """
+        if expression is None:
+            return None
+        compiled = compile_expression(expression)
+        unbound = sorted(compiled.variables - {"async"})
+        if unbound:
+            raise ExpressionError(
+                expression,
+                f"a wait expression can only read `async`, but it reads {', '.join(unbound)}"
+                " (bind `event` with bind_event when the wait is created)",
+            )
+        equalities = sorted(compiled.equalities("async"), key=_selectivity)
+        if not equalities:
+            return None
+        return (equalities[0].path, _canonical(equalities[0].value))
+
+    def add(self, wait: IndexedWait, key: IndexKey | None | object = _COMPUTE) -> None:
+        """Index a wait; adding an id again replaces the earlier wait (it becomes the newest).
+        ``key`` is what ``key_for`` returned for its expression, when already known."""
+        if key is _COMPUTE:
+            key = self.key_for(wait.expression)
         compiled = None
-        key = None
-        if wait.expression is not None:
+        if key is None and wait.expression is not None:
             compiled = compile_expression(wait.expression)
-            unbound = sorted(compiled.variables - {"async"})
-            if unbound:
-                raise ExpressionError(
-                    wait.expression,
-                    f"a wait expression can only read `async`, but it reads {', '.join(unbound)}"
-                    " (bind `event` with bind_event when the wait is created)",
-                )
-            equalities = sorted(compiled.equalities("async"), key=_selectivity)
-            if equalities:
-                key = (equalities[0].path, _canonical(equalities[0].value))
         self.remove(wait.wait_id)
         self._counter += 1
-        entry = _Entry(wait, self._counter, key, compiled if key is None else None)
+        entry = _Entry(wait, self._counter, key, compiled)  # type: ignore[arg-type]
         self._entries[wait.wait_id] = entry
         names = self._names.setdefault(wait.event_name, _NameIndex({}, {}))
         if key is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from .state import Wait, WaitKind
-from .wait_index import IndexedWait, WaitIndex
+from .wait_index import IndexedWait, WaitIndex, key_from_json, key_to_json
 
 
 class WaitRegistry:
@@ -31,7 +31,11 @@ class WaitRegistry:
     def add(self, wait: Wait) -> None:
         self._by_id[wait.id] = wait
         if wait.kind in (WaitKind.EVENT, WaitKind.CANCEL) and wait.event_name:
-            self._index.add(IndexedWait(wait.id, wait.event_name, wait.expression))
+            indexed = IndexedWait(wait.id, wait.event_name, wait.expression)
+            if wait.index_key is None:
+                self._index.add(indexed)
+            else:
+                self._index.add(indexed, key_from_json(wait.index_key["key"]))
         elif wait.kind == WaitKind.SIGNAL and wait.active and wait.signal is not None:
             self._signal_owner[wait.signal] = wait.id
 
@@ -64,3 +68,9 @@ class WaitRegistry:
 
     def stats(self) -> dict[str, int]:
         return {**self._index.stats(), "signals": len(self._signal_owner), "all": len(self._by_id)}
+
+
+def index_key_of(expression: str | None) -> dict[str, object]:
+    """What ``Wait.index_key`` stores: computed once when the wait is created (this also
+    rejects an expression that cannot be indexed safely)."""
+    return {"key": key_to_json(WaitIndex.key_for(expression))}
