@@ -16,7 +16,7 @@ from typing import TextIO
 
 from executor import Change, EventValidationError, Executor
 from executor.durations import format_ms
-from executor.loader import load_paths
+from executor.reload import FunctionWatcher
 
 def _stamp(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000).strftime("%H:%M:%S")
@@ -33,6 +33,8 @@ async def _print_changes(ex: Executor, out: TextIO) -> None:
 
 
 async def _describe(ex: Executor, change: Change) -> str | None:
+    if change.kind == "log":
+        return f"log    {change.data.get('message')}"
     if change.kind == "event":
         return f"event  {change.data.get('name')} {change.id}"
     if change.kind == "run":
@@ -76,24 +78,25 @@ async def _read_events(ex: Executor, stream: TextIO, out: TextIO) -> None:
 
 async def run_headless(paths: Sequence[str], db: str, demo_events: list[dict], stdin: TextIO = sys.stdin,
                        out: TextIO = sys.stdout) -> int:
-    loaded = load_paths(paths)
-    for err in loaded.errors:
-        where = f"{err.file}:{err.line}" if err.line else err.file
-        print(f"load error {where}: {err.message}", file=out)
-    async with Executor(db=db, functions=loaded.functions, backoff=lambda attempt: min(2.0 ** attempt, 30.0)) as ex:
-        names = ", ".join(sorted(ex.functions)) or "none"
-        print(f"durable-tui: {len(ex.functions)} function(s) from {', '.join(paths)}: {names}", file=out)
-        print(f"database: {db}. Type an event as JSON, one per line (Ctrl-D to stop).", file=out, flush=True)
-        printer = asyncio.create_task(_print_changes(ex, out))
-        try:
-            if demo_events:
-                await ex.send(demo_events)
-            await _read_events(ex, stdin, out)
-            if demo_events and not stdin.isatty():
-                await _wait_idle(ex)
-        finally:
-            printer.cancel()
-            await asyncio.gather(printer, return_exceptions=True)
+    async with Executor(db=db, backoff=lambda attempt: min(2.0 ** attempt, 30.0)) as ex:
+        # Hot reload: a saved function file is live at once; reload notices print as log lines.
+        async with FunctionWatcher(ex, paths) as watcher:
+            for err in watcher.errors:
+                where = f"{err.file}:{err.line}" if err.line else err.file
+                print(f"load error {where}: {err.message}", file=out)
+            names = ", ".join(sorted(ex.functions)) or "none"
+            print(f"durable-tui: {len(ex.functions)} function(s) from {', '.join(paths)}: {names}", file=out)
+            print(f"database: {db}. Type an event as JSON, one per line (Ctrl-D to stop).", file=out, flush=True)
+            printer = asyncio.create_task(_print_changes(ex, out))
+            try:
+                if demo_events:
+                    await ex.send(demo_events)
+                await _read_events(ex, stdin, out)
+                if demo_events and not stdin.isatty():
+                    await _wait_idle(ex)
+            finally:
+                printer.cancel()
+                await asyncio.gather(printer, return_exceptions=True)
     return 0
 
 

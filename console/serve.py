@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import os
 import signal
 import socket
@@ -24,7 +25,7 @@ from fastapi import FastAPI
 
 from executor import Executor, Limits
 from executor.api import LoadStatus, create_app, stop_streams
-from executor.loader import load_paths
+from executor.reload import FunctionWatcher
 from executor.ownership import claim
 
 KEY_ENV = "DURABLE_TUI_KEY"
@@ -140,6 +141,9 @@ async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str
                 max_event_bytes: int | None = None, out: TextIO = sys.stdout) -> int:
     """Run until SIGINT or SIGTERM; raises ``ServeError`` (or ``DatabaseOwnedError``) when it
     cannot start."""
+    # A server's log is its record: reload notices and engine warnings, timestamped, on stderr.
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     key = key or os.environ.get(KEY_ENV) or None
     if key is None and not is_loopback(host):
         raise ServeError(
@@ -152,15 +156,16 @@ async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str
         if db != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
             ownership = claim(db, url)
-        loaded = load_paths(paths)
         limits = Limits() if max_event_bytes is None else replace(Limits(), max_event_bytes=max_event_bytes)
-        async with Executor(db=db, functions=loaded.functions, limits=limits) as ex:
+        async with Executor(db=db, limits=limits) as ex:
             status = LoadStatus()
-            status.update(loaded)
-            app = create_app(ex, key=key, load_status=status)
-            server = await ApiServer(app, sock).start()
-            _banner(out, paths, ex, loaded.errors, db, url, key)
-            await server.wait()
+            # Hot reload: saving a function file swaps it in; GET /v1/functions shows current errors.
+            async with FunctionWatcher(ex, paths, on_reload=status.update) as watcher:
+                status.update(watcher.last)
+                app = create_app(ex, key=key, load_status=status)
+                server = await ApiServer(app, sock).start()
+                _banner(out, paths, ex, watcher.errors, db, url, key)
+                await server.wait()
     finally:
         sock.close()
         if ownership is not None:

@@ -72,7 +72,8 @@ async def test_serve_end_to_end_with_one_owner_and_a_clean_stop(project):
     server = await Serve.start(project, "--db", "state.db", env={"DURABLE_TUI_KEY": "k"})
     try:
         assert server.url is not None, server.banner
-        assert server.banner[0].startswith("durable-tui serve: 1 function(s) from sample_functions: hello")
+        assert any(line.startswith("durable-tui serve: 1 function(s) from sample_functions: hello")
+                   for line in server.banner)
         assert any(line.startswith("load error ") and "broken.py:1" in line for line in server.banner)
         owner = current_owner(str(project / "state.db"))
         assert owner["url"] == server.url and owner["pid"] == server.proc.pid
@@ -117,7 +118,8 @@ async def _completed_run(client: Client, event_id: str) -> str:
 
 async def test_serve_in_memory_claims_nothing_and_stops_on_ctrl_c_with_a_stream_open(project):
     server = await Serve.start(project, "sample_functions/hello.py", "--db", ":memory:")
-    assert server.url and server.banner[0].startswith("durable-tui serve: 1 function(s) from sample_functions/hello.py")
+    assert server.url and any(line.startswith("durable-tui serve: 1 function(s) from sample_functions/hello.py")
+                                  for line in server.banner)
     async with Client(server.url) as client, client.stream() as changes:
         code, rest = await server.stop(signal.SIGINT)
         assert [c async for c in changes] == []   # an attached console's stream ends; it does not hold the stop
