@@ -1,8 +1,9 @@
 """The ``durable-tui`` command line.
 
-``run`` (the default) and ``serve`` host an executor; the other commands talk to a running
-``durable-tui serve`` over HTTP (``executor.client``): human tables by default, ``--json`` for
-scripts. Exit status: 0 done, 1 the server refused, 2 bad usage or input, 3 no server answered.
+Bare ``durable-tui [PATHS]`` opens the console (``console``); ``attach URL`` opens it on a remote
+server; ``serve`` and ``headless`` host an executor without a UI; the other commands talk to a
+running server over HTTP (``executor.client``): human tables by default, ``--json`` for scripts.
+Exit status: 0 done, 1 the server refused, 2 bad usage or input, 3 no server answered.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -23,11 +23,9 @@ from executor.ownership import DatabaseOwnedError, claim
 from executor.store import SchemaError
 
 DEFAULT_DB = os.path.join(".durable-tui", "state.db")
-DEMO_FILE = "demo_events.json"
 URL_ENV = "DURABLE_TUI_URL"
 KEY_ENV = "DURABLE_TUI_KEY"
 EXIT_REFUSED, EXIT_USAGE, EXIT_NO_SERVER = 1, 2, 3
-_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}", re.IGNORECASE)
 
 
 class UsageError(Exception):
@@ -38,37 +36,33 @@ def _default_paths() -> list[str]:
     return ["sample_functions"] if Path("sample_functions").is_dir() else []
 
 
-def _demo_events(paths: list[str]) -> list[dict]:
-    """Sample events shipped next to the function files (``demo_events.json``)."""
-    events: list[dict] = []
-    for path in paths:
-        candidate = Path(path) / DEMO_FILE if Path(path).is_dir() else Path(path).with_name(DEMO_FILE)
-        if candidate.is_file():
-            events.extend(json.loads(candidate.read_text()))
-    return events
-
-
 # ---- the parser ------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="durable-tui",
         description="Run durable step functions from Python files and watch their runs live. "
-                    "With no command (or only paths and options), `run` is meant.")
+                    "With no command (or only paths and options), `console` is meant.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = sub.add_parser("run", help="run functions headless, reading events as JSON lines from stdin (default); "
-                                     "`run RUN_ID` shows a run of a server instead")
+    console = sub.add_parser("console", help="the operations console on an embedded executor (default)")
+    attach = sub.add_parser("attach", help="the operations console on a running `durable-tui serve`")
+    headless = sub.add_parser("headless", help="run functions without a UI, reading events as JSON lines "
+                                               "from stdin and printing every transition")
     serve = sub.add_parser("serve", help="run functions behind the HTTP API, no UI")
-    for p in (run, serve):
+    for p in (console, headless, serve):
         p.add_argument("paths", nargs="*", help="function files or folders (default: ./sample_functions)")
         p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file, or :memory: (default {DEFAULT_DB})")
-    run.add_argument("--demo", action="store_true", help="send the sample events in demo_events.json at start")
+    for p in (console, headless):
+        p.add_argument("--demo", action="store_true", help="send the sample events in demo_events.json at start")
+    console.add_argument("--port", type=int, default=8288,
+                         help="port of the embedded HTTP API (default 8288; 0 turns it off)")
+    attach.add_argument("url", help="the server, e.g. http://127.0.0.1:8288")
+    attach.add_argument("--key", default=os.environ.get(KEY_ENV), help=f"the server's key (default ${KEY_ENV})")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; "
                                                            "any other needs a key)")
     serve.add_argument("--port", type=int, default=8288, help="port (default 8288; 0 picks a free one)")
     serve.add_argument("--key", default=None, help=f"the event key and /v1 bearer token (default ${KEY_ENV})")
     serve.add_argument("--max-event-bytes", type=int, default=None, help="largest accepted event (default 3 MiB)")
-    _remote_options(run)
 
     def remote(name: str, help_: str) -> argparse.ArgumentParser:
         return _remote_options(sub.add_parser(name, help=help_))
@@ -84,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--status", help="Queued, Running, Completed, Failed or Cancelled")
     runs.add_argument("--function", help="function id")
     runs.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    remote("run", "show a run with its steps and pending waits").add_argument("id", help="run id")
     remote("cancel", "cancel a run").add_argument("id", help="run id")
     remote("rerun", "start a fresh run of a run's function on the same event").add_argument("id", help="run id")
     remote("functions", "list loaded functions and load errors")
@@ -107,28 +102,18 @@ def _remote_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def _with_default_command(argv: list[str], commands: Sequence[str]) -> list[str]:
-    """``durable-tui [paths] [--db …] [--demo]`` keeps meaning ``durable-tui run …``."""
+    """``durable-tui [paths] [--db …] [--demo]`` means ``durable-tui console …``."""
     if argv and (argv[0] in commands or argv[0] in ("-h", "--help")):
         return argv
-    return ["run", *argv]
-
-
-def _shows_a_run(args: argparse.Namespace) -> bool:
-    """``run`` is both the headless runner (``run [PATHS]``) and "show run ID": one argument that is
-    a run id (a ULID) and not a file or folder here means the latter."""
-    if args.command != "run" or len(args.paths) != 1:
-        return False
-    candidate = args.paths[0]
-    return bool(_ULID.fullmatch(candidate)) and not Path(candidate).exists()
+    return ["console", *argv]
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(_with_default_command(argv, ("run", "serve", *_ACTIONS)))
+    args = build_parser().parse_args(
+        _with_default_command(argv, ("console", "attach", "headless", "serve", *_ACTIONS)))
     try:
-        if _shows_a_run(args):
-            args.id = args.paths[0]
-        elif args.command in ("run", "serve"):
+        if args.command in ("console", "attach", "headless", "serve"):
             return _host(args)
         return asyncio.run(_remote(args))
     except UsageError as exc:
@@ -147,30 +132,38 @@ def main(argv: list[str] | None = None) -> int:
 # ---- commands that host the executor ----------------------------------------------------------
 
 def _host(args: argparse.Namespace) -> int:
+    from .launch import LaunchError
     from .serve import ServeError, serve
 
-    paths = args.paths or _default_paths()
-    if not paths and args.command == "run":
+    paths = [] if args.command == "attach" else (args.paths or _default_paths())
+    if not paths and args.command == "headless":
         raise UsageError("no function files given and no ./sample_functions folder here; "
                          "pass a .py file or a folder of them")
     try:
         if args.command == "serve":
             return asyncio.run(serve(paths, db=args.db, host=args.host, port=args.port, key=args.key,
                                      max_event_bytes=args.max_event_bytes))
-        return _run_headless(args, paths)
+        if args.command == "headless":
+            return _run_headless(args, paths)
+        from .app import run_console
+
+        if args.command == "attach":
+            return run_console([], DEFAULT_DB, 0, False, attach_url=args.url, key=args.key)
+        return run_console(paths, args.db, args.port, args.demo)
     except DatabaseOwnedError as exc:
         hint = f"; use the command line against {exc.url} (--url), or pass another --db" if exc.url else ""
         print(f"durable-tui {args.command}: {exc}{hint}", file=sys.stderr)
         return EXIT_USAGE
-    except (SchemaError, ServeError) as exc:
+    except (SchemaError, ServeError, LaunchError) as exc:
         print(f"durable-tui {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 
 def _run_headless(args: argparse.Namespace, paths: list[str]) -> int:
     from .headless import run_headless
+    from .launch import demo_events_for
 
-    demo = _demo_events(paths) if args.demo else []
+    demo = demo_events_for(paths) if args.demo else []
     if args.db == ":memory:":
         return asyncio.run(run_headless(paths, args.db, demo))
     Path(args.db).parent.mkdir(parents=True, exist_ok=True)

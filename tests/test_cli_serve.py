@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from console.cli import _shows_a_run, build_parser
+from console.cli import _ACTIONS, _with_default_command, build_parser
 from console.serve import is_loopback
 from executor.client import Client
 from executor.ownership import current_owner
@@ -90,7 +90,8 @@ async def test_serve_end_to_end_with_one_owner_and_a_clean_stop(project):
         out = "\n".join(second.banner)
         assert second.url is None and code == 2 and f"is in use by durable-tui serve (pid {server.proc.pid}) at {server.url}" in out
         headless = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "console.cli", "--db", "state.db", cwd=project, stdin=asyncio.subprocess.DEVNULL,
+            sys.executable, "-m", "console.cli", "headless", "--db", "state.db", cwd=project,
+            stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         out = (await headless.communicate())[0].decode()
         assert headless.returncode == 2 and f"use the command line against {server.url}" in out
@@ -151,9 +152,9 @@ async def test_serve_says_when_the_port_is_taken(project):
     assert current_owner(str(project / "state.db")) is None
 
 
-async def test_bare_paths_still_mean_the_headless_runner(project):
+async def test_headless_runner_loads_the_paths(project):
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "console.cli", "sample_functions", "--db", ":memory:", cwd=project,
+        sys.executable, "-m", "console.cli", "headless", "sample_functions", "--db", ":memory:", cwd=project,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out = (await proc.communicate())[0].decode()
     assert proc.returncode == 0 and "1 function(s) from sample_functions: hello" in out
@@ -161,22 +162,24 @@ async def test_bare_paths_still_mean_the_headless_runner(project):
 
 async def test_no_paths_and_no_sample_functions_folder(tmp_path):
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "console.cli", cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,
+        sys.executable, "-m", "console.cli", "headless", cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, err = await proc.communicate()
     assert proc.returncode == 2 and "no function files given and no ./sample_functions folder here" in err.decode()
 
 
-@pytest.mark.parametrize("argv, shows_a_run", [
-    (["run", "01JABCDEFGHJKMNPQRSTVWXYZ0"], True),
-    (["run", "01jabcdefghjkmnpqrstvwxyz0", "--json"], True),
-    (["run", "sample_functions"], False),
-    (["run", "01JABCDEFGHJKMNPQRSTVWXYZ0", "more.py"], False),
-    (["run"], False),
-    (["runs"], False),
+@pytest.mark.parametrize("argv, command", [
+    ([], "console"),
+    (["sample_functions", "--demo"], "console"),
+    (["--db", "x.db"], "console"),
+    (["attach", "http://127.0.0.1:8288"], "attach"),
+    (["headless", "sample_functions"], "headless"),
+    (["run", "01JABCDEFGHJKMNPQRSTVWXYZ0"], "run"),
+    (["runs"], "runs"),
 ])
-def test_run_is_the_runner_unless_given_a_run_id(argv, shows_a_run):
-    assert _shows_a_run(build_parser().parse_args(argv)) is shows_a_run
+def test_bare_paths_mean_the_console(argv, command):
+    commands = ("console", "attach", "headless", "serve", *_ACTIONS)
+    assert build_parser().parse_args(_with_default_command(argv, commands)).command == command
 
 
 @pytest.mark.parametrize("host, loopback", [
