@@ -131,6 +131,23 @@ _STEP_COLUMNS = ("run_id, hashed_id, step_id, name, op, seq, status, attempts, m
                  "started_at, ended_at, due_at, detail, grp")
 
 
+def _where(conditions: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:
+    """A WHERE clause from ``(sql, value)`` pairs, skipping those whose value is None;
+    a tuple value fills an ``IN (?, …)`` placeholder group."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for sql, value in conditions:
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            parts.append(sql.replace("(?)", f"({','.join('?' * len(value))})"))
+            params.extend(value)
+        else:
+            parts.append(sql)
+            params.append(value)
+    return (f"WHERE {' AND '.join(parts)}" if parts else ""), params
+
+
 def _run_from_row(row: Sequence[Any]) -> Run:
     return Run(
         id=row[0], function_id=row[1], event_id=row[2], status=row[3], created_at=row[4],
@@ -359,16 +376,9 @@ class Store:
                         event_id: str | None = None, parent_run_id: str | None = None,
                         limit: int = 100, before: str | None = None) -> list[Run]:
         """Newest first; ``before`` is a run id cursor (ULIDs sort by creation time)."""
-        where, params = [], []
-        for column, value in (("status", status), ("function_id", function_id),
-                              ("event_id", event_id), ("parent_run_id", parent_run_id)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if before is not None:
-            where.append("id < ?")
-            params.append(before)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        clause, params = _where([("status = ?", status), ("function_id = ?", function_id),
+                                 ("event_id = ?", event_id), ("parent_run_id = ?", parent_run_id),
+                                 ("id < ?", before)])
         rows = await self._all(f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY id DESC LIMIT ?",
                                (*params, limit))
         return [_run_from_row(r) for r in rows]
@@ -400,29 +410,14 @@ class Store:
     async def list_events(self, *, name: str | None = None, limit: int = 100,
                           before: str | None = None) -> list[Event]:
         """Newest first by arrival; ``before`` is an event id cursor."""
-        where, params = [], []
-        if name is not None:
-            where.append("name = ?")
-            params.append(name)
-        if before is not None:
-            where.append("seq < (SELECT seq FROM events WHERE id = ?)")
-            params.append(before)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        clause, params = _where([("name = ?", name), ("seq < (SELECT seq FROM events WHERE id = ?)", before)])
         rows = await self._all(
             f"SELECT id, name, data, ts, user, v FROM events {clause} ORDER BY seq DESC LIMIT ?", (*params, limit))
         return [_event_from_row(r) for r in rows]
 
     async def waits(self, kinds: Sequence[str] | None = None, run_id: str | None = None) -> list[Wait]:
         """Pending waits, soonest deadline first (no deadline last)."""
-        where: list[str] = []
-        params: list[Any] = []
-        if kinds:
-            where.append(f"kind IN ({','.join('?' * len(kinds))})")
-            params.extend(kinds)
-        if run_id is not None:
-            where.append("run_id = ?")
-            params.append(run_id)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        clause, params = _where([("kind IN (?)", tuple(kinds) if kinds else None), ("run_id = ?", run_id)])
         rows = await self._all(f"SELECT {_WAIT_COLUMNS} FROM waits {clause} "
                                "ORDER BY deadline IS NULL, deadline, created_at", params)
         return [_wait_from_row(r) for r in rows]
