@@ -1,0 +1,38 @@
+"""``python -m console [PATH ...] [--db FILE] [--port N] [--demo] [--attach URL] [--key KEY]``.
+
+The console on its own, for development and for ``textual serve``; ``durable-tui`` (console/cli.py)
+wires the same ``run_console``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .app import run_console
+from .launch import LaunchError
+
+DEFAULT_DB = os.path.join(".durable-tui", "state.db")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m console", description="durable-tui's operations console")
+    parser.add_argument("paths", nargs="*", help="function files or folders (default: ./sample_functions)")
+    parser.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database, or :memory: (default {DEFAULT_DB})")
+    parser.add_argument("--port", type=int, default=8288, help="HTTP API port (0: none; default 8288)")
+    parser.add_argument("--demo", action="store_true", help="send the sample events at start")
+    parser.add_argument("--attach", metavar="URL", help="attach to a running durable-tui serve instead")
+    parser.add_argument("--key", help="the server's key (with --attach)")
+    args = parser.parse_args(argv)
+    paths = args.paths or (["sample_functions"] if Path("sample_functions").is_dir() else [])
+    try:
+        return run_console(paths, args.db, args.port, args.demo, args.attach, args.key)
+    except LaunchError as exc:
+        print(f"durable-tui: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""What the console talks to instead of SQLite: the ``Backend`` protocol and its records.
+
+The console never opens the database. Everything it shows or does goes through a ``Backend``:
+``console.embedded.EmbeddedBackend`` runs an ``Executor`` in its own thread with its own event
+loop, so a slow query or a busy engine never freezes the UI and a busy UI never delays a step;
+``console.remote_backend.RemoteBackend`` speaks the HTTP API of a ``durable-tui serve``. Both
+hand the UI the executor's own record types (``Run``, ``StepState``, ``Event``) plus the few
+console-side summaries defined here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from executor import Change, Event, Run, StepState
+
+
+class Kind:
+    """Change kinds the console adds to the executor's (run, step, event, wait, function)."""
+
+    #: Log lines travel on the change stream too, so one stream carries everything live.
+    LOG = "log"
+    #: Some changes were lost (the subscription overflowed): every view must reload.
+    RELOAD = "reload"
+
+
+#: The synthetic event name the executor gives a direct invoke.
+INVOKED_EVENT = "inngest/function.invoked"
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    """One row of the Functions view: a loaded function, or a file that failed to load."""
+
+    id: str
+    name: str
+    triggers: tuple[str, ...] = ()          # as shown: "app/x", "app/y if <expr>", "cron */5 * * * *"
+    events: tuple[str, ...] = ()            # the event names among them, for the send dialog
+    file: str | None = None
+    mode: str = ""
+    retries: int | None = None
+    error: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def loaded(self) -> bool:
+        return bool(self.mode)
+
+    @property
+    def key(self) -> str:
+        """Unique among rows: a file that failed to load may share its name with a function id."""
+        return self.id if self.loaded else f"file:{self.file}"
+
+
+def trigger_text(trigger: dict[str, Any]) -> str:
+    """A trigger (as ``TriggerEvent.to_dict``/``TriggerCron.to_dict`` give it) for the Functions view."""
+    if "cron" in trigger:
+        return f"cron {trigger['cron']}"
+    expression = trigger.get("expression")
+    return f"{trigger.get('event')} if {expression}" if expression else str(trigger.get("event"))
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    """An event and the runs it started (triggers) or resumed (waits it satisfied)."""
+
+    event: Event
+    started: tuple[str, ...] = ()
+    resumed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WaitInfo:
+    """Something a run is parked on: a sleep, an event or signal wait, or a child run."""
+
+    id: str
+    run_id: str
+    function_id: str
+    kind: str
+    step_id: str | None = None
+    event: str | None = None
+    expression: str | None = None
+    signal: str | None = None
+    deadline: int | None = None
+    created_at: int | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "WaitInfo":
+        return cls(id=raw["id"], run_id=raw["run_id"], function_id=raw.get("function_id") or "",
+                   kind=raw["kind"], step_id=raw.get("step_id"), event=raw.get("event"),
+                   expression=raw.get("expression"), signal=raw.get("signal"),
+                   deadline=raw.get("deadline"), created_at=raw.get("created_at"))
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one sent event did, for the notification after sending."""
+
+    event_id: str
+    name: str
+    started: tuple[str, ...] = ()
+    resumed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of the Log view: executor logging, load errors, reload notices, prints."""
+
+    seq: int
+    ts: int
+    level: str
+    source: str
+    message: str
+
+    def to_change(self) -> Change:
+        return Change(Kind.LOG, str(self.seq), data={"ts": self.ts, "level": self.level, "source": self.source,
+                                                "message": self.message})
+
+    @classmethod
+    def from_change(cls, change: Change) -> "LogLine":
+        d = change.data
+        return cls(int(change.id), d["ts"], d["level"], d["source"], d["message"])
+
+
+class Backend(Protocol):
+    """Everything the console reads and does. Each method may be slow; none blocks the UI."""
+
+    #: What the console is connected to, for the top bar.
+    title: str
+    #: Something the operator must be told at start (e.g. "attached instead of a second writer").
+    announcement: str
+
+    def now_ms(self) -> int:
+        """The executor's clock (virtual in tests), for countdowns and durations."""
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+
+    async def functions(self) -> list[FunctionInfo]: ...
+    async def runs(self, *, status: str | None = None, function_id: str | None = None,
+                   limit: int = 500, before: str | None = None) -> list[Run]: ...
+    async def runs_by_id(self, run_ids: Iterable[str]) -> list[Run]: ...
+    async def run(self, run_id: str) -> Run | None: ...
+    async def steps(self, run_id: str) -> list[StepState]: ...
+    async def event_names(self, event_ids: Iterable[str]) -> dict[str, str]: ...
+    async def events(self, *, limit: int = 200, before: str | None = None) -> list[EventInfo]: ...
+    async def event(self, event_id: str) -> EventInfo | None: ...
+    async def waits(self) -> list[WaitInfo]: ...
+
+    async def send(self, events: Sequence[dict[str, Any]]) -> list[SendResult]: ...
+    async def send_signal(self, signal: str, data: dict[str, Any]) -> str: ...
+    async def invoke(self, function_id: str, data: dict[str, Any]) -> Run: ...
+    async def cancel(self, run_id: str) -> bool: ...
+    async def rerun(self, run_id: str) -> Run: ...
+    async def fire(self, wait_id: str) -> None: ...
+
+    def subscribe(self) -> AsyncIterator[list[Change]]:
+        """Batches of changes in commit order, delivered on the caller's loop. The first batch
+        carries the recent log lines (``Kind.LOG``); a batch holding a ``Kind.RELOAD`` change
+        means some changes were lost and views must reload."""
+
+

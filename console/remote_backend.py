@@ -1,0 +1,244 @@
+"""``RemoteBackend``: the same console attached to a ``durable-tui serve`` over HTTP and SSE.
+
+Everything goes through ``executor.client``. Records come back as the executor's own types
+(``Run``, ``StepState``, ``Event``) so the views cannot tell the two backends apart. The change
+stream reconnects by itself; after a reconnect (or a server-side ``reset``) the views reload,
+since changes may have been missed in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import fields
+from typing import Any
+
+from executor import Change, Event, Run, StepState
+from executor.client import ApiRequestError, Client, ServerUnavailableError
+
+from .backend import EventInfo, FunctionInfo, Kind, LogLine, SendResult, WaitInfo, trigger_text
+
+_RUN_FIELDS = {f.name for f in fields(Run)}
+#: How many runs the Functions view's counts read at most (pages of 1000).
+COUNT_PAGES = 20
+RECONNECT_SECONDS = 2.0
+
+
+def run_from_dict(raw: dict[str, Any]) -> Run:
+    return Run(**{k: v for k, v in raw.items() if k in _RUN_FIELDS})
+
+
+def step_from_dict(run_id: str, raw: dict[str, Any]) -> StepState:
+    status = raw["status"]
+    memo: Any = None
+    if status == "Completed":
+        memo = {"data": raw.get("output")}
+    elif status == "Failed":
+        memo = {"error": raw.get("error")}
+    return StepState(run_id=run_id, hashed_id=raw.get("hashed_id") or raw["id"], step_id=raw["id"],
+                     name=raw.get("name") or raw["id"], op=raw["op"], seq=raw.get("seq", 0), status=status,
+                     attempts=raw.get("attempts", 0), memo=memo, error=raw.get("error"),
+                     started_at=raw.get("started_at"), ended_at=raw.get("ended_at"), due_at=raw.get("due_at"),
+                     detail=raw.get("detail") or {}, group=raw.get("group"))
+
+
+class RemoteBackend:
+    """A console's view of a server: reads and actions as HTTP calls, live changes over SSE."""
+
+    def __init__(self, url: str, key: str | None = None, *, announcement: str = "") -> None:
+        self.url = url.rstrip("/")
+        self.title = f"attached · {self.url}"
+        self.announcement = announcement
+        self._key = key
+        self._client: Client | None = None
+        self._event_names: dict[str, str] = {}
+        self._resumed: dict[str, tuple[str, ...]] = {}
+        self._lines: list[LogLine] = []
+        self._seq = itertools.count(1)
+
+    @property
+    def client(self) -> Client:
+        assert self._client is not None, "start() the backend first"
+        return self._client
+
+    async def start(self) -> None:
+        self._client = Client(self.url, self._key)
+        try:
+            await self._client.functions()
+        except ServerUnavailableError:
+            await self._client.aclose()
+            raise
+        self._note("INFO", "console", f"attached to {self.url}")
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def _note(self, level: str, source: str, message: str) -> LogLine:
+        line = LogLine(next(self._seq), self.now_ms(), level, source, message)
+        self._lines.append(line)
+        return line
+
+    # ---- reads --------------------------------------------------------------------------
+
+    async def functions(self) -> list[FunctionInfo]:
+        listing = await self.client.functions()
+        counts = await self._run_counts()
+        out = []
+        for raw in listing.functions:
+            error = raw.get("load_error")
+            out.append(FunctionInfo(
+                id=raw["id"], name=raw.get("name") or raw["id"], file=raw.get("source_file"), mode=raw.get("mode", ""),
+                retries=raw.get("retries"), counts=dict(counts.get(raw["id"], {})),
+                triggers=tuple(trigger_text(t) for t in raw.get("triggers", [])),
+                events=tuple(t["event"] for t in raw.get("triggers", []) if "event" in t),
+                error=f"{error.get('file')}:{error.get('line')}: {error.get('message')}" if error else None))
+        loaded_files = {f.file for f in out}
+        for error in listing.load_errors:
+            if error.get("file") not in loaded_files:
+                out.append(FunctionInfo(id=str(error.get("file")), name=str(error.get("file")), file=error.get("file"),
+                                        error=f"{error.get('file')}:{error.get('line')}: {error.get('message')}"))
+        return out
+
+    async def _run_counts(self) -> dict[str, Counter[str]]:
+        counts: dict[str, Counter[str]] = {}
+        cursor = None
+        for _ in range(COUNT_PAGES):
+            page = await self.client.runs(limit=1000, cursor=cursor)
+            for raw in page.items:
+                counts.setdefault(raw["function_id"], Counter())[raw["status"]] += 1
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        return counts
+
+    async def runs(self, *, status: str | None = None, function_id: str | None = None,
+                   limit: int = 500, before: str | None = None) -> list[Run]:
+        out: list[Run] = []
+        cursor = before
+        while len(out) < limit:
+            page = await self.client.runs(status=status, function_id=function_id, limit=min(limit - len(out), 1000),
+                                          cursor=cursor)
+            out.extend(run_from_dict(raw) for raw in page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        return out
+
+    async def runs_by_id(self, run_ids: Iterable[str]) -> list[Run]:
+        """Changed runs are nearly always the newest: one page finds most, the rest one by one."""
+        wanted = set(run_ids)
+        if not wanted:
+            return []
+        found = {run.id: run for run in await self.runs(limit=min(len(wanted) + 100, 1000)) if run.id in wanted}
+        for run_id in wanted - found.keys():
+            run = await self.run(run_id)
+            if run is not None:
+                found[run_id] = run
+        return list(found.values())
+
+    async def run(self, run_id: str) -> Run | None:
+        raw = await self._run_raw(run_id)
+        return run_from_dict(raw) if raw is not None else None
+
+    async def _run_raw(self, run_id: str) -> dict[str, Any] | None:
+        try:
+            return await self.client.run(run_id)
+        except ApiRequestError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def steps(self, run_id: str) -> list[StepState]:
+        raw = await self._run_raw(run_id)
+        return [step_from_dict(run_id, s) for s in raw.get("steps", [])] if raw is not None else []
+
+    async def event_names(self, event_ids: Iterable[str]) -> dict[str, str]:
+        for event_id in {i for i in event_ids if i and i not in self._event_names}:
+            self._event_names[event_id] = (await self.client.event(event_id))["name"]
+        return {i: self._event_names[i] for i in event_ids if i in self._event_names}
+
+    async def events(self, *, limit: int = 200, before: str | None = None) -> list[EventInfo]:
+        page = await self.client.events(limit=min(limit, 1000), cursor=before)
+        return [await self._event_info(Event.from_dict(raw)) for raw in page.items]
+
+    async def event(self, event_id: str) -> EventInfo | None:
+        try:
+            raw = await self.client.event(event_id)
+        except ApiRequestError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return await self._event_info(Event.from_dict(raw))
+
+    async def _event_info(self, event: Event) -> EventInfo:
+        self._event_names[event.id] = event.name
+        started = [raw["id"] for raw in await self.client.event_runs(event.id)]
+        return EventInfo(event, tuple(reversed(started)), self._resumed.get(event.id, ()))
+
+    async def waits(self) -> list[WaitInfo]:
+        return [WaitInfo.from_dict(raw) for raw in await self.client.waits()]
+
+    # ---- actions ------------------------------------------------------------------------
+
+    async def send(self, events: Sequence[dict[str, Any]]) -> list[SendResult]:
+        """The event API answers ids only; the started runs are read back per event. Resumed
+        runs are not reported over HTTP, so they show as none."""
+        ids = await self.client.send(list(events))
+        results = []
+        for event_id, raw in zip(ids, events):
+            started = tuple(r["id"] for r in await self.client.event_runs(event_id))
+            results.append(SendResult(event_id, raw.get("name", ""), started, ()))
+        return results
+
+    async def send_signal(self, signal: str, data: dict[str, Any]) -> str:
+        return await self.client.signal(signal, data)
+
+    async def invoke(self, function_id: str, data: dict[str, Any]) -> Run:
+        run = await self.run(await self.client.invoke(function_id, data))
+        assert run is not None
+        return run
+
+    async def cancel(self, run_id: str) -> bool:
+        try:
+            await self.client.cancel(run_id)
+        except ApiRequestError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    async def rerun(self, run_id: str) -> Run:
+        run = await self.run(await self.client.rerun(run_id))
+        assert run is not None
+        return run
+
+    async def fire(self, wait_id: str) -> None:
+        await self.client.fire(wait_id)
+
+    # ---- live ---------------------------------------------------------------------------
+
+    async def subscribe(self) -> AsyncIterator[list[Change]]:
+        """Changes from the server's SSE stream (its hot-reload notices arrive as log changes);
+        on a drop, a log line, a pause, a reconnect and a reload (whatever happened meanwhile
+        was not seen)."""
+        yield [line.to_change() for line in self._lines]
+        while True:
+            try:
+                async with self.client.stream() as changes:
+                    async for raw in changes:
+                        if raw["kind"] == "reset":
+                            yield [Change(Kind.RELOAD, "*")]
+                        else:
+                            yield [Change(raw["kind"], raw["id"], raw.get("run_id"), raw.get("status"),
+                                          raw.get("data") or {})]
+            except ServerUnavailableError as exc:
+                yield [self._note("WARNING", "console", f"live stream lost: {exc}; retrying").to_change()]
+            await asyncio.sleep(RECONNECT_SECONDS)
+            yield [Change(Kind.RELOAD, "*")]

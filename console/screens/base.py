@@ -1,0 +1,143 @@
+"""``ViewScreen``: what every view shares — the top bar and footer, live refresh, a selection.
+
+Live refresh is pull-based: the app hands each view a ``Dirty`` (what changed), the view folds
+it into its own and, only while it is the visible screen, runs one refresh at a time until
+nothing is pending. A hidden view therefore costs nothing, a slow refresh never overlaps the
+next one, and a view shown again catches up in one go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Static
+
+from executor import Event
+
+from ..backend import Backend, WaitInfo
+from ..messages import Dirty
+from ..widgets.live_table import LiveTable
+from ..widgets.top_bar import TopBar
+
+if TYPE_CHECKING:
+    from ..app import DurableConsole
+
+#: Below this many columns, views collapse: fewer table columns, panes stacked not side by side.
+WIDE_FROM = 100
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the cursor is on, for the app-wide actions (cancel, rerun, fire, copy, pre-fill)."""
+
+    run_id: str | None = None
+    run_finished: bool = True
+    function_id: str | None = None
+    wait: WaitInfo | None = None
+    event: Event | None = None
+    copy: tuple[str, str] | None = None      # (what it is, the id) for `y`
+
+
+class ViewScreen(Screen[None]):
+    """A view: subclasses compose their body, refresh from a ``Dirty`` and report a selection."""
+
+    VIEW: ClassVar[str] = ""
+    #: The app's cursor actions (``CURSOR_ACTIONS``) that make sense in this view.
+    ACTIONS: ClassVar[frozenset[str]] = frozenset()
+    #: Extra lines for the `?` help of this view (filter syntax and the like).
+    HELP: ClassVar[str] = ""
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_FROM, "-wide")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending = Dirty(reload=True)
+        self._busy = False
+
+    @property
+    def console_app(self) -> "DurableConsole":
+        return cast("DurableConsole", self.app)
+
+    @property
+    def backend(self) -> Backend:
+        return self.console_app.backend
+
+    @property
+    def wide(self) -> bool:
+        return self.size.width >= WIDE_FROM
+
+    def compose(self) -> ComposeResult:
+        yield TopBar(self.VIEW, self.backend.title)
+        yield from self.compose_body()
+        yield Footer(compact=True)
+
+    def compose_body(self) -> Iterable:
+        return ()
+
+    # ---- live refresh -------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.console_app.views.add(self)
+
+    def on_unmount(self) -> None:
+        self.console_app.views.discard(self)
+
+    def on_screen_resume(self) -> None:
+        self.kick()
+        # After the switch has settled: during it the app still sees the previous stack.
+        self.call_after_refresh(self.app.refresh_bindings)
+
+    @property
+    def on_top(self) -> bool:
+        """The top non-modal screen of the active stack: what the operator is looking at."""
+        for screen in reversed(self.app.screen_stack):
+            if not isinstance(screen, ModalScreen):
+                return screen is self
+        return False
+
+    def absorb(self, dirty: Dirty) -> None:
+        self._pending.merge(dirty)
+        if self.on_top:
+            self.kick()
+
+    def reload(self) -> None:
+        self.absorb(Dirty(reload=True))
+
+    def kick(self) -> None:
+        if self._busy or not self._pending or not self.is_mounted:
+            return
+        self._busy = True
+        self.run_worker(self._drain(), group="refresh", exit_on_error=False)
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending and self.on_top:
+                dirty = self._pending.take()
+                try:
+                    await self.refresh_view(dirty)
+                except Exception as exc:  # a failed read must not end the console; say it and go on
+                    self.console_app.report_failure(f"refreshing {self.VIEW or 'the view'}", exc)
+        finally:
+            self._busy = False
+
+    async def refresh_view(self, dirty: Dirty) -> None:
+        """Bring the view up to date with what ``dirty`` says changed."""
+
+    def tick(self, now_ms: int) -> None:
+        """Once a second while visible: move countdowns and running durations along."""
+
+    def show_empty(self, message: str | None) -> None:
+        """An empty table shrinks to its header and the view says what to do instead."""
+        empty = self.query_one("#empty", Static)
+        empty.display = message is not None
+        empty.update(message or "")
+        for table in self.query(LiveTable):
+            table.set_class(message is not None, "-empty")
+
+    # ---- selection ----------------------------------------------------------------------
+
+    def selection(self) -> Selection:
+        return Selection()

@@ -1,0 +1,339 @@
+"""``LiveTable``: a keyed table built for live data, drawn line by line.
+
+Rows are inserted, patched and removed by key — never cleared and rebuilt — and each row's
+rendered line is cached by (key, version), so a refresh that changes three runs re-renders
+three lines however many rows move. (Textual's DataTable keys its cell cache on a table-wide
+update counter, so any change re-renders every visible cell; at 50 runs a second that was
+most of the UI's time.) The cursor is a row key: it stays on the same record while rows
+are added above it, re-sorted or patched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from .format import fit
+
+Cell = str | Text
+#: Rendered lines kept before the cache is emptied (a few screens' worth of every column set).
+CACHE_LINES = 4000
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int
+
+
+@dataclass(frozen=True)
+class Flex:
+    """A column that takes a share (``weight``) of the width the fixed columns leave."""
+
+    key: str
+    label: str
+    weight: int = 1
+    minimum: int = 6
+
+
+def lay_out(total: int, columns: Iterable[Column | Flex]) -> list[Column]:
+    """Concrete widths for ``total`` cells: fixed columns as declared, flex ones sharing the rest
+    (each cell has one cell of padding either side, and one column is kept for the scrollbar);
+    the last flex column takes what rounding leaves."""
+    columns = list(columns)
+    fixed = sum(c.width for c in columns if isinstance(c, Column))
+    flexes = [c for c in columns if isinstance(c, Flex)]
+    weights = sum(c.weight for c in flexes)
+    room = max(total - 2 - 2 * len(columns) - fixed, 0)
+    shares = {c.key: room * c.weight // weights for c in flexes}
+    if flexes:
+        shares[flexes[-1].key] += room - sum(shares.values())
+    return [c if isinstance(c, Column) else Column(c.key, c.label, max(c.minimum, shares[c.key])) for c in columns]
+
+
+def as_text(value: Cell, width: int) -> Text:
+    """Cells are ``Text``, cut to the column with an ellipsis; a plain string is never parsed as
+    markup, so event names and step ids typed by users show as written."""
+    text = value.copy() if isinstance(value, Text) else Text(fit(value, width))
+    text.no_wrap = True
+    text.truncate(width, overflow="ellipsis", pad=True)
+    return text
+
+
+class _RowMessage(Message):
+    def __init__(self, table: "LiveTable", key: Any) -> None:
+        super().__init__()
+        self.table = table
+        self.key = key
+
+    @property
+    def control(self) -> "LiveTable":
+        return self.table
+
+
+class LiveTable(ScrollView, can_focus=True):
+    """A row-cursor table: a header line, then one line per row, in ``order_by`` order."""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("enter", "select", "Open", show=False, id="table.open"),
+        Binding("down,j", "move(1)", "Down", show=False, id="table.down"),
+        Binding("up,k", "move(-1)", "Up", show=False, id="table.up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="table.page_down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="table.page_up"),
+        Binding("home,g", "first", "First", show=False, id="table.first"),
+        Binding("end,G", "last", "Last", show=False, id="table.last"),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"live-table--header", "live-table--cursor"}
+    DEFAULT_CSS = """
+    LiveTable {
+        background: $surface;
+        & > .live-table--header { text-style: bold; background: $panel; }
+        & > .live-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus > .live-table--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+    }
+    """
+
+    class RowHighlighted(_RowMessage):
+        """The cursor is on another row (``key`` None: the table is empty)."""
+
+    class RowSelected(_RowMessage):
+        """`enter` on a row."""
+
+    cursor_row: reactive[int] = reactive(0, init=False)
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.specs: list[Column] = []
+        self._labels: dict[str, str] = {}
+        self._cells: dict[str, list[Text]] = {}
+        self._versions: dict[str, int] = {}
+        self._order: list[str] = []
+        self._index: dict[str, int] = {}
+        self._sort_key: Callable[[str], Any] = lambda key: 0
+        self._reverse = False
+        self._lines: dict[tuple[Any, ...], Strip] = {}
+        self._highlighted: str | None = None
+
+    # ---- columns ------------------------------------------------------------------------
+
+    def set_columns(self, columns: Iterable[Column]) -> bool:
+        """Declare the columns; returns True when they changed (the rows then need their cells
+        again: call ``upsert`` for each)."""
+        columns = list(columns)
+        if columns == self.specs:
+            return False
+        self.specs = columns
+        self._labels = {c.key: c.label for c in columns}
+        self._cells = {key: [as_text("", c.width) for c in columns] for key in self._cells}
+        self._changed_everything()
+        return True
+
+    def mark_column(self, column_key: str | None, marker: str = " ▼") -> None:
+        """Show which column the rows are sorted by."""
+        self._labels = {c.key: c.label + (marker if c.key == column_key else "") for c in self.specs}
+        self._changed_everything()
+
+    # ---- rows ---------------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    def has_row(self, key: str) -> bool:
+        return key in self._cells
+
+    def keys(self) -> list[str]:
+        return list(self._order)
+
+    def row_cells(self, key: str) -> dict[str, Text]:
+        return dict(zip((c.key for c in self.specs), self._cells[key]))
+
+    def upsert(self, key: str, cells: dict[str, Cell]) -> bool:
+        """Add the row (at its sorted place once ``order_by`` runs), or re-render it only if a
+        cell changed; True when added."""
+        texts = [as_text(cells.get(c.key, ""), c.width) for c in self.specs]
+        current = self._cells.get(key)
+        if current is None:
+            self._cells[key] = texts
+            self._versions[key] = 0
+            self._order.append(key)
+            self._index[key] = len(self._order) - 1
+            self._resized()
+            self.refresh()
+            return True
+        if any(a.plain != b.plain or a.spans != b.spans or a.style != b.style for a, b in zip(current, texts)):
+            self._cells[key] = texts
+            self._versions[key] += 1
+            self._refresh_row(key)
+        return False
+
+    def discard(self, key: str) -> None:
+        if key not in self._cells:
+            return
+        del self._cells[key]
+        del self._versions[key]
+        self._order.remove(key)
+        self._reindex()
+        self._resized()
+        self.refresh()
+
+    def order_by(self, sort_key: Callable[[str], Any], reverse: bool = False) -> None:
+        """Order rows by a function of their key (the model behind the row); kept for later adds
+        only through the next ``order_by``, so a burst of adds is sorted once."""
+        self._sort_key, self._reverse = sort_key, reverse
+        self._order.sort(key=sort_key, reverse=reverse)
+        self._reindex()
+        self.refresh()
+
+    def _reindex(self) -> None:
+        self._index = {key: i for i, key in enumerate(self._order)}
+
+    # ---- cursor -------------------------------------------------------------------------
+
+    @property
+    def cursor_key(self) -> str | None:
+        if not self._order:
+            return None
+        return self._order[min(self.cursor_row, len(self._order) - 1)]
+
+    def move_to(self, key: str | None) -> None:
+        if key is not None and key in self._index:
+            self.cursor_row = self._index[key]
+
+    @contextmanager
+    def cursor_kept(self) -> Iterator[None]:
+        """Keep the cursor on the same row key across inserts, removals and sorts."""
+        key, row = self.cursor_key, self.cursor_row
+        yield
+        if key is not None and key in self._index:
+            self.cursor_row = self._index[key]
+        else:
+            self.cursor_row = min(row, max(len(self._order) - 1, 0))
+        self._announce()
+
+    def validate_cursor_row(self, row: int) -> int:
+        return max(0, min(row, len(self._order) - 1))
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        for row in (old, new):
+            if 0 <= row < len(self._order):
+                self.refresh_line(row + 1)
+        self._scroll_to_cursor()
+        self._announce()
+
+    def _announce(self) -> None:
+        key = self.cursor_key
+        if key != self._highlighted:
+            self._highlighted = key
+            self.post_message(self.RowHighlighted(self, key))
+
+    def _scroll_to_cursor(self) -> None:
+        visible = max(self.size.height - 1, 1)
+        top = self.scroll_offset.y
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
+
+    def action_move(self, step: int) -> None:
+        self.cursor_row += step
+
+    def action_page(self, direction: int) -> None:
+        self.cursor_row += direction * max(self.size.height - 2, 1)
+
+    def action_first(self) -> None:
+        self.cursor_row = 0
+
+    def action_last(self) -> None:
+        self.cursor_row = len(self._order) - 1
+
+    def action_select(self) -> None:
+        key = self.cursor_key
+        if key is not None:
+            self.post_message(self.RowSelected(self, key))
+
+    def on_click(self, event: events.Click) -> None:
+        row = event.y - 1 + self.scroll_offset.y
+        if event.y >= 1 and 0 <= row < len(self._order):
+            self.focus()
+            if row == self.cursor_row and event.chain > 1:
+                self.action_select()
+            self.cursor_row = row
+
+    # ---- drawing ------------------------------------------------------------------------
+
+    def _resized(self) -> None:
+        width = sum(c.width + 2 for c in self.specs)
+        self.virtual_size = Size(width, len(self._order) + 1)
+
+    def _changed_everything(self) -> None:
+        self._lines.clear()
+        self._resized()
+        self.refresh()
+
+    def _refresh_row(self, key: str) -> None:
+        index = self._index.get(key)
+        if index is not None:
+            self.refresh_line(index + 1)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self._scroll_to_cursor()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y == 0:
+            return self._line(("header", tuple(self._labels.items()), width),
+                              [Text(label) for label in self._labels.values()],
+                              self.get_component_rich_style("live-table--header"), width)
+        index = self.scroll_offset.y + y - 1
+        if not 0 <= index < len(self._order):
+            return Strip.blank(width, self.rich_style)
+        key = self._order[index]
+        cursor = index == self.cursor_row
+        style = self.get_component_rich_style("live-table--cursor") if cursor else self.rich_style
+        return self._line((key, self._versions[key], cursor, self.has_focus, width), self._cells[key], style, width)
+
+    def _line(self, cache_key: tuple[Any, ...], cells: list[Text], style: Style, width: int) -> Strip:
+        cached = self._lines.get(cache_key)
+        if cached is not None:
+            return cached
+        line = Text(style=style, no_wrap=True, end="")
+        for column, cell in zip(self.specs, cells):
+            line.append(" ")
+            line.append_text(as_text(cell, column.width))
+            line.append(" ")
+        # Every segment needs a style: the NO_COLOR filter reads each one's colours.
+        segments = [Segment(text, segment_style or style) for text, segment_style, _ in line.render(self.app.console)]
+        strip = Strip(segments).extend_cell_length(width, style).crop(0, width)
+        if len(self._lines) >= CACHE_LINES:
+            self._lines.clear()
+        self._lines[cache_key] = strip
+        return strip
