@@ -1,1 +1,1 @@
-"""durable-tui's operator side: the command line, and (next) the Textual console."""
+"""durable-tui's operator side: the Textual console, the command line, `serve` and the headless runner."""

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from .app import run_console
-from .launch import LaunchError
 
 DEFAULT_DB = os.path.join(".durable-tui", "state.db")
 
@@ -27,11 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key", help="the server's key (with --attach)")
     args = parser.parse_args(argv)
     paths = args.paths or (["sample_functions"] if Path("sample_functions").is_dir() else [])
-    try:
-        return run_console(paths, args.db, args.port, args.demo, args.attach, args.key)
-    except LaunchError as exc:
-        print(f"durable-tui: {exc}", file=sys.stderr)
-        return 2
+    return run_console(paths, args.db, args.port, args.demo, args.attach, args.key)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ the backend's change batches into a ``Dirty`` and hands it to the views at most 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, ClassVar
 from weakref import WeakSet
 
@@ -21,10 +22,10 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.timer import Timer
 
-from executor import Run
+from executor import Event, Run
 
 from .backend import Backend, Kind, LogLine, SendResult
-from .launch import demo_events_for, open_backend
+from .launch import LaunchError, demo_events_for, open_backend
 from .messages import Dirty
 from .screens.base import Selection, ViewScreen
 from .screens.dialogs import ConfirmScreen, HelpScreen
@@ -56,7 +57,7 @@ class DurableConsole(App[int]):
     MODES: ClassVar[dict[str, Any]] = {"functions": FunctionsScreen, "runs": RunsScreen, "waits": WaitsScreen,
                                        "events": EventsScreen, "log": LogScreen}
     BINDINGS = [
-        *[Binding(key, f"view('{mode}')", label, show=False, id=f"view.{mode}") for key, mode, label in VIEWS],
+        *[Binding(key, f"view('{mode}')", f"{label} view", show=False, id=f"view.{mode}") for key, mode, label in VIEWS],
         Binding("escape", "back", "Back", id="back"),
         Binding("question_mark", "help", "Keys", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
@@ -247,7 +248,6 @@ class DurableConsole(App[int]):
         view = self.screen
         keys = [(self.get_key_display(active.binding), active.binding.description)
                 for active in view.active_bindings.values() if active.binding.description]
-        keys += [(key, f"{label} view") for key, _, label in VIEWS]
         title = view.VIEW if isinstance(view, ViewScreen) else ""
         notes = view.HELP if isinstance(view, ViewScreen) else ""
         self.push_screen(HelpScreen(title.title() or "console", keys, notes))
@@ -291,7 +291,7 @@ class DurableConsole(App[int]):
             spec.name, spec.data = selection.event.name, dict(selection.event.data)
         self.push_screen(JsonFormScreen(spec), self._after_send)
 
-    async def _trigger_event(self, run_id: str) -> Any:
+    async def _trigger_event(self, run_id: str) -> Event | None:
         run = await self.backend.run(run_id)
         info = await self.backend.event(run.event_id) if run is not None and run.event_id else None
         return info.event if info is not None else None
@@ -417,7 +417,7 @@ class DurableConsole(App[int]):
         await self.backend.fire(wait_id)
         return f"fired {step}"
 
-    async def _act(self, what: str, action: Any) -> None:
+    async def _act(self, what: str, action: Awaitable[str]) -> None:
         try:
             self.note(await action)
         except Exception as exc:
@@ -440,9 +440,14 @@ def _distinct_events(pairs: Iterable[tuple[str, dict[str, Any]]], keep: int = 10
 
 def run_console(paths: list[str], db: str, port: int, demo: bool, attach_url: str | None = None,
                 key: str | None = None) -> int:
-    """Open the console: embedded executor (serving the HTTP API on ``port``) on ``db``, or
-    attached to ``attach_url`` — or to the server that already owns ``db``."""
-    backend = open_backend(paths, db, port, attach_url, key)
+    """Open the console and return the exit status: the embedded executor on ``db`` (serving
+    the HTTP API on ``port``; 0 for none), or attached to ``attach_url`` — or to the server that
+    already owns ``db``. 2 when it cannot start, with the reason on stderr."""
+    try:
+        backend = open_backend(paths, db, port, attach_url, key)
+    except LaunchError as exc:
+        print(f"durable-tui: {exc}", file=sys.stderr)
+        return 2
     app = DurableConsole(backend, demo_events=demo_events_for(paths), send_demo=demo)
     app.run()
     return app.return_code or 0

@@ -18,16 +18,13 @@ from executor import Change, Event, Run, StepState
 
 
 class Kind:
-    """Change kinds the console adds to the executor's (run, step, event, wait, function)."""
+    """Change kinds beyond the executor's run, step, event, wait and function changes."""
 
-    #: Log lines travel on the change stream too, so one stream carries everything live.
+    #: Log lines (data ``ts``, ``level``, ``source``, ``message``): the executor's feed carries hot
+    #: reload's under this kind, and the backends add their own, so one stream carries everything.
     LOG = "log"
     #: Some changes were lost (the subscription overflowed): every view must reload.
     RELOAD = "reload"
-
-
-#: The synthetic event name the executor gives a direct invoke.
-INVOKED_EVENT = "inngest/function.invoked"
 
 
 @dataclass(frozen=True)

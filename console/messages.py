@@ -1,4 +1,4 @@
-"""Messages between the console's parts, and ``Dirty``: what changed since a view last looked.
+"""``Dirty``: what changed since a view last looked.
 
 Live changes are not forwarded one by one. The app folds every batch from the backend into a
 ``Dirty`` (sets of ids, flags), hands the fold to the views at most a few times a second, and
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-
-from textual.message import Message
 
 from executor import Change
 
@@ -79,15 +77,3 @@ class Dirty:
     def __bool__(self) -> bool:
         return bool(self.runs or self.step_runs or self.events or self.functions or self.waits or self.logs
                     or self.reload)
-
-
-class OpenRun(Message):
-    """A view asks for a run's detail screen."""
-
-    def __init__(self, run_id: str) -> None:
-        super().__init__()
-        self.run_id = run_id
-
-
-class SelectionChanged(Message):
-    """The record under the cursor changed: the footer's actions may change with it."""

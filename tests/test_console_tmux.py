@@ -1,6 +1,6 @@
 """End to end: the console in a real terminal (tmux), driven by keystrokes, read off the screen.
 
-Launches ``python -m console`` (the same ``run_console`` that ``durable-tui`` runs) on a function
+Launches ``durable-tui`` (``python -m console.cli``, what the installed script runs) on a function
 file in a temporary folder, sends an event with the keyboard and waits until the run's
 completion shows on the captured screen.
 """
@@ -36,12 +36,12 @@ def tmux(*args: str) -> str:
 
 @pytest.fixture
 def session(tmp_path: Path) -> Iterator[str]:
-    (tmp_path / "functions").mkdir()
-    (tmp_path / "functions" / "hello.py").write_text(FUNCTION_FILE)
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "hello.py").write_text(FUNCTION_FILE)
     name = f"durable-tui-e2e-{uuid.uuid4().hex[:8]}"
     # COLUMNS/LINES (pytest may set them) would override the pane's real size for the app.
-    command = (f"unset COLUMNS LINES; cd {tmp_path} && TEXTUAL_ANIMATIONS=none {sys.executable} -m console "
-               f"functions --db {tmp_path / 'state.db'} --port 0")
+    command = (f"unset COLUMNS LINES; cd {tmp_path} && TEXTUAL_ANIMATIONS=none {sys.executable} -m console.cli "
+               f"flows --db {tmp_path / 'state.db'} --port 0")
     tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", command)
     try:
         yield name
