@@ -217,6 +217,7 @@ class Step:
             await self._inv.reject(state, StepInputError(f"{self._inv.where(state.step_id)}: {exc}"))
 
     async def _park(self, state: StepState, kind: str, due: int, *, detail: dict[str, Any], **wait: Any) -> NoReturn:
+        self._inv.assign_group(state)
         with self._inv.working():
             await self._inv.engine.park(self._inv, state, kind, due, detail=detail, **wait)
         self._inv.suspending = True

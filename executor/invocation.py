@@ -94,6 +94,12 @@ class Invocation:
             if version == self._version and not self._executing and not task.done():
                 return
 
+    def assign_group(self, state: StepState) -> None:
+        """Steps that start while another is still being executed or committed ran in parallel:
+        they share the first one's hashed id as their group, which the console draws together."""
+        state.group = self._group if self._executing and self._group else state.hashed_id
+        self._group = state.group
+
     @contextlib.contextmanager
     def working(self) -> Iterator[None]:
         """Mark a branch as busy with the engine (a handler, a commit): the invocation must not be
@@ -200,8 +206,7 @@ class Invocation:
         if self.strict or self.suspending:
             self.collected.planned.append(Planned(state, handler, args))
             await self.block()
-        state.group = self._group if self._executing and self._group else state.hashed_id
-        self._group = state.group
+        self.assign_group(state)
         with self.working():
             outcome, committed = await self.engine.execute_step(self, state, handler, args)
         self.memo[state.hashed_id] = committed

@@ -111,6 +111,9 @@ async def test_parallel_sleeps_waits_and_invokes(make_executor, clock, checkpoin
     await ex.send_signal("sig", 2)
     run = await ex.wait_for_run(run.id, timeout=5)
     assert run.output == {"squares": [0, 1, 4, 9], "event": {"x": 1}, "signal": 2}
+    groups = {s.step_id: s.group for s in await ex.steps(run.id)}
+    assert groups["a"] == groups["b"] and groups["sq-0"] == groups["sq-3"] and groups["w"] == groups["s"]
+    assert len({groups["a"], groups["sq-0"], groups["w"]}) == 3, "each gather is its own group"
 
 
 async def _wait_steps(ex, step_ids):
