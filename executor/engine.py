@@ -29,7 +29,7 @@ from .invocation import Invocation, Planned
 from .limits import Limits
 from .routing import HotRun, Routing, Transition
 from .scheduler import Scheduler
-from .state import QueueItem, QueueKind, Run, RunStatus, StepState, StepStatus, WaitKind
+from .state import QueueItem, QueueKind, Run, RunStatus, StepState, StepStatus
 from .store import Store
 from .waits import WaitRegistry
 
@@ -140,19 +140,17 @@ class Engine(Routing):
                         tx: Any = None, t: Transition | None = None) -> Run:
         """Start ``fn`` directly with a synthetic ``inngest/function.invoked`` event (the console's
         and API's invoke, and ``step.invoke`` with ``parent``)."""
+        if tx is None or t is None:
+            own = Transition()
+            async with self.store.tx() as own_tx:
+                run = await self.start_run(fn, data, parent=parent, tx=own_tx, t=own)
+            self.apply(own)
+            return run
         event = validate_event({"name": INVOKED_EVENT, "data": {**data, "function_id": fn.id}},
                                self.clock.now_ms(), allow_reserved=True, max_bytes=self.limits.max_event_bytes)
-        if tx is not None and t is not None:
-            await tx.insert_events([event], self.clock.now_ms())
-            t.changes.append(Change("event", event.id, data={"name": event.name}))
-            return await self.create_run(tx, fn, event, t, parent=parent)
-        t = Transition()
-        async with self.store.tx() as tx:
-            await tx.insert_events([event], self.clock.now_ms())
-            t.changes.append(Change("event", event.id, data={"name": event.name}))
-            run = await self.create_run(tx, fn, event, t, parent=parent)
-        self.apply(t)
-        return run
+        await tx.insert_events([event], self.clock.now_ms())
+        t.changes.append(Change("event", event.id, data={"name": event.name}))
+        return await self.create_run(tx, fn, event, t, parent=parent)
 
     async def rerun(self, run_id: str) -> Run:
         run = await self._require_run(run_id)

@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from croniter import croniter
+
+from .durations import parse_duration
 from .errors import FunctionDefinitionError
+from .expressions import ExpressionError, compile_expression, match_to_expression
 
 if TYPE_CHECKING:
     from .context import Context
@@ -56,8 +60,6 @@ class Cancel:
 
     def expression(self) -> str | None:
         """The CEL condition as written, ``event`` being the run's trigger and ``async`` the candidate."""
-        from .expressions import match_to_expression
-
         return match_to_expression(self.match) if self.match else self.if_exp
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,8 +119,6 @@ def _check_expression(function_id: str, what: str, source: str | None) -> None:
     """Compile now so a bad expression is refused when the function loads, not when an event comes."""
     if source is None:
         return
-    from .expressions import ExpressionError, compile_expression
-
     try:
         compile_expression(source)
     except ExpressionError as exc:
@@ -134,8 +134,6 @@ def _normalise_triggers(function_id: str, trigger: TriggerSpec) -> list[Trigger]
         if isinstance(item, str):
             item = TriggerEvent(event=item)
         if isinstance(item, TriggerCron):
-            from croniter import croniter
-
             if not isinstance(item.cron, str) or not croniter.is_valid(item.cron):
                 raise FunctionDefinitionError(f"function {function_id!r}: invalid cron expression {item.cron!r}")
             out.append(item)
@@ -158,8 +156,6 @@ def _normalise_cancel(function_id: str, cancel: Sequence[Cancel] | Cancel | None
         if rule.match and rule.if_exp:
             raise FunctionDefinitionError(f"function {function_id!r}: a Cancel rule takes match or if_exp, not both")
         if rule.timeout is not None:
-            from .durations import parse_duration
-
             try:
                 parse_duration(rule.timeout)
             except ValueError as exc:

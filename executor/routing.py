@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from . import jsonvalues
 from .durations import parse_duration
 from .errors import EventValidationError, SignalNotFoundError
-from .events import Event, validate_event
-from .expressions import ExpressionError, bind_event
+from .events import Event, name_matches, validate_event
+from .expressions import ExpressionError, bind_event, compile_expression
 from .feed import Change
 from .state import QueueItem, QueueKind, Run, RunStatus, StepState, StepStatus, Wait, WaitKind
 from .waits import index_key_of
@@ -59,6 +59,15 @@ def _timer_kind(wait: Wait) -> str:
     return {WaitKind.SLEEP: QueueKind.SLEEP, WaitKind.CANCEL: QueueKind.EXPIRE}.get(wait.kind, QueueKind.TIMEOUT)
 
 
+def _triggered_by(fn: "Function", name: str, raw_event: dict[str, Any]) -> bool:
+    for trigger in fn.event_triggers:
+        if not name_matches(trigger.event, name):
+            continue
+        if trigger.expression is None or compile_expression(trigger.expression).evaluate({"event": raw_event}):
+            return True
+    return False
+
+
 class Routing:
     # ---- events ------------------------------------------------------------------------
 
@@ -87,21 +96,9 @@ class Routing:
                 elif await self.resolve_wait(tx, wait, StepStatus.COMPLETED, raw, t, reason=f"event {ev.name}"):
                     affected[ev.id].append(wait.run_id)
             for fn in list(self.functions.values()):
-                if self._triggered_by(fn, ev):
+                if _triggered_by(fn, ev.name, raw):
                     affected[ev.id].append((await self.create_run(tx, fn, ev, t)).id)
         return affected
-
-    @staticmethod
-    def _triggered_by(fn: "Function", event: Event) -> bool:
-        from .events import name_matches
-        from .expressions import compile_expression
-
-        for trigger in fn.event_triggers:
-            if not name_matches(trigger.event, event.name):
-                continue
-            if trigger.expression is None or compile_expression(trigger.expression).evaluate({"event": event.to_dict()}):
-                return True
-        return False
 
     async def send_from_step(self: "Engine", inv: "Invocation", state: StepState, events: Any) -> list[str]:
         """``step.send_event``: the events and the step's memo commit together (exactly once)."""
@@ -285,8 +282,9 @@ class Routing:
         t.changes.append(Change("run", run.id, run.id, status, {"function_id": run.function_id}))
         if run.parent_run_id and run.parent_step:
             await self._resume_parent(tx, run, status, fields, t)
-        event = await self.store.get_event(run.event_id) if run.event_id else None
-        if event is not None and not event.name.startswith(LIFECYCLE_PREFIX):
+        hot = self._hot.get(run.id)
+        event = hot.event if hot is not None else await self.store.get_event(run.event_id) if run.event_id else None
+        if event is not None and event.id and not event.name.startswith(LIFECYCLE_PREFIX):
             await self.route(tx, self._lifecycle_events(run, status, fields, event), t)
 
     async def _resume_parent(self: "Engine", tx: Any, run: Run, status: str, fields: dict[str, Any],
