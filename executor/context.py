@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
+from . import jsonvalues
 from .durations import check_horizon, parse_duration, parse_instant
 from .errors import StepInputError
 from .events import Event
@@ -182,6 +183,10 @@ class Step:
         def validate() -> int:
             if data is not None and not isinstance(data, dict):
                 raise ValueError(f"invoke data must be a dict, not {type(data).__name__}")
+            try:
+                jsonvalues.dumps(data)
+            except jsonvalues.NotJSONError as exc:
+                raise ValueError(f"invoke data: {exc}") from None
             return parse_duration(timeout if timeout is not None else DEFAULT_INVOKE_TIMEOUT)
 
         ms = await self._checked(state, validate)

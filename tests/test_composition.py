@@ -253,3 +253,15 @@ async def test_invoke_waiting_across_a_restart(make_executor, clock, tmp_path):
     clock.advance(3_600_000)
     ex2 = await make_executor([parent, napper], db=db)
     assert (await ex2.wait_for_run(run.id, timeout=5)).output == "rested"
+
+
+async def test_invoke_with_non_json_data_fails_the_run_naming_the_type(make_executor):
+    @create_function(id="parent", trigger="go")
+    async def parent(ctx):
+        await ctx.step.invoke("call", function=compute_square, data={"number": {1, 2}})
+
+    ex = await make_executor([parent, compute_square])
+    run = await ex.wait_for_run((await run_of(ex, {"name": "go"})).id, timeout=5)
+    assert run.status == RunStatus.FAILED and run.invocations == 1
+    assert run.error["name"] == "StepInputError" and "type set" in run.error["message"]
+    assert [s.status for s in await ex.steps(run.id)] == ["Failed"]
