@@ -24,9 +24,9 @@ import asyncio
 import json
 import statistics
 import sys
-from collections import Counter
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual import events  # noqa: E402
 
 from console.app import DurableConsole  # noqa: E402
-from console.embedded import EmbeddedBackend  # noqa: E402
+from console.backends.embedded import EmbeddedBackend  # noqa: E402
 from console.screens.base import ViewScreen  # noqa: E402
 from console.widgets.live_table import LiveTable  # noqa: E402
 from executor import Context, Executor, create_function  # noqa: E402

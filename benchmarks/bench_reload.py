@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from executor import Executor  # noqa: E402
-from executor.reload import FunctionWatcher  # noqa: E402
+from executor.drivers.local.reload import FunctionWatcher  # noqa: E402
 
 
 def function_source(fn_id: str, value: int) -> str:

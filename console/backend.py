@@ -1,9 +1,9 @@
 """What the console talks to instead of SQLite: the ``Backend`` protocol and its records.
 
 The console never opens the database. Everything it shows or does goes through a ``Backend``:
-``console.embedded.EmbeddedBackend`` runs an ``Executor`` in its own thread with its own event
+``console.backends.embedded.EmbeddedBackend`` runs an ``Executor`` in its own thread with its own event
 loop, so a slow query or a busy engine never freezes the UI and a busy UI never delays a step;
-``console.remote_backend.RemoteBackend`` speaks the HTTP API of a ``durable-tui serve``. Both
+``console.backends.remote.RemoteBackend`` speaks the HTTP API of a ``durable-tui serve``. Both
 hand the UI the executor's own record types (``Run``, ``StepState``, ``Event``) plus the few
 console-side summaries defined here.
 """

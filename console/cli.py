@@ -2,7 +2,7 @@
 
 Bare ``durable-tui [PATHS]`` opens the console (``console``); ``attach URL`` opens it on a remote
 server; ``serve`` and ``headless`` host an executor without a UI; the other commands talk to a
-running server over HTTP (``executor.client``): human tables by default, ``--json`` for scripts.
+running server over HTTP (``executor.service.client``): human tables by default, ``--json`` for scripts.
 Exit status: 0 done, 1 the server refused, 2 bad usage or input, 3 no server answered.
 """
 
@@ -18,8 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from executor.client import DEFAULT_URL, ApiRequestError, Client, ServerUnavailableError
-from executor.ownership import DatabaseOwnedError, claim
+from executor.service.client import DEFAULT_URL, ApiRequestError, Client, ServerUnavailableError
+from executor.service.ownership import DatabaseOwnedError, claim
 from executor.store import SchemaError
 
 DEFAULT_DB = os.path.join(".durable-tui", "state.db")
@@ -132,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
 # ---- commands that host the executor ----------------------------------------------------------
 
 def _host(args: argparse.Namespace) -> int:
+    from executor.service.server import ServeError, serve
+
     from .launch import LaunchError
-    from .serve import ServeError, serve
 
     paths = [] if args.command == "attach" else (args.paths or _default_paths())
     if not paths and args.command == "headless":
@@ -160,7 +161,8 @@ def _host(args: argparse.Namespace) -> int:
 
 
 def _run_headless(args: argparse.Namespace, paths: list[str]) -> int:
-    from .headless import run_headless
+    from executor.service.headless import run_headless
+
     from .launch import demo_events_for
 
     demo = demo_events_for(paths) if args.demo else []

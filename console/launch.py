@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from executor import Executor
-from executor.api import LoadStatus, create_app
-from executor.ownership import DatabaseOwnedError, Ownership, claim
+from executor.service.api import LoadStatus, create_app
+from executor.service.ownership import DatabaseOwnedError, Ownership, claim
+from executor.service.server import ApiServer, ServeError, bind, url_of
 
 from .backend import Backend
-from .embedded import EmbeddedBackend
-from .remote_backend import RemoteBackend
-from .serve import ApiServer, ServeError, bind, url_of
+from .backends.embedded import EmbeddedBackend
+from .backends.remote import RemoteBackend
 
 DEMO_FILE = "demo_events.json"
 API_HOST = "127.0.0.1"

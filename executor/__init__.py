@@ -3,17 +3,22 @@
 The public SDK is re-exported here; everything else is internal to the engine.
 """
 
-from .clock import Clock, RealClock, VirtualClock
-from .context import Context, Signal, Step
-from .errors import (EventValidationError, FunctionDefinitionError, NonRetriableError, RetryAfterError,
-                     SignalNotFoundError, StepError, StepInputError)
-from .events import Event
-from .executor import Executor
-from .feed import Change, Subscription
-from .expressions import ExpressionError
-from .function import Cancel, Function, TriggerCron, TriggerEvent, create_function
-from .limits import Limits
-from .state import Run, RunStatus, StepState, StepStatus
+from executor.drivers.local.context import Context, Signal, Step
+from executor.drivers.local.function import Cancel, Function, TriggerCron, TriggerEvent, create_function
+from executor.engine.feed import Change, Subscription
+from executor.errors import (
+                             EventValidationError,
+                             ExpressionError,
+                             FunctionDefinitionError,
+                             NonRetriableError,
+                             RetryAfterError,
+                             SignalNotFoundError,
+                             StepError,
+                             StepInputError,
+)
+from executor.executor import Executor
+from executor.records import Event, Limits, Run, RunStatus, StepState, StepStatus
+from executor.util.clock import Clock, RealClock, VirtualClock
 
 __all__ = [
     "Cancel", "Change", "Clock", "Context", "Event", "EventValidationError", "Executor", "ExpressionError",

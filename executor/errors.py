@@ -6,6 +6,7 @@ Inngest-like ``name`` so a run's stored error reads the same whichever path prod
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 
@@ -73,3 +74,29 @@ class RunFailure(Exception):
 
     def to_dict(self) -> dict:
         return {"name": self.name, "message": self.message, "stack": self.stack}
+
+
+class ExpressionError(ValueError):
+    """An expression that cannot be compiled (or bound), with where and why.
+
+    The message quotes the expression because it usually reaches a person far from the code that
+    holds it: a run's failed step, the console, an HTTP 400.
+    """
+
+    def __init__(
+        self, expression: str, reason: str, line: int | None = None, column: int | None = None
+    ) -> None:
+        self.expression = expression
+        self.reason = reason
+        self.line = line
+        self.column = column
+        where = f" at line {line}, column {column}" if line is not None else ""
+        super().__init__(f"invalid expression {quote_expression(expression)}{where}: {reason}")
+
+
+def quote_expression(expression: str, limit: int = 160) -> str:
+    # json.dumps escapes quotes and newlines so the message stays on one line; long expressions
+    # are cut because the reason, not 4 kB of source, is what the reader needs.
+    if len(expression) > limit:
+        return json.dumps(expression[:limit], ensure_ascii=False)[:-1] + '..."'
+    return json.dumps(expression, ensure_ascii=False)

@@ -9,15 +9,13 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from .backoff import Backoff, default_backoff
-from .clock import Clock, RealClock
-from .events import Event
-from .feed import ChangeFeed, Subscription
-from .function import Function
-from .engine import Engine
-from .limits import Limits
-from .state import Run, RunStatus, StepState
-from .store import Store
+from executor.drivers.local.function import Function
+from executor.engine.engine import Engine
+from executor.engine.feed import ChangeFeed, Subscription
+from executor.records import Event, Limits, Run, RunStatus, StepState
+from executor.store import Store
+from executor.util.backoff import Backoff, default_backoff
+from executor.util.clock import Clock, RealClock
 
 log = logging.getLogger("durable_tui.executor")
 

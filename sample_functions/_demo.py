@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from executor import Executor, RealClock, VirtualClock
-from executor.loader import load_paths
-from executor.state import Run
+from executor.drivers.local.loader import load_paths
+from executor.records import Run
 
 
 async def advance_if_idle(ex: Executor, clock: VirtualClock) -> bool:

@@ -16,7 +16,7 @@ function options (``cancel=[Cancel(...)]`` and ``on_failure=`` here).
 
 from typing import Any
 
-from executor import Context, Cancel, NonRetriableError, create_function
+from executor import Cancel, Context, NonRetriableError, create_function
 
 #: The fakes' side effects, so a test (or you, in a REPL) can see what was sent.
 OUTBOX: list[dict[str, str]] = []

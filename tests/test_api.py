@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from console.serve import ApiServer, bind
 from executor import Executor, Limits, create_function
-from executor.api import LoadStatus, create_app
-from executor.client import ApiRequestError, Client, ServerUnavailableError
-from executor.loader import LoadError
+from executor.drivers.local.loader import LoadError
+from executor.service.api import LoadStatus, create_app
+from executor.service.client import ApiRequestError, Client, ServerUnavailableError
+from executor.service.server import ApiServer, bind
 
 pytestmark = pytest.mark.timeout(30)
 

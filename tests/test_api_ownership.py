@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from executor.ownership import DatabaseOwnedError, claim, current_owner, lock_path
+from executor.service.ownership import DatabaseOwnedError, claim, current_owner, lock_path
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -48,7 +48,7 @@ def test_a_stale_lock_file_is_not_an_owner(tmp_path):
 def test_a_killed_owner_leaves_the_database_free(tmp_path):
     db = str(tmp_path / "state.db")
     child = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from executor.ownership import claim; "
+        [sys.executable, "-c", "import sys, time; from executor.service.ownership import claim; "
                                "claim(sys.argv[1], 'http://127.0.0.1:7777'); print('claimed', flush=True); time.sleep(60)",
          db], stdout=subprocess.PIPE, text=True)
     try:

@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 
 from console.cli import EXIT_NO_SERVER, EXIT_REFUSED, EXIT_USAGE, main
-from console.serve import bind
-from executor.api import LoadStatus
-from executor.loader import LoadError
-from tests.test_api import finished, pending_waits
-from tests.test_api import serve_app, served  # noqa: F401,F811  (fixtures shared with the API tests)
+from executor.drivers.local.loader import LoadError
+from executor.service.api import LoadStatus
+from executor.service.server import bind
+from tests.test_api import finished, pending_waits, serve_app, served  # noqa: F401,F811  (fixtures shared with the API tests)
 
 pytestmark = pytest.mark.timeout(30)
 

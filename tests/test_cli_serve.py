@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from console.cli import _ACTIONS, _with_default_command, build_parser
-from console.serve import is_loopback
-from executor.client import Client
-from executor.ownership import current_owner
+from executor.service.client import Client
+from executor.service.ownership import current_owner
+from executor.service.server import is_loopback
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from executor import (Cancel, FunctionDefinitionError, NonRetriableError, RunStatus, StepError, StepStatus,
-                      TriggerCron, TriggerEvent, create_function)
+from executor import (
+    Cancel,
+    FunctionDefinitionError,
+    NonRetriableError,
+    RunStatus,
+    StepError,
+    StepStatus,
+    TriggerCron,
+    TriggerEvent,
+    create_function,
+)
 
 from .conftest import eventually, run_of, until_step
 

@@ -13,8 +13,19 @@ from console.screens.waits import WaitsScreen
 from console.widgets.json_editor import JsonEditor
 from console.widgets.step_tree import StepTree
 
-from .test_console_support import (DEMO, log_text, make_console, notifications, row_text, run_is, send,
-                                   started, step_status, table, until)
+from .test_console_support import (
+    DEMO,
+    log_text,
+    make_console,
+    notifications,
+    row_text,
+    run_is,
+    send,
+    started,
+    step_status,
+    table,
+    until,
+)
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from console.app import DurableConsole
+from console.backends.remote import RemoteBackend
 from console.launch import LaunchError, open_backend
-from console.remote_backend import RemoteBackend
-from console.serve import ApiServer, bind
 from executor import Executor, VirtualClock
-from executor.api import create_app
-from executor.ownership import claim
+from executor.service.api import create_app
+from executor.service.ownership import claim
+from executor.service.server import ApiServer, bind
 
 from .test_console_support import FUNCTIONS, row_text, run_is, started, step_status, table, until
 

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from textual.pilot import Pilot
 
-import executor.ids
-from console.embedded import EmbeddedBackend
+import executor.util.ids
+from console.backends.embedded import EmbeddedBackend
 from console.screens.run_detail import RunDetailScreen
 from console.widgets.step_tree import StepTree
 from executor import VirtualClock
@@ -44,7 +44,7 @@ class CountingUlid:
 @pytest.fixture(autouse=True)
 def deterministic(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(CountingUlid, "counter", itertools.count(1))
-    monkeypatch.setattr(executor.ids, "ULID", CountingUlid)
+    monkeypatch.setattr(executor.util.ids, "ULID", CountingUlid)
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
     time.tzset()

@@ -14,12 +14,12 @@ from textual.widgets import Static
 
 from console.app import DurableConsole
 from console.backend import SendResult
-from console.embedded import EmbeddedBackend
+from console.backends.embedded import EmbeddedBackend
 from console.screens.base import ViewScreen
 from console.widgets.details import DetailPane
 from console.widgets.live_table import LiveTable
 from executor import Context, NonRetriableError, VirtualClock, create_function
-from executor.loader import LoadError
+from executor.drivers.local.loader import LoadError
 
 from .conftest import eventually
 

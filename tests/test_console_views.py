@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
+from console.app import DurableConsole
+from console.backends.embedded import EmbeddedBackend
 from console.screens.events import EventsScreen
 from console.screens.functions import FunctionsScreen
 from console.screens.log import LogScreen
@@ -13,13 +15,26 @@ from console.screens.run_detail import RunDetailScreen
 from console.screens.runs import RunsScreen
 from console.screens.waits import WaitsScreen
 from console.widgets.step_tree import GroupNode, StepTree
-from executor import StepState
-from console.app import DurableConsole
-from console.embedded import EmbeddedBackend
-from executor import VirtualClock
+from executor import StepState, VirtualClock
 
-from .test_console_support import (BROKEN_FILE, advance, log_text, make_console, notifications, pane_text, row_text,
-                                   run_is, run_status, send, started, step_status, table, table_text, until, view)
+from .test_console_support import (
+    BROKEN_FILE,
+    advance,
+    log_text,
+    make_console,
+    notifications,
+    pane_text,
+    row_text,
+    run_is,
+    run_status,
+    send,
+    started,
+    step_status,
+    table,
+    table_text,
+    until,
+    view,
+)
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
+from executor.errors import ExpressionError
 from executor.expressions import (
     MAX_DEPTH,
     MAX_LENGTH,
     Equality,
-    ExpressionError,
     bind_event,
     compile_expression,
     match_to_expression,

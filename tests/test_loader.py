@@ -1,4 +1,4 @@
-"""executor.loader: finding function files, importing them in isolation, reporting broken
+"""executor.drivers.local.loader: finding function files, importing them in isolation, reporting broken
 ones with a file and line, and re-importing changed files on a second call."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from executor import Function
-from executor.loader import LoadError, load_paths
+from executor.drivers.local.loader import LoadError, load_paths
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -1,4 +1,4 @@
-"""Hot reload (executor.reload.FunctionWatcher) against real files in a temporary folder and
+"""Hot reload (executor.drivers.local.reload.FunctionWatcher) against real files in a temporary folder and
 the real watcher: edits, broken edits and their fixes, deletes and restores, new files, helper
 modules, duplicate ids, editor save patterns, and runs that live across a reload.
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from executor import Change, Executor, RunStatus, VirtualClock
-from executor.reload import FunctionWatcher, ReloadResult
+from executor.drivers.local.reload import FunctionWatcher, ReloadResult
 
 from .conftest import eventually, run_of, until_step
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from console.serve import ApiServer, bind
-from executor.api import LoadStatus, create_app
-from executor.reload import FunctionWatcher
+from executor.drivers.local.reload import FunctionWatcher
+from executor.service.api import LoadStatus, create_app
+from executor.service.server import ApiServer, bind
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from executor import Executor, Function, Run, SignalNotFoundError, StepState, StepStatus, VirtualClock
-from executor.loader import load_paths
+from executor.drivers.local.loader import load_paths
 
 pytestmark = pytest.mark.timeout(20)
 

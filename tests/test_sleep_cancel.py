@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from executor import RunStatus, StepStatus, create_function
-from executor.durations import parse_duration
+from executor.util.durations import parse_duration
 
 from .conftest import run_of, until_step
 

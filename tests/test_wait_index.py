@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from executor.expressions import ExpressionError, bind_event, compile_expression, match_to_expression
-from executor.wait_index import IndexedWait, WaitIndex
+from executor.errors import ExpressionError
+from executor.expressions import bind_event, compile_expression, match_to_expression
+from executor.expressions.index import IndexedWait, WaitIndex
 
 PAID = "app/invoice.paid"
 

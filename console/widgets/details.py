@@ -17,8 +17,18 @@ from textual.widgets import Static
 from executor import Event, Run, StepState
 
 from ..backend import EventInfo, FunctionInfo, WaitInfo
-from .format import (RUN_STATUS, clock_time, compact_json, countdown, display_path, duration, pretty_json,
-                     short_id, status_text, step_kind)
+from .format import (
+    RUN_STATUS,
+    clock_time,
+    compact_json,
+    countdown,
+    display_path,
+    duration,
+    pretty_json,
+    short_id,
+    status_text,
+    step_kind,
+)
 from .step_tree import step_timing
 
 

@@ -48,12 +48,12 @@ from typing import TYPE_CHECKING, Any
 from watchfiles import Change as FileChange
 from watchfiles import DefaultFilter, awatch
 
-from .feed import Change
-from .function import Function
-from .loader import MODULE_PREFIX, LoadError, LoadResult, load_paths
+from executor.drivers.local.function import Function
+from executor.drivers.local.loader import MODULE_PREFIX, LoadError, LoadResult, load_paths
+from executor.engine.feed import Change
 
 if TYPE_CHECKING:
-    from .executor import Executor
+    from executor.executor import Executor
 
 log = logging.getLogger("durable_tui.reload")
 

@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import TextIO
 
 from executor import Change, EventValidationError, Executor
-from executor.durations import format_ms
-from executor.reload import FunctionWatcher
+from executor.drivers.local.reload import FunctionWatcher
+from executor.util.durations import format_ms
+
 
 def _stamp(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000).strftime("%H:%M:%S")

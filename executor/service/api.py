@@ -2,7 +2,7 @@
 
 Other programs reach a running executor through this: the apps that emit events (any Inngest
 SDK works, since ``POST /e/{key}`` speaks Inngest's event API), scripts and the command line
-(``executor.client``), and a console attached from another terminal (``GET /v1/stream``).
+(``executor.service.client``), and a console attached from another terminal (``GET /v1/stream``).
 
 Every ``/v1`` reply is a ``{"data": …}`` envelope (lists add ``"metadata": {"next_cursor"}``) and
 every failure is ``{"error": "<what is wrong>"}`` with a 4xx status, so a script never has to
@@ -29,11 +29,11 @@ from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import EventValidationError
-from .executor import Executor
-from .feed import Change, Subscription
-from .loader import LoadError, LoadResult
-from .limits import MiB
+from executor.drivers.local.loader import LoadError, LoadResult
+from executor.engine.feed import Change, Subscription
+from executor.errors import EventValidationError
+from executor.executor import Executor
+from executor.records import MiB
 
 #: A request to the event API larger than this is refused before it is parsed (one event may be
 #: 3 MiB by default; this leaves room for a batch of many smaller ones).

@@ -15,15 +15,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .attempt import Outcome, current_handler
-from .errors import RunFailure, StepError, StepInputError
-from .events import Event
-from .ids import display_step_id, hash_step_id
-from .state import Run, StepState, StepStatus
+from executor.drivers.local.attempt import Outcome, current_handler
+from executor.errors import RunFailure, StepError, StepInputError
+from executor.records import Event, Run, StepState, StepStatus
+from executor.util.ids import display_step_id, hash_step_id
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .function import Function
+    from executor.drivers.local.function import Function
+    from executor.engine.engine import Engine
 
 # Event-loop turns with no progress before a blocked function counts as settled. gather()
 # starts its children one turn after it is called, so a couple of turns is already enough.

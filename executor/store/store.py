@@ -17,9 +17,8 @@ from typing import Any
 
 import aiosqlite
 
-from . import jsonvalues
-from .events import Event
-from .state import QueueItem, Run, RunStatus, StepState, Wait
+from executor.records import Event, QueueItem, Run, RunStatus, StepState, Wait
+from executor.util import jsonvalues
 
 SCHEMA_VERSION = 1
 

@@ -1,6 +1,6 @@
 """``RemoteBackend``: the same console attached to a ``durable-tui serve`` over HTTP and SSE.
 
-Everything goes through ``executor.client``. Records come back as the executor's own types
+Everything goes through ``executor.service.client``. Records come back as the executor's own types
 (``Run``, ``StepState``, ``Event``) so the views cannot tell the two backends apart. The change
 stream reconnects by itself; after a reconnect (or a server-side ``reset``) the views reload,
 since changes may have been missed in between.
@@ -16,10 +16,9 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import fields
 from typing import Any
 
+from console.backend import EventInfo, FunctionInfo, Kind, LogLine, SendResult, WaitInfo, trigger_text
 from executor import Change, Event, Run, StepState
-from executor.client import ApiRequestError, Client, ServerUnavailableError
-
-from .backend import EventInfo, FunctionInfo, Kind, LogLine, SendResult, WaitInfo, trigger_text
+from executor.service.client import ApiRequestError, Client, ServerUnavailableError
 
 _RUN_FIELDS = {f.name for f in fields(Run)}
 #: How many runs the Functions view's counts read at most (pages of 1000).

@@ -1,7 +1,7 @@
 """An httpx client for a running ``durable-tui serve``: the command line uses it, and so does a
 console attached to a remote executor.
 
-Every endpoint of ``executor.api`` has a method here. Failures come back as one exception type,
+Every endpoint of ``executor.service.api`` has a method here. Failures come back as one exception type,
 ``ApiRequestError``, carrying the server's own ``error`` message, and a server that does not
 answer at all is ``ServerUnavailableError`` — so callers can print one clear line instead of an
 httpx traceback.

@@ -14,14 +14,12 @@ module wraps it so that every caller gets the same rules:
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import math
 import operator
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -30,6 +28,9 @@ import lark
 from celpy import celtypes
 from celpy.evaluation import CELEvalError, base_functions, celstr
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
+from executor.errors import ExpressionError
+from executor.errors import quote_expression as _quote
 
 # At DEBUG, cel-python logs ~14 KB per evaluation and runs 4x slower; an application that turns on
 # debug logging globally must not pay that on every event.
@@ -62,32 +63,6 @@ _PASS_THROUGH: Final = frozenset(
 )
 
 Scalar = str | int | float | bool | None
-
-
-class ExpressionError(ValueError):
-    """An expression that cannot be compiled (or bound), with where and why.
-
-    The message quotes the expression because it usually reaches a person far from the code that
-    holds it: a run's failed step, the console, an HTTP 400.
-    """
-
-    def __init__(
-        self, expression: str, reason: str, line: int | None = None, column: int | None = None
-    ) -> None:
-        self.expression = expression
-        self.reason = reason
-        self.line = line
-        self.column = column
-        where = f" at line {line}, column {column}" if line is not None else ""
-        super().__init__(f"invalid expression {_quote(expression)}{where}: {reason}")
-
-
-def _quote(expression: str, limit: int = 160) -> str:
-    # json.dumps escapes quotes and newlines so the message stays on one line; long expressions
-    # are cut because the reason, not 4 kB of source, is what the reader needs.
-    if len(expression) > limit:
-        return json.dumps(expression[:limit], ensure_ascii=False)[:-1] + '..."'
-    return json.dumps(expression, ensure_ascii=False)
 
 
 # --- comparisons with Inngest's rules -------------------------------------------------------------
@@ -593,140 +568,3 @@ def _literal_value(node: Any) -> Any:
     if token.type == "NULL_LIT":
         return None
     return _NOT_LITERAL
-
-
-# --- match shorthand and event binding ------------------------------------------------------------
-
-
-def match_to_expression(match: str) -> str:
-    """Expand the SDK's ``match="data.x"`` shorthand to ``event.data.x == async.data.x``.
-
-    The path is relative to the event, as in Inngest's SDKs, so a leading ``event.``/``async.``
-    is a mistake worth reporting rather than a longer path.
-    """
-    segments = match.split(".") if isinstance(match, str) else []
-    if not segments or not all(_IDENT.fullmatch(s) and s not in _KEYWORDS for s in segments):
-        raise ExpressionError(
-            str(match), 'match must be a dotted field path of the event, such as "data.invoiceId"'
-        )
-    if segments[0] in ("event", "async"):
-        raise ExpressionError(
-            match, f'match is relative to the event: write "{".".join(segments[1:]) or "data.x"}"'
-        )
-    return f"event.{match} == async.{match}"
-
-
-def bind_event(source: str, event: Mapping[str, object]) -> str:
-    """Replace every ``event.<path>`` with the CEL literal of its value in ``event``.
-
-    Inngest binds ``event`` when a wait is created, so the stored wait only needs the incoming
-    ``async`` event, and its equalities become ``async.x == literal`` keys an index can use. The
-    replacement works on parse-tree spans, so text inside string literals is never touched. A
-    missing path binds ``null``, which is how a missing field compares anyway.
-    """
-    compiled = compile_expression(source)
-    replacements = []
-    for node, path, receiver in _event_references(compiled._tree):
-        literal = _cel_literal(_resolve(event, path), source, path)
-        # `event.data.n.string()` must not become `5.string()`, which lexes as the float `5.`.
-        replacements.append((node.meta.start_pos, node.meta.end_pos, f"({literal})" if receiver else literal))
-    if not replacements:
-        return source
-    pieces, position = [], 0
-    for start, end, text in sorted(replacements):
-        pieces += [source[position:start], text]
-        position = end
-    pieces.append(source[position:])
-    bound = "".join(pieces)
-    try:
-        compile_expression(bound)
-    except ExpressionError as error:
-        raise ExpressionError(source, f"after binding the event's values: {error.reason}") from error
-    return bound
-
-
-_Reference = tuple[lark.Tree, tuple[str | int, ...], bool]
-
-
-def _event_references(tree: lark.Tree) -> Iterator[_Reference]:
-    """Yield the outermost ``event`` references as (node, path, is the receiver of `.`/`[]`),
-    skipping those under a macro variable that shadows ``event``."""
-
-    def visit(node: Any, shadowed: bool, receiver: bool) -> Iterator[_Reference]:
-        if not isinstance(node, lark.Tree):
-            return
-        if node.data == "member":
-            reference = _reference(node)
-            if reference is not None and reference[0] == "event" and (reference[1] or not shadowed):
-                yield node, reference[2], receiver
-                return
-        if node.data == "member_dot_arg" and str(node.children[1]) in _MACROS:
-            target, _, arguments = _macro_parts(node)
-            yield from visit(target, shadowed, True)
-            yield from visit(arguments[1], shadowed or _bare_name(arguments[0]) == "event", False)
-            return
-        selects = node.data in ("member_dot", "member_dot_arg", "member_index")
-        for position, child in enumerate(node.children):
-            yield from visit(child, shadowed, selects and position == 0)
-
-    return visit(tree, False, False)
-
-
-def _resolve(event: Mapping[str, object], path: tuple[str | int, ...]) -> object:
-    node: object = event
-    for segment in path:
-        if isinstance(segment, str) and isinstance(node, Mapping) and segment in node:
-            node = node[segment]
-        elif isinstance(segment, int) and isinstance(node, (list, tuple)) and 0 <= segment < len(node):
-            node = node[segment]
-        else:
-            return None
-    return node
-
-
-_STRING_ESCAPES: Final = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _string_literal(text: str) -> str:
-    out = ['"']
-    for char in text:
-        if char in _STRING_ESCAPES:
-            out.append(_STRING_ESCAPES[char])
-        elif char.isprintable():
-            out.append(char)
-        elif ord(char) <= 0xFFFF:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(f"\\U{ord(char):08x}")
-    out.append('"')
-    return "".join(out)
-
-
-def _cel_literal(value: object, source: str, path: tuple[str | int, ...], depth: int = 0) -> str:
-    where = "event" + "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in path)
-    if depth > MAX_DEPTH:
-        raise ExpressionError(source, f"the value of {where} is nested too deeply to bind")
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        if value not in _INT64:
-            raise ExpressionError(source, f"the value of {where} is outside the 64-bit integer range")
-        return str(value)
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return repr(value)
-        return 'double("nan")' if math.isnan(value) else f'double("{"-" if value < 0 else ""}inf")'
-    if isinstance(value, str):
-        return _string_literal(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_cel_literal(item, source, path, depth + 1) for item in value) + "]"
-    if isinstance(value, Mapping):
-        items = []
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ExpressionError(source, f"the value of {where} has a non-string key {key!r}")
-            items.append(f"{_string_literal(key)}: {_cel_literal(item, source, path, depth + 1)}")
-        return "{" + ", ".join(items) + "}"
-    raise ExpressionError(source, f"the value of {where} is a {type(value).__name__}, not JSON")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from .state import Wait, WaitKind
-from .wait_index import IndexedWait, WaitIndex, key_from_json, key_to_json
+from executor.expressions.index import IndexedWait, WaitIndex, key_from_json, key_to_json
+from executor.records import Wait, WaitKind
 
 
 class WaitRegistry:

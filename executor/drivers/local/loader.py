@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .function import Function
+from executor.drivers.local.function import Function
 
 #: Parent name of the synthetic modules user files are executed as.
 MODULE_PREFIX = "durable_user_functions"

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 
 from croniter import croniter
 
-from .clock import Clock
-from .function import Function
+from executor.drivers.local.function import Function
+from executor.util.clock import Clock
 
 log = logging.getLogger("durable_tui.cron")
 

@@ -13,25 +13,24 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from . import jsonvalues
-from .attempt import Outcome, error_dict, run_attempt
-from .backoff import Backoff
-from .clock import Clock
-from .context import Context, ReplayAwareLogger, Step
-from .cron import CronTimers
-from .durations import duration_or_instant_to_due
-from .errors import EventValidationError, FunctionDefinitionError, NonRetriableError, RetryAfterError, StepError
-from .events import Event, validate_event
-from .feed import Change, ChangeFeed
-from .function import Function
-from .ids import new_id
-from .invocation import Invocation, Planned
-from .limits import Limits
-from .routing import HotRun, Routing, Transition
-from .scheduler import Scheduler
-from .state import QueueItem, QueueKind, Run, RunStatus, StepState, StepStatus
-from .store import Store
-from .waits import WaitRegistry
+from executor.drivers.local.attempt import Outcome, error_dict, run_attempt
+from executor.drivers.local.context import Context, ReplayAwareLogger, Step
+from executor.drivers.local.function import Function
+from executor.drivers.local.invocation import Invocation, Planned
+from executor.engine.cron import CronTimers
+from executor.engine.events import validate_event
+from executor.engine.feed import Change, ChangeFeed
+from executor.engine.routing import HotRun, Routing, Transition
+from executor.engine.scheduler import Scheduler
+from executor.engine.waits import WaitRegistry
+from executor.errors import EventValidationError, FunctionDefinitionError, NonRetriableError, RetryAfterError, StepError
+from executor.records import Event, Limits, QueueItem, QueueKind, Run, RunStatus, StepState, StepStatus
+from executor.store import Store
+from executor.util import jsonvalues
+from executor.util.backoff import Backoff
+from executor.util.clock import Clock
+from executor.util.durations import duration_or_instant_to_due
+from executor.util.ids import new_id
 
 log = logging.getLogger("durable_tui.engine")
 function_log = logging.getLogger("durable_tui.functions")

@@ -1,6 +1,6 @@
 """``durable-tui serve``: the executor with its HTTP API and no UI.
 
-One process owns the database (``executor.ownership``); everything else — apps sending events,
+One process owns the database (``executor.service.ownership``); everything else — apps sending events,
 the command line, a console in another terminal — talks to it over HTTP.
 """
 
@@ -24,9 +24,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from executor import Executor, Limits
-from executor.api import LoadStatus, create_app, stop_streams
-from executor.reload import FunctionWatcher
-from executor.ownership import claim
+from executor.drivers.local.reload import FunctionWatcher
+from executor.service.api import LoadStatus, create_app, stop_streams
+from executor.service.ownership import claim
 
 KEY_ENV = "DURABLE_TUI_KEY"
 

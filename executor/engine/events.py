@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from . import jsonvalues
-from .errors import EventValidationError
-from .ids import new_id
+from executor.errors import EventValidationError
+from executor.records import Event
+from executor.util import jsonvalues
+from executor.util.ids import new_id
 
 RESERVED_PREFIX = "inngest/"
 
 
-@dataclass(frozen=True)
-class Event:
-    """An event as stored: ``ts`` is epoch milliseconds, ``id`` is its idempotency key."""
-
-    id: str
-    name: str
-    data: dict[str, Any] = field(default_factory=dict)
-    ts: int = 0
-    user: dict[str, Any] | None = None
-    v: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "name": self.name, "data": self.data, "ts": self.ts}
-        if self.user is not None:
-            out["user"] = self.user
-        if self.v is not None:
-            out["v"] = self.v
-        return out
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "Event":
-        return cls(id=raw["id"], name=raw["name"], data=raw.get("data") or {}, ts=raw.get("ts", 0),
-                   user=raw.get("user"), v=raw.get("v"))
 
 
 def validate_event(raw: Any, now_ms: int, *, index: int = 0, allow_reserved: bool = False,

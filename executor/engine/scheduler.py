@@ -15,8 +15,8 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
-from .clock import Clock
-from .state import QueueItem
+from executor.records import QueueItem
+from executor.util.clock import Clock
 
 log = logging.getLogger("durable_tui.scheduler")
 

@@ -18,13 +18,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from pathlib import Path
 from typing import Any, TypeVar
 
+from console.backend import EventInfo, FunctionInfo, Kind, LogLine, SendResult, WaitInfo, trigger_text
 from executor import Change, Clock, Event, Executor, Function, RealClock, Run, StepState, Subscription
-from executor.api import LoadStatus
-from executor.backoff import Backoff
-from executor.loader import LoadError
-from executor.reload import FunctionWatcher
-
-from .backend import EventInfo, FunctionInfo, Kind, LogLine, SendResult, WaitInfo, trigger_text
+from executor.drivers.local.loader import LoadError
+from executor.drivers.local.reload import FunctionWatcher
+from executor.service.api import LoadStatus
+from executor.util.backoff import Backoff
 
 T = TypeVar("T")
 

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from . import jsonvalues
-from .durations import check_horizon, parse_duration, parse_instant
-from .errors import StepInputError
-from .events import Event
-from .expressions import ExpressionError, bind_event, compile_expression, match_to_expression
-from .function import Function
-from .invocation import Invocation
-from .state import StepOp, StepState, StepStatus, WaitKind
+from executor.drivers.local.function import Function
+from executor.drivers.local.invocation import Invocation
+from executor.errors import ExpressionError, StepInputError
+from executor.expressions import bind_event, compile_expression, match_to_expression
+from executor.records import Event, StepOp, StepState, StepStatus, WaitKind
+from executor.util import jsonvalues
+from executor.util.durations import check_horizon, parse_duration, parse_instant
 
 #: Inngest's default for invoke is a year; ours stays inside the 366-day ceiling.
 DEFAULT_INVOKE_TIMEOUT = "365d"

@@ -12,19 +12,19 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import jsonvalues
-from .durations import parse_duration
-from .errors import EventValidationError, SignalNotFoundError
-from .events import Event, name_matches, validate_event
-from .expressions import ExpressionError, bind_event, compile_expression
-from .feed import Change
-from .state import QueueItem, QueueKind, Run, RunStatus, StepState, StepStatus, Wait, WaitKind
-from .waits import index_key_of
+from executor.engine.events import name_matches, validate_event
+from executor.engine.feed import Change
+from executor.engine.waits import index_key_of
+from executor.errors import EventValidationError, ExpressionError, SignalNotFoundError
+from executor.expressions import bind_event, compile_expression
+from executor.records import Event, QueueItem, QueueKind, Run, RunStatus, StepState, StepStatus, Wait, WaitKind
+from executor.util import jsonvalues
+from executor.util.durations import parse_duration
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .function import Function
-    from .invocation import Invocation
+    from executor.drivers.local.function import Function
+    from executor.drivers.local.invocation import Invocation
+    from executor.engine.engine import Engine
 
 log = logging.getLogger("durable_tui.routing")
 

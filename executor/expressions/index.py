@@ -9,17 +9,11 @@ path and only the waits found there, plus the few waits with no usable equality,
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
-from .expressions import (
-    CompiledExpression,
-    Equality,
-    ExpressionError,
-    PreparedVariables,
-    compile_expression,
-    prepare_variables,
-)
+from executor.errors import ExpressionError
+from executor.expressions import CompiledExpression, Equality, PreparedVariables, compile_expression, prepare_variables
 
 _Path = tuple[str, ...]
 #: An index key: the path of one required ``async.<path> == literal`` equality and the literal's

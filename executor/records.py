@@ -1,4 +1,5 @@
-"""Where a run's and a step's state lives: the records the store persists and the API returns.
+"""The records the engine stores and every layer reads: runs, steps, waits, queue items, events
+and the limits. Where a run's and a step's state lives: the records the store persists and the API returns.
 
 A step's memo (what a replay returns instead of running the handler again) is ``StepState.memo``,
 in Inngest's shapes: ``{"data": value}`` for a finished ``run``, ``{"error": {...}}`` for a step that
@@ -189,3 +190,38 @@ class Wait:
             "child_run_id": self.child_run_id, "active": self.active, "deadline": self.deadline,
             "created_at": self.created_at,
         }
+
+@dataclass(frozen=True)
+class Event:
+    """An event as stored: ``ts`` is epoch milliseconds, ``id`` is its idempotency key."""
+
+    id: str
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+    ts: int = 0
+    user: dict[str, Any] | None = None
+    v: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "name": self.name, "data": self.data, "ts": self.ts}
+        if self.user is not None:
+            out["user"] = self.user
+        if self.v is not None:
+            out["v"] = self.v
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "Event":
+        return cls(id=raw["id"], name=raw["name"], data=raw.get("data") or {}, ts=raw.get("ts", 0),
+                   user=raw.get("user"), v=raw.get("v"))
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_steps: int = 1000                   # steps per run
+    max_step_output_bytes: int = 4 * MiB    # one step's JSON output
+    max_run_state_bytes: int = 32 * MiB     # all step outputs of a run plus its event
+    max_event_bytes: int = 3 * MiB          # one event, as the open-source Inngest server allows
+    max_events_per_send: int = 5000         # events in one send/request

@@ -14,12 +14,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from . import jsonvalues
-from .backoff import Backoff
-from .durations import duration_or_instant_to_due
-from .errors import NonRetriableError, RetryAfterError
-from .limits import Limits
-from .state import StepState
+from executor.errors import NonRetriableError, RetryAfterError
+from executor.records import Limits, StepState
+from executor.util import jsonvalues
+from executor.util.backoff import Backoff
+from executor.util.durations import duration_or_instant_to_due
 
 #: Set while a step handler runs, so a step called from inside it can be refused.
 current_handler: ContextVar[str | None] = ContextVar("durable_current_handler", default=None)

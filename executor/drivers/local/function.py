@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 
-from .durations import parse_duration
-from .errors import FunctionDefinitionError
-from .expressions import ExpressionError, compile_expression, match_to_expression
+from executor.errors import ExpressionError, FunctionDefinitionError
+from executor.expressions import compile_expression, match_to_expression
+from executor.util.durations import parse_duration
 
 if TYPE_CHECKING:
-    from .context import Context
+    from executor.drivers.local.context import Context
 
 MAX_RETRIES = 20
 

@@ -1,0 +1,18 @@
+"""CEL expressions with Inngest's rules (``cel``), binding a run's trigger into a wait's expression
+(``binding``) and the pending-wait index (``index``)."""
+
+from executor.errors import ExpressionError
+
+from .binding import bind_event, match_to_expression
+from .cel import (
+                  MAX_DEPTH,
+                  MAX_LENGTH,
+                  CompiledExpression,
+                  Equality,
+                  PreparedVariables,
+                  compile_expression,
+                  prepare_variables,
+)
+
+__all__ = ["ExpressionError", "MAX_DEPTH", "MAX_LENGTH", "CompiledExpression", "Equality", "PreparedVariables", "bind_event",
+           "compile_expression", "match_to_expression", "prepare_variables"]
