@@ -1,5 +1,9 @@
-"""``Executor``: the embeddable engine — open a database, register functions, send events,
-read runs and steps, cancel, subscribe to changes."""
+"""``Executor``: the composition root — a store, the engine, the drivers and the change feed — and
+the reads the console, the API and embedding code use.
+
+The engine only knows function specs; the local driver holds our SDK's handlers. ``set_functions``
+gives the driver the handlers and the engine their specs in one step, so both always agree.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,13 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from executor.drivers.local.function import Function
+from executor.drivers.local.driver import LocalDriver
+from executor.drivers.local.function import LOCAL, Function
 from executor.engine.engine import Engine
 from executor.engine.feed import ChangeFeed, Subscription
-from executor.records import Event, Limits, Run, RunStatus, StepState
+from executor.errors import NotFoundError
+from executor.records import ChangeKind, Event, Limits, Run, RunStatus, StepState
+from executor.specs import FunctionSpec
 from executor.store import Store
 from executor.util.backoff import Backoff, default_backoff
 from executor.util.clock import Clock, RealClock
@@ -35,8 +42,9 @@ class Executor:
         self.limits = limits or Limits()
         self.feed = ChangeFeed()
         self.store = Store(db)
+        self._local = LocalDriver(self.clock.now_ms)
         self._engine = Engine(self.store, self.clock, self.feed, self.limits, backoff or default_backoff,
-                              concurrency=concurrency)
+                              {LOCAL: self._local}, concurrency=concurrency)
         self._initial = list(functions)
         self._started = False
 
@@ -45,7 +53,7 @@ class Executor:
     async def start(self) -> "Executor":
         await self.store.open()
         try:
-            self._engine.set_functions(self._initial)
+            self.set_functions(self._initial)
             await self._engine.start()
         except BaseException:
             await self.store.close()
@@ -72,11 +80,20 @@ class Executor:
 
     @property
     def functions(self) -> dict[str, Function]:
-        return dict(self._engine.functions)
+        """The functions of our SDK this executor runs (with their ``on_failure`` handlers)."""
+        return self._local.functions
+
+    def specs(self) -> dict[str, FunctionSpec]:
+        """Every function the engine knows, whichever driver runs it."""
+        return self._engine.core.registry.all()
 
     def set_functions(self, functions: Iterable[Function]) -> None:
-        """Swap the whole registry at once (hot reload); in-flight runs continue on the new code."""
-        self._engine.set_functions(functions)
+        """Swap the whole set of local functions at once (hot reload); in-flight runs continue on
+        the new code. Raises ``FunctionDefinitionError`` (and changes nothing) for a clash of ids."""
+        functions = list(functions)
+        specs = [member.spec() for fn in functions for member in fn.members()]
+        self._engine.core.registry.check(LOCAL, specs)
+        self._engine.set_functions(LOCAL, self._local.set_functions(functions))
 
     # ---- events and runs in ------------------------------------------------------------
 
@@ -113,10 +130,7 @@ class Executor:
 
     async def invoke(self, function_id: str, data: dict[str, Any] | None = None) -> Run:
         """Start ``function_id`` now with ``data``, whatever its triggers."""
-        fn = self._engine.functions.get(function_id)
-        if fn is None:
-            raise KeyError(f"no function with id {function_id!r} is loaded")
-        return await self._engine.start_run(fn, data or {})
+        return await self._engine.start_run(function_id, data or {})
 
     async def rerun(self, run_id: str) -> Run:
         """Start a fresh run of the same function with the same event (no memo carried over)."""
@@ -135,8 +149,8 @@ class Executor:
                    status: str | None = None, parent_run_id: str | None = None,
                    limit: int = 100, before: str | None = None) -> list[Run]:
         """Runs newest first; ``before`` (a run id) pages backwards."""
-        if status is not None and status not in RunStatus.ALL:
-            raise ValueError(f"unknown run status {status!r}; use one of {', '.join(RunStatus.ALL)}")
+        if status is not None and status not in set(RunStatus):
+            raise ValueError(f"unknown run status {status!r}; use one of {', '.join(RunStatus)}")
         return await self.store.list_runs(status=status, function_id=function_id, event_id=event_id,
                                           parent_run_id=parent_run_id, limit=limit, before=before)
 
@@ -161,10 +175,10 @@ class Executor:
                 while True:
                     run = await self.store.get_run(run_id)
                     if run is None:
-                        raise KeyError(f"no run with id {run_id!r}")
+                        raise NotFoundError(f"no run with id {run_id!r}")
                     if run.finished:
                         return run
-                    while not any(c.run_id == run_id and c.kind == "run" for c in await sub.get_batch()):
+                    while not any(c.run_id == run_id and c.kind == ChangeKind.RUN for c in await sub.get_batch()):
                         pass
 
     def subscribe(self, maxsize: int = 100_000) -> Subscription:
@@ -173,14 +187,12 @@ class Executor:
 
     def pending(self) -> list[dict[str, Any]]:
         """Scheduled work: sleeps, retries and queued invocations with their due times."""
-        return [{"run_id": i.run_id, "kind": i.kind, "due_at": i.due_at, **i.payload}
-                for i in self._engine.scheduler.items()]
+        return self._engine.pending()
 
     def next_due(self) -> int | None:
         """When the next scheduled item or cron tick is due (ms), so a virtual clock can jump there."""
-        dues = [d for d in (self._engine.scheduler.next_due(), self._engine.cron.next_due) if d is not None]
-        return min(dues, default=None)
+        return self._engine.next_due()
 
     def parked_functions(self) -> dict[str, int]:
         """Function ids that runs wait for because they are not loaded, with run counts."""
-        return self._engine.parked_functions()
+        return self._engine.core.registry.parked_counts()

@@ -1,31 +1,37 @@
-"""The records the engine stores and every layer reads: runs, steps, waits, queue items, events
-and the limits. Where a run's and a step's state lives: the records the store persists and the API returns.
+"""The records the engine stores and every layer reads: runs, steps, waits, queue items, events,
+the limits, and the closed sets of values they use (statuses and kinds, as ``StrEnum`` so they
+compare equal to the strings stored in SQLite and sent over HTTP).
 
 A step's memo (what a replay returns instead of running the handler again) is ``StepState.memo``,
 in Inngest's shapes: ``{"data": value}`` for a finished ``run``, ``{"error": {...}}`` for a step that
-failed for good, ``None`` for a finished sleep. Only a step whose status is in ``MEMO_STATUSES``
-has a memo; the other statuses describe work still pending.
+failed for good, ``None`` for a finished sleep, the raw event for a matched wait. Only a step whose
+status ``has_memo`` carries one; the other statuses describe work still pending.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 
-class RunStatus:
+class RunStatus(StrEnum):
     QUEUED = "Queued"
     RUNNING = "Running"
     COMPLETED = "Completed"
     FAILED = "Failed"
     CANCELLED = "Cancelled"
 
-    ALL = (QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED)
-    TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+    @property
+    def finished(self) -> bool:
+        return self in _TERMINAL
 
 
-class StepStatus:
-    PLANNED = "Planned"      # discovered in strict replay mode, handler about to run
+_TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
+
+
+class StepStatus(StrEnum):
+    PLANNED = "Planned"      # discovered with others in parallel; a targeted invocation runs it
     RUNNING = "Running"      # handler executing now (kept in memory, not in the database)
     RETRYING = "Retrying"    # an attempt failed; the next one is due at ``due_at``
     SLEEPING = "Sleeping"    # a sleep that ends at ``due_at``
@@ -33,16 +39,22 @@ class StepStatus:
     COMPLETED = "Completed"
     FAILED = "Failed"        # failed for good; the function saw a StepError
 
-    MEMO_STATUSES = frozenset({COMPLETED, FAILED})
+    @property
+    def has_memo(self) -> bool:
+        return self in (StepStatus.COMPLETED, StepStatus.FAILED)
 
 
-class StepOp:
+class StepOp(StrEnum):
+    """What kind of step a record is, as the console and the API label it (Inngest's opcodes are
+    ``ops.Opcode``; several opcodes describe one kind of step over its life)."""
+
     RUN = "run"
     SLEEP = "sleep"
     WAIT_FOR_EVENT = "wait_for_event"
     WAIT_FOR_SIGNAL = "wait_for_signal"
     INVOKE = "invoke"
     SEND_EVENT = "send_event"
+    AI = "ai_infer"
 
 
 @dataclass
@@ -65,7 +77,7 @@ class StepState:
 
     @property
     def has_memo(self) -> bool:
-        return self.status in StepStatus.MEMO_STATUSES
+        return StepStatus(self.status).has_memo
 
     @property
     def output(self) -> Any:
@@ -114,7 +126,7 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return self.status in RunStatus.TERMINAL
+        return RunStatus(self.status).finished
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,23 +152,37 @@ class QueueItem:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-class QueueKind:
-    INVOKE = "invoke"    # run the function (again) from the top
+class QueueKind(StrEnum):
+    INVOKE = "invoke"    # call the function: discover what is next, or (payload ``target``) run one planned step
     SLEEP = "sleep"      # a sleep ended: memoize it, then invoke
     TIMEOUT = "timeout"  # a wait for an event, signal or child run timed out: memoize, then invoke
     EXPIRE = "expire"    # a cancel-on rule's time is up: forget it
-    RETRY = "retry"      # a step's or the function's backoff ended: invoke
+    RETRY = "retry"      # a step's or the function's backoff ended: invoke again
     CANCEL = "cancel"    # an operator (or a cancel-on event) asked to cancel
 
 
-class WaitKind:
+class WaitKind(StrEnum):
     SLEEP = "sleep"
     EVENT = "event"
     SIGNAL = "signal"
     INVOKE = "invoke"
     CANCEL = "cancel"    # a function's cancel-on rule, armed for one run
 
-    PENDING_STEPS = (SLEEP, EVENT, SIGNAL, INVOKE)
+
+#: The waits that stand for a step of the run (a cancel rule does not).
+STEP_WAITS = (WaitKind.SLEEP, WaitKind.EVENT, WaitKind.SIGNAL, WaitKind.INVOKE)
+
+
+class ChangeKind(StrEnum):
+    """What a change-feed record is about."""
+
+    RUN = "run"
+    STEP = "step"
+    EVENT = "event"
+    WAIT = "wait"
+    FUNCTION = "function"
+    APP = "app"
+    LOG = "log"
 
 
 @dataclass

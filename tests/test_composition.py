@@ -119,7 +119,8 @@ async def test_invoke_timeout_raises_step_error(make_executor, clock):
     await until_step(ex, run.id, "call", StepStatus.WAITING)
     clock.advance(3_600_000)
     run = await ex.wait_for_run(run.id, timeout=5)
-    assert run.output["name"] == "InvokeTimeoutError" and "timed out" in run.output["message"]
+    assert run.output["name"] == "InngestInvokeTimeoutError"
+    assert run.output["message"] == "Timed out waiting for invoked function to complete"
 
 
 

@@ -84,7 +84,7 @@ async def test_invoke_and_rerun_start_runs_directly(make_executor):
     ex = await make_executor([signup])
     run = await ex.invoke("signup", {"who": "ada"})
     done = await ex.wait_for_run(run.id, timeout=5)
-    assert done.output == {"who": "ada", "function_id": "signup"}
+    assert done.output == {"who": "ada", "_inngest": {"fn_id": "signup"}}
     again = await ex.wait_for_run((await ex.rerun(run.id)).id, timeout=5)
     assert again.id != run.id and again.output == done.output
     with pytest.raises(KeyError, match="no function with id 'nope'"):

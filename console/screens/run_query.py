@@ -57,7 +57,7 @@ class RunQuery:
 
 
 def _status(value: str) -> str:
-    found = [s for s in RunStatus.ALL if s.lower().startswith(value.lower())]
+    found = [s for s in RunStatus if s.lower().startswith(value.lower())]
     if len(found) != 1:
-        raise ValueError(f"unknown status {value!r}; use one of {', '.join(s.lower() for s in RunStatus.ALL)}")
+        raise ValueError(f"unknown status {value!r}; use one of {', '.join(s.lower() for s in RunStatus)}")
     return found[0]

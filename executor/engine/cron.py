@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from croniter import croniter
 
-from executor.drivers.local.function import Function
+from executor.specs import FunctionSpec
 from executor.util.clock import Clock
 
 log = logging.getLogger("durable_tui.cron")
@@ -26,15 +26,15 @@ def next_tick(cron: str, after_ms: int) -> int:
 
 
 class CronTimers:
-    def __init__(self, clock: Clock, fire: Callable[[Function, str, int], Awaitable[None]]) -> None:
+    def __init__(self, clock: Clock, fire: Callable[[FunctionSpec, str, int], Awaitable[None]]) -> None:
         self._clock = clock
         self._fire = fire
-        self._schedule: list[tuple[Function, str]] = []
+        self._schedule: list[tuple[FunctionSpec, str]] = []
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self.next_due: int | None = None
 
-    def set_functions(self, functions: Iterable[Function]) -> None:
+    def set_functions(self, functions: Iterable[FunctionSpec]) -> None:
         self._schedule = [(fn, trigger.cron) for fn in functions for trigger in fn.cron_triggers]
         self._changed.set()
 

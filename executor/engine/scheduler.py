@@ -3,7 +3,9 @@
 Every due item (start or continue a run, end a sleep, retry after backoff, cancel) is a row
 in the ``queue`` table; this scheduler keeps a heap of them and sleeps on the injected clock
 until the earliest is due — no polling loop. Items of one run are handled one at a time, in
-due order; different runs proceed concurrently up to ``concurrency``.
+due order — except those that run one planned step (payload ``target``): the steps of a parallel
+batch execute together, as they do on Inngest. Different runs proceed concurrently up to
+``concurrency``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._per_run: dict[str, deque[QueueItem]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._targeted: set[asyncio.Task[None]] = set()
         self.slots = asyncio.Semaphore(concurrency)
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -60,7 +63,7 @@ class Scheduler:
         self._loop_task = asyncio.create_task(self._run(), name="durable-scheduler")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._loop_task, *self._workers.values()) if t is not None]
+        tasks = [t for t in (self._loop_task, *self._workers.values(), *self._targeted) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -86,6 +89,11 @@ class Scheduler:
                     waiter.cancel()
 
     def _dispatch(self, item: QueueItem) -> None:
+        if item.payload.get("target"):
+            task = asyncio.create_task(self._one(item), name=f"step {item.payload['target']} of run {item.run_id}")
+            self._targeted.add(task)
+            task.add_done_callback(self._targeted.discard)
+            return
         self._per_run.setdefault(item.run_id, deque()).append(item)
         if item.run_id not in self._workers:
             self._workers[item.run_id] = asyncio.create_task(self._drain(item.run_id))
@@ -94,20 +102,21 @@ class Scheduler:
         queue = self._per_run[run_id]
         try:
             while queue:
-                item = queue.popleft()
-                if item.id not in self._items:
-                    continue
-                async with self.slots:
-                    try:
-                        await self._handle(item)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        # The row is still in the database; try again shortly rather than lose it.
-                        log.exception("queue item %s (%s) for run %s failed; retrying in 1s", item.id, item.kind, run_id)
-                        retry = QueueItem(item.id, item.run_id, self._clock.now_ms() + 1000, item.kind, item.payload)
-                        self.push([retry])
+                await self._one(queue.popleft())
         finally:
             self._workers.pop(run_id, None)
             if not queue:
                 self._per_run.pop(run_id, None)
+
+    async def _one(self, item: QueueItem) -> None:
+        if item.id not in self._items:
+            return
+        async with self.slots:
+            try:
+                await self._handle(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The row is still in the database; try again shortly rather than lose it.
+                log.exception("queue item %s (%s) for run %s failed; retrying in 1s", item.id, item.kind, item.run_id)
+                self.push([QueueItem(item.id, item.run_id, self._clock.now_ms() + 1000, item.kind, item.payload)])

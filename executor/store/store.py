@@ -236,6 +236,17 @@ class Tx:
         row = await cur.fetchone()
         return _step_from_row(row) if row else None
 
+    async def get_run(self, run_id: str) -> Run | None:
+        """The run as this transaction sees it (the engine decides from this, never from a reader)."""
+        cur = await self._db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        row = await cur.fetchone()
+        return _run_from_row(row) if row else None
+
+    async def group_steps(self, run_id: str, group: str) -> list[StepState]:
+        cur = await self._db.execute(f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? AND grp = ?",
+                                     (run_id, group))
+        return [_step_from_row(r) for r in await cur.fetchall()]
+
     async def enqueue(self, item: QueueItem) -> QueueItem:
         await self._db.execute(
             "INSERT INTO queue (id, run_id, due_at, kind, payload) VALUES (?,?,?,?,?)",

@@ -97,3 +97,9 @@ def format_ms(ms: int) -> str:
             parts.append(f"{seconds // size}{unit}")
             seconds %= size
     return "".join(parts[:2])
+
+
+def format_instant(ms: int) -> str:
+    """ISO-8601 UTC with milliseconds ("2026-01-01T00:00:00.000Z"), as Inngest's SDKs send times."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

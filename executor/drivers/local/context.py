@@ -1,7 +1,8 @@
 """What a function receives: ``ctx.event``, ``ctx.step`` and friends.
 
-The Step API only decides *what* a call means against the memo; executing, committing and
-scheduling belong to the invocation and the engine.
+The Step API decides what a call means against the steps the engine knows, and says what it needs
+as an op (``Sleep``, ``WaitForEvent``, ``InvokeFunction``…); committing and scheduling are the
+engine's.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
+from executor.drivers.local.attempt import step_op
 from executor.drivers.local.function import Function
 from executor.drivers.local.invocation import Invocation
 from executor.errors import ExpressionError, StepInputError
-from executor.expressions import bind_event, compile_expression, match_to_expression
-from executor.records import Event, StepOp, StepState, StepStatus, WaitKind
+from executor.expressions import match_to_expression
+from executor.ops import SEND_EVENT_TYPE, Opcode
+from executor.records import Event, StepOp, StepState, StepStatus
 from executor.util import jsonvalues
-from executor.util.durations import check_horizon, parse_duration, parse_instant
+from executor.util.durations import check_horizon, format_instant, parse_duration, parse_instant
 
 #: Inngest's default for invoke is a year; ours stays inside the 366-day ceiling.
 DEFAULT_INVOKE_TIMEOUT = "365d"
@@ -90,8 +93,8 @@ class Step:
         if state.has_memo:
             return None
         ms = await self._checked(state, lambda: parse_duration(duration))
-        due = await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the sleep"))
-        await self._park(state, WaitKind.SLEEP, due, detail={"duration_ms": ms})
+        await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the sleep"))
+        await self._park(state, Opcode.SLEEP, name=f"{ms}ms", opts={"duration": ms})
 
     async def sleep_until(self, step_id: str, when: datetime | str) -> None:
         """Pause the run durably until ``when`` (aware or naive-UTC datetime, ISO-8601 string).
@@ -100,7 +103,7 @@ class Step:
         if state.has_memo:
             return None
         due = await self._checked(state, lambda: check_horizon(parse_instant(when), self._now(), "the sleep_until time"))
-        await self._park(state, WaitKind.SLEEP, due, detail={"until": due})
+        await self._park(state, Opcode.SLEEP, name=format_instant(due))
 
     async def wait_for_event(self, step_id: str, *, event: str, timeout: str | int | timedelta,
                              match: str | None = None, if_exp: str | None = None) -> Event | None:
@@ -122,17 +125,13 @@ class Step:
             return parse_duration(timeout), match_to_expression(match) if match is not None else if_exp
 
         ms, source = await self._checked(state, validate)
-        due = await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
-        bound = None
+        await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
+        opts: dict[str, Any] = {"event": event, "timeout": ms}
         if source is not None:
-            try:
-                bound = bind_event(source, self._inv.event.to_dict())
-                compile_expression(bound)
-            except ExpressionError as exc:
-                await self._inv.fail_step(state, "InvalidExpression", f"{self._inv.where(state.step_id)}: {exc}")
-        await self._park(state, WaitKind.EVENT, due, event_name=event, expression=bound,
-                         source=if_exp if if_exp is not None else match,
-                         detail={"event": event, "match": match, "if": if_exp, "timeout_ms": ms})
+            opts["if"] = source
+        if match is not None:
+            opts["match"] = match
+        await self._park(state, Opcode.WAIT_FOR_EVENT, name=event, opts=opts)
 
     async def wait_for_signal(self, step_id: str, *, signal: str, timeout: str | int | timedelta,
                               on_conflict: str) -> Signal | None:
@@ -153,9 +152,9 @@ class Step:
             return parse_duration(timeout)
 
         ms = await self._checked(state, validate)
-        due = await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
-        await self._park(state, WaitKind.SIGNAL, due, signal=signal, on_conflict=on_conflict,
-                         detail={"signal": signal, "on_conflict": on_conflict, "timeout_ms": ms})
+        await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
+        await self._park(state, Opcode.WAIT_FOR_SIGNAL, name=signal,
+                         opts={"signal": signal, "timeout": ms, "conflict": on_conflict})
 
     async def send_event(self, step_id: str, events: dict[str, Any] | Event | list[Any]) -> list[str]:
         """Send one event or a list as a step: stored with the step's result, so a replay never
@@ -163,8 +162,13 @@ class Step:
         state = await self._pending_or_new(step_id, StepOp.SEND_EVENT)
         if state.has_memo:
             return self._memo_or_error(state, lambda memo: memo["data"])
+        batch = events if isinstance(events, (list, tuple)) else [events]
+        raw = [e.to_dict() if isinstance(e, Event) else e for e in batch]
+        self._inv.assign_group(state)
         with self._inv.working():
-            return await self._inv.engine.send_from_step(self._inv, state, events)
+            committed = await self._inv.commit(step_op(state, Opcode.STEP_RUN, opts={"type": SEND_EVENT_TYPE},
+                                                       events=raw, started_at=self._now()))
+        return await self._inv.deliver(committed)
 
     async def invoke(self, step_id: str, *, function: Function | str, data: dict[str, Any] | None = None,
                      timeout: str | int | timedelta | None = None) -> Any:
@@ -177,7 +181,6 @@ class Step:
         if state.has_memo:
             return self._memo_or_error(state, lambda memo: memo["data"])
         function_id = function.id if isinstance(function, Function) else function
-        target = self._inv.engine.functions.get(function_id) if isinstance(function_id, str) else None
 
         def validate() -> int:
             if data is not None and not isinstance(data, dict):
@@ -189,17 +192,14 @@ class Step:
             return parse_duration(timeout if timeout is not None else DEFAULT_INVOKE_TIMEOUT)
 
         ms = await self._checked(state, validate)
-        due = await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
-        if target is None:
-            await self._inv.fail_step(state, "FunctionNotFound",
-                                      f"{self._inv.where(state.step_id)}: no function with id {function_id!r} is loaded")
-        await self._park(state, WaitKind.INVOKE, due, invoke=(target, data or {}),
-                         detail={"function_id": function_id, "timeout_ms": ms})
+        await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
+        await self._park(state, Opcode.INVOKE_FUNCTION, name=step_id,
+                         opts={"function_id": function_id, "payload": {"data": data or {}}, "timeout": ms})
 
     # ---- shared parts -------------------------------------------------------------------
 
     def _now(self) -> int:
-        return self._inv.engine.clock.now_ms()
+        return self._inv.now_ms()
 
     async def _pending_or_new(self, step_id: str, op: str) -> StepState:
         """Reach the step; a step still waiting or sleeping keeps this branch blocked."""
@@ -220,10 +220,15 @@ class Step:
         except (ValueError, ExpressionError) as exc:
             await self._inv.reject(state, StepInputError(f"{self._inv.where(state.step_id)}: {exc}"))
 
-    async def _park(self, state: StepState, kind: str, due: int, *, detail: dict[str, Any], **wait: Any) -> NoReturn:
+    async def _park(self, state: StepState, code: Opcode, *, name: str, opts: dict[str, Any] | None = None) -> Any:
+        """Hand a sleep, wait or invoke to the engine; the branch goes on only if the engine settled
+        it at once (a wait that can never work fails here as a ``StepError``)."""
         self._inv.assign_group(state)
         with self._inv.working():
-            await self._inv.engine.park(self._inv, state, kind, due, detail=detail, **wait)
+            committed = await self._inv.commit(step_op(state, code, name=name, opts=opts or {},
+                                                       started_at=self._now()))
+        if committed.has_memo:
+            return await self._inv.deliver(committed)
         self._inv.suspending = True
         await self._inv.block()
 

@@ -1,4 +1,9 @@
-"""Function definitions: ``create_function``, triggers and per-function options."""
+"""Function definitions of our Python SDK: ``create_function`` and the ``Function`` it returns.
+
+A ``Function`` is a handler plus its options; ``spec()`` is what the engine registers (it never sees
+the handler). ``on_failure`` becomes a second function, ``<id>-failure``, triggered by
+``inngest/function.failed`` for this function only — the same shape Inngest's SDKs sync.
+"""
 
 from __future__ import annotations
 
@@ -6,76 +11,29 @@ import hashlib
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from croniter import croniter
-
-from executor.errors import ExpressionError, FunctionDefinitionError
-from executor.expressions import compile_expression, match_to_expression
-from executor.util.durations import parse_duration
+from executor.errors import FunctionDefinitionError
+from executor.specs import (DEFAULT_RETRIES, Cancel, FunctionSpec, Trigger, TriggerCron, TriggerEvent, TriggerSpec,
+                            check_cancel, check_retries, check_triggers, failure_trigger)
 
 if TYPE_CHECKING:
     from executor.drivers.local.context import Context
 
-MAX_RETRIES = 20
-
 Handler = Callable[["Context"], Awaitable[Any]]
-
-
-@dataclass(frozen=True)
-class TriggerEvent:
-    """Start a run for each event named ``event`` ("app/user.*" wildcards allowed); with
-    ``expression`` (CEL over ``event``), only for events where it is true."""
-
-    event: str
-    expression: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"event": self.event}
-        if self.expression is not None:
-            out["expression"] = self.expression
-        return out
-
-
-@dataclass(frozen=True)
-class TriggerCron:
-    """Start a run on a schedule ("*/5 * * * *", UTC). Missed ticks while stopped are not replayed."""
-
-    cron: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"cron": self.cron}
-
-
-@dataclass(frozen=True)
-class Cancel:
-    """Cancel a run when a later event named ``event`` matches it (``match`` or ``if_exp``, as in
-    ``wait_for_event``), within ``timeout`` of the run's start when given."""
-
-    event: str
-    match: str | None = None
-    if_exp: str | None = None
-    timeout: str | int | timedelta | None = None
-
-    def expression(self) -> str | None:
-        """The CEL condition as written, ``event`` being the run's trigger and ``async`` the candidate."""
-        return match_to_expression(self.match) if self.match else self.if_exp
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"event": self.event, "match": self.match, "if": self.if_exp,
-                "timeout": self.timeout if not isinstance(self.timeout, timedelta) else str(self.timeout)}
+#: The driver name our SDK's functions are registered under.
+LOCAL = "local"
 
 
 @dataclass
 class Function:
-    """A durable function: what ``create_function`` returns and the executor runs."""
+    """A durable function: what ``create_function`` returns and the local driver runs."""
 
     id: str
     handler: Handler
-    triggers: list[TriggerEvent | TriggerCron] = field(default_factory=list)
+    triggers: list[Trigger] = field(default_factory=list)
     name: str | None = None
-    retries: int = 4
+    retries: int = DEFAULT_RETRIES
     checkpointing: bool = True
     optimize_parallelism: bool = False
     source_file: str | None = None
@@ -99,6 +57,15 @@ class Function:
     def mode(self) -> str:
         return "checkpointing" if self.checkpointing else "replay"
 
+    def spec(self) -> FunctionSpec:
+        return FunctionSpec(id=self.id, driver=LOCAL, name=self.name, triggers=tuple(self.triggers),
+                            cancel=tuple(self.cancel), retries=self.retries, version=self.version,
+                            source=self.source_file, mode=self.mode)
+
+    def members(self) -> list["Function"]:
+        """This function and its ``on_failure`` handler, which is registered alongside it."""
+        return [self] if self.on_failure is None else [self, self.on_failure]
+
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.id, "name": self.display_name, "triggers": [t.to_dict() for t in self.triggers],
@@ -107,69 +74,6 @@ class Function:
             "cancel": [c.to_dict() for c in self.cancel],
             "on_failure": self.on_failure.id if self.on_failure else None,
         }
-
-
-Trigger = TriggerEvent | TriggerCron
-TriggerSpec = str | Trigger | Sequence[str | Trigger] | None
-
-FAILED_EVENT = "inngest/function.failed"
-
-
-def _check_expression(function_id: str, what: str, source: str | None) -> None:
-    """Compile now so a bad expression is refused when the function loads, not when an event comes."""
-    if source is None:
-        return
-    try:
-        compile_expression(source)
-    except ExpressionError as exc:
-        raise FunctionDefinitionError(f"function {function_id!r}: {what}: {exc}") from None
-
-
-def _normalise_triggers(function_id: str, trigger: TriggerSpec) -> list[Trigger]:
-    if trigger is None:
-        return []
-    items = [trigger] if isinstance(trigger, (str, TriggerEvent, TriggerCron)) else list(trigger)
-    out: list[Trigger] = []
-    for item in items:
-        if isinstance(item, str):
-            item = TriggerEvent(event=item)
-        if isinstance(item, TriggerCron):
-            if not isinstance(item.cron, str) or not croniter.is_valid(item.cron):
-                raise FunctionDefinitionError(f"function {function_id!r}: invalid cron expression {item.cron!r}")
-            out.append(item)
-            continue
-        if not isinstance(item, TriggerEvent):
-            raise FunctionDefinitionError(f"function {function_id!r}: a trigger must be an event name, "
-                                          f"TriggerEvent or TriggerCron, not {type(item).__name__}")
-        if not item.event or not isinstance(item.event, str):
-            raise FunctionDefinitionError(f"function {function_id!r}: a trigger needs a non-empty event name")
-        _check_expression(function_id, f"trigger expression for {item.event!r}", item.expression)
-        out.append(item)
-    return out
-
-
-def _normalise_cancel(function_id: str, cancel: Sequence[Cancel] | Cancel | None) -> list[Cancel]:
-    rules = [] if cancel is None else [cancel] if isinstance(cancel, Cancel) else list(cancel)
-    for rule in rules:
-        if not isinstance(rule, Cancel) or not rule.event:
-            raise FunctionDefinitionError(f"function {function_id!r}: cancel takes Cancel(event=..., ...) rules")
-        if rule.match and rule.if_exp:
-            raise FunctionDefinitionError(f"function {function_id!r}: a Cancel rule takes match or if_exp, not both")
-        if rule.timeout is not None:
-            try:
-                parse_duration(rule.timeout)
-            except ValueError as exc:
-                raise FunctionDefinitionError(f"function {function_id!r}: cancel timeout: {exc}") from None
-        try:
-            source = rule.expression()
-        except ValueError as exc:
-            raise FunctionDefinitionError(f"function {function_id!r}: cancel match: {exc}") from None
-        _check_expression(function_id, f"cancel expression for {rule.event!r}", source)
-    return rules
-
-
-def _cel_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _source_version(handler: Callable[..., Any]) -> str:
@@ -185,7 +89,7 @@ def create_function(
     *,
     id: str,
     trigger: TriggerSpec = None,
-    retries: int = 4,
+    retries: int = DEFAULT_RETRIES,
     checkpointing: bool = True,
     optimize_parallelism: bool = False,
     name: str | None = None,
@@ -204,10 +108,9 @@ def create_function(
     """
     if not isinstance(id, str) or not id.strip():
         raise FunctionDefinitionError("create_function needs a non-empty string id")
-    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
-        raise FunctionDefinitionError(f"function {id!r}: retries must be an int from 0 to {MAX_RETRIES}, got {retries!r}")
-    triggers = _normalise_triggers(id, trigger)
-    cancel_rules = _normalise_cancel(id, cancel)
+    check_retries(id, retries)
+    triggers = list(check_triggers(id, trigger))
+    cancel_rules = list(check_cancel(id, cancel))
     if on_failure is not None and not inspect.iscoroutinefunction(on_failure):
         raise FunctionDefinitionError(f"function {id!r}: on_failure must be an 'async def' function")
 
@@ -219,8 +122,8 @@ def create_function(
         if on_failure is not None:
             failure = Function(
                 id=f"{id}-failure", handler=on_failure, name=f"{name or id} (on failure)", retries=retries,
-                triggers=[TriggerEvent(FAILED_EVENT, expression=f"event.data.function_id == {_cel_string(id)}")],
-                source_file=inspect.getsourcefile(on_failure), version=_source_version(on_failure))
+                triggers=[failure_trigger(id)], source_file=inspect.getsourcefile(on_failure),
+                version=_source_version(on_failure))
         return Function(
             id=id, handler=handler, triggers=triggers, name=name, retries=retries,
             checkpointing=checkpointing, optimize_parallelism=optimize_parallelism,

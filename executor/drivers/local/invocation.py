@@ -1,10 +1,12 @@
-"""One invocation: the function run from the top against its memo, until it finishes or
-every branch is blocked on something the engine must do (a planned step, a sleep, a retry).
+"""One invocation of a Python function: its body run from the top against the steps the engine
+knows, until it returns, raises, or every branch waits on something only the engine can finish.
 
-The Step API (``context.Step``) calls into this object; the engine drives it with ``settle``
-and then commits what it collected. Blocking is an ``await`` on a future nobody resolves:
-the engine cancels the function's task once nothing can move, which is how one invocation
-ends without the author's code ever seeing an exception.
+The Step API (``context.Step``) calls into this object. A step that must commit before the
+function moves on (a ``step.run`` in checkpointing mode, a sleep, a wait, an invoke, a sent event) is
+handed to the engine as an op through the request's ``control.checkpoint``; in strict replay the new
+``step.run`` calls are only collected and reported when the invocation ends. Blocking is an
+``await`` on a future nobody resolves: once nothing can move, the driver cancels the function's
+task, which is how one invocation ends without the author's code ever seeing an exception.
 """
 
 from __future__ import annotations
@@ -12,17 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
-from executor.drivers.local.attempt import Outcome, current_handler
-from executor.errors import RunFailure, StepError, StepInputError
-from executor.records import Event, Run, StepState, StepStatus
-from executor.util.ids import display_step_id, hash_step_id
-
-if TYPE_CHECKING:
-    from executor.drivers.local.function import Function
-    from executor.engine.engine import Engine
+from executor.drivers.local.attempt import current_handler, run_attempt, step_op
+from executor.drivers.local.function import Function
+from executor.errors import ErrorInfo, StepError, StepInputError
+from executor.ops import InvocationRequest, Op, Opcode, RunStopped, display_step_id, hash_step_id
+from executor.records import StepState, StepStatus
 
 # Event-loop turns with no progress before a blocked function counts as settled. gather()
 # starts its children one turn after it is called, so a couple of turns is already enough.
@@ -30,40 +29,33 @@ _IDLE_TURNS = 4
 
 
 @dataclass
-class Planned:
-    """A new ``step.run`` found in strict replay mode, executed by the engine after the invocation."""
+class Found:
+    """A new ``step.run`` strict replay found: run after the invocation settles, or planned."""
 
     state: StepState
     handler: Callable[..., Any]
     args: tuple[Any, ...]
 
 
-@dataclass
-class Collected:
-    """What an invocation leaves for the engine to commit."""
-
-    planned: list[Planned] = field(default_factory=list)
-    warnings: list[dict[str, Any]] = field(default_factory=list)
-    fatal: RunFailure | None = None
-    cancelled: bool = False
-
-
 class Invocation:
-    def __init__(self, engine: "Engine", run: Run, fn: "Function", event: Event,
-                 memo: dict[str, StepState], hidden: set[str]) -> None:
-        self.engine = engine
-        self.run = run
+    def __init__(self, request: InvocationRequest, fn: Function, now_ms: Callable[[], int]) -> None:
+        self.request = request
+        self.now_ms = now_ms
+        self.run = request.run
         self.fn = fn
-        self.event = event
-        self.memo = memo
-        self.hidden = hidden
+        self.control = request.control
+        self.known: dict[str, StepState] = dict(request.steps)
         self.strict = not fn.checkpointing
-        self.collected = Collected()
+        self.found: list[Found] = []
+        self.ops: list[Op] = []
+        self.warnings: list[dict[str, Any]] = []
+        self.fatal: ErrorInfo | None = None
+        self.stopped = False
         self.reached: set[str] = set()
         self._counters: dict[str, int] = {}
         self._max_seq = -1
-        self._next_seq = max((s.seq for s in memo.values()), default=-1) + 1
-        self._memoized = sum(1 for s in memo.values() if s.has_memo)
+        self._next_seq = max((s.seq for s in self.known.values()), default=-1) + 1
+        self._memoized = sum(1 for s in self.known.values() if s.has_memo)
         self.replaying = self._memoized > 0
         self.suspending = False
         self._executing = 0
@@ -72,7 +64,7 @@ class Invocation:
         self._group: str | None = None
         self._poke: asyncio.Future[None] | None = None
 
-    # ---- the engine's side --------------------------------------------------------------
+    # ---- the driver's side --------------------------------------------------------------
 
     def _touch(self) -> None:
         self._version += 1
@@ -123,14 +115,14 @@ class Invocation:
         await asyncio.get_running_loop().create_future()
         raise AssertionError("unreachable: blocked steps are only ever cancelled")
 
-    async def fail_run(self, failure: RunFailure) -> NoReturn:
-        if self.collected.fatal is None:
-            self.collected.fatal = failure
+    async def fail_run(self, error: ErrorInfo) -> NoReturn:
+        if self.fatal is None:
+            self.fatal = error
         self.suspending = True
         await self.block()
 
-    async def reach(self, step_id: str, op: str) -> StepState:
-        """Account for a step call: its hashed ID, memo, ordering and limits."""
+    async def reach(self, step_id: str, kind: str) -> StepState:
+        """Account for a step call: its hashed ID, what the engine knows of it, ordering and limits."""
         if not isinstance(step_id, str) or not step_id:
             raise StepInputError(f"{self.where()}: a step ID must be a non-empty string, got {step_id!r}")
         outer = current_handler.get()
@@ -138,109 +130,108 @@ class Invocation:
             raise StepInputError(
                 f"{self.where(step_id)}: nested steps are not supported (called inside the handler of "
                 f"step {outer!r}); call it from the function body instead")
-        if self.engine.cancel_requested(self.run.id):
-            self.collected.cancelled = True
+        if self.control.stopping():
+            self.stopped = True
             self.suspending = True
             await self.block()
         occurrence = self._counters.get(step_id, 0)
         self._counters[step_id] = occurrence + 1
         hashed = hash_step_id(step_id, occurrence)
         self._touch()
-        existing = self.memo.get(hashed)
-        if hashed in self.hidden:
-            # Strict replay without optimize_parallelism: this invocation stands for the moment one
-            # sibling finished, so the siblings that finished later must still look in flight.
-            self.reached.add(hashed)
-            await self.block()
+        existing = self.known.get(hashed)
         if existing is not None:
             if hashed not in self.reached:
                 self.reached.add(hashed)
-                self._check_order(existing, op)
+                self._check_order(existing, kind)
                 if existing.has_memo:
                     self._memoized -= 1
                     if self._memoized == 0:
                         self.replaying = False
             if existing.status == StepStatus.FAILED and (existing.error or {}).get("fatal"):
-                err = existing.error or {}
-                await self.fail_run(RunFailure(err.get("name", "Error"), err.get("message", ""), err.get("stack", "")))
+                await self.fail_run(ErrorInfo.from_dict(existing.error))
             return existing
         self.replaying = False
-        if len(self.memo) + 1 > self.engine.limits.max_steps:
-            await self.fail_run(RunFailure(
+        if len(self.known) + 1 > self.request.limits.max_steps:
+            await self.fail_run(ErrorInfo(
                 "StepLimitExceeded",
                 f"{self.where(display_step_id(step_id, occurrence))}: the run exceeded the step limit of "
-                f"{self.engine.limits.max_steps} steps; split the work with step.invoke or send_event"))
+                f"{self.request.limits.max_steps} steps; split the work with step.invoke or send_event", ""))
         state = StepState(run_id=self.run.id, hashed_id=hashed, step_id=display_step_id(step_id, occurrence),
-                          name=step_id, op=op, seq=self._next_seq)
+                          name=step_id, op=kind, seq=self._next_seq)
         self._next_seq += 1
-        self.memo[hashed] = state
+        self.known[hashed] = state
         self.reached.add(hashed)
         return state
 
-    def _check_order(self, existing: StepState, op: str) -> None:
-        if existing.op != op:
-            self.collected.warnings.append({
-                "message": f"step {existing.step_id!r} was a {existing.op} step and is now reached as {op}",
+    def _check_order(self, existing: StepState, kind: str) -> None:
+        if existing.op != kind:
+            self.warnings.append({
+                "message": f"step {existing.step_id!r} was a {existing.op} step and is now reached as {kind}",
                 "steps": [existing.step_id]})
         if existing.seq < self._max_seq:
-            later = [s.step_id for s in self.memo.values() if s.seq == self._max_seq]
-            self.collected.warnings.append({
+            later = [s.step_id for s in self.known.values() if s.seq == self._max_seq]
+            self.warnings.append({
                 "message": f"step {existing.step_id!r} was reached after {later[0] if later else 'a later step'!r}"
                            " on replay, in a different order than it first ran",
                 "steps": [existing.step_id, *later]})
         self._max_seq = max(self._max_seq, existing.seq)
 
-    def is_pending(self, state: StepState) -> bool:
-        """A step someone else is finishing (strict-mode execution, a retry not yet due, a sleep)."""
-        if state.hashed_id in self.engine.inflight(self.run.id):
-            return True
-        if state.status == StepStatus.RETRYING:
-            return (state.due_at or 0) > self.engine.clock.now_ms()
-        return state.status in (StepStatus.SLEEPING, StepStatus.WAITING)
-
     async def run_step(self, state: StepState, handler: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """A ``step.run`` that has no memo yet."""
-        if self.is_pending(state):
+        target = self.request.target
+        if target is not None:
+            if state.hashed_id != target or self.ops:
+                await self.block()      # a targeted invocation runs its one step and nothing else
+            self.ops.append(await self.attempt(state, handler, args))
+            await self.block()
+        if state.hashed_id in self.request.steps and self.request.pending(state):
             await self.block()
         if self.strict or self.suspending:
-            self.collected.planned.append(Planned(state, handler, args))
+            self.found.append(Found(state, handler, args))
             await self.block()
         self.assign_group(state)
         with self.working():
-            outcome, committed = await self.engine.execute_step(self, state, handler, args)
-        self.memo[state.hashed_id] = committed
-        return await self.deliver(committed, outcome)
+            self.control.step_started(step_op(state, Opcode.STEP_RUN))
+            op = await self.attempt(state, handler, args)
+            committed = await self.commit(op)
+        return await self.deliver(committed)
 
-    async def deliver(self, state: StepState, outcome: Outcome) -> Any:
-        if outcome.kind == Outcome.DONE:
-            return outcome.value
-        if outcome.kind == Outcome.FAILED:
+    async def attempt(self, state: StepState, handler: Callable[..., Any], args: tuple[Any, ...]) -> Op:
+        return await run_attempt(state, handler, args, now_ms=self.now_ms, limits=self.request.limits,
+                                 where=self.where(state.step_id))
+
+    async def commit(self, op: Op) -> StepState:
+        """Checkpoint one op; its step as the engine now has it. A stopped run blocks here."""
+        try:
+            states = await self.control.checkpoint([op])
+        except RunStopped:
+            self.stopped = True
+            self.suspending = True
+            await self.block()
+        committed = states[op.id]
+        self.known[op.id] = committed
+        return committed
+
+    async def deliver(self, state: StepState) -> Any:
+        """What the function sees of a step the engine just committed: its value, its failure, or
+        nothing yet (a retry is due later: this branch waits)."""
+        if state.status == StepStatus.COMPLETED:
+            return state.output
+        if state.status == StepStatus.FAILED:
+            if (state.error or {}).get("fatal"):
+                await self.fail_run(ErrorInfo.from_dict(state.error))
             raise self.step_error(state)
-        if outcome.kind == Outcome.FATAL:
-            err = outcome.error or {}
-            await self.fail_run(RunFailure(err.get("name", "NonRetriableError"), err.get("message", ""),
-                                           err.get("stack", "")))
         self.suspending = True
         await self.block()
 
     def step_error(self, state: StepState) -> StepError:
         err = (state.memo or {}).get("error") if isinstance(state.memo, dict) else None
-        err = err or state.error or {}
-        return StepError(state.step_id, err.get("name", "Error"), err.get("message", ""), err.get("stack", ""))
-
-    async def fail_step(self, state: StepState, name: str, message: str) -> NoReturn:
-        """Fail a step for good without running anything (a bad expression, a missing function):
-        the function sees a ``StepError`` it may catch, and replays see the same."""
-        with self.working():
-            committed = await self.engine.commit_step(
-                self.run, state, Outcome(Outcome.FAILED, error={"name": name, "message": message, "stack": ""}))
-        self.memo[state.hashed_id] = committed
-        raise self.step_error(committed)
+        info = ErrorInfo.from_dict(err or state.error or {})
+        return StepError(state.step_id, info.name, info.message, info.stack)
 
     async def reject(self, state: StepState, exc: Exception) -> NoReturn:
         """A step called with arguments that can never work: record it failed and fail the run."""
-        error = {"name": type(exc).__name__, "message": str(exc), "stack": ""}
+        error = ErrorInfo(type(exc).__name__, str(exc), "")
         with self.working():
-            committed = await self.engine.commit_step(self.run, state, Outcome(Outcome.FATAL, error=error))
-        self.memo[state.hashed_id] = committed
-        await self.fail_run(RunFailure(error["name"], error["message"]))
+            await self.commit(step_op(state, Opcode.STEP_ERROR, error=error, retriable=False, fatal=True))
+        await self.fail_run(error)

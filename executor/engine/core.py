@@ -1,0 +1,124 @@
+"""What every transition shares: the store, the clock, the in-memory mirrors of the database, and
+the rule that mirrors and subscribers learn of a change only after its transaction committed.
+
+Transitions are plain functions over a ``Core`` (``runs``, ``pauses``, ``routing``, ``steps``), so
+the path of an event or an op reads top to bottom through modules instead of bouncing between the
+halves of one large class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from executor.engine.feed import Change, ChangeFeed
+from executor.engine.registry import Registry
+from executor.engine.scheduler import Scheduler
+from executor.engine.waits import WaitRegistry
+from executor.records import ChangeKind, Event, Limits, QueueItem, QueueKind, Run, StepState, Wait
+from executor.store import Store, Tx
+from executor.util.backoff import Backoff
+from executor.util.clock import Clock
+from executor.util.ids import new_id
+
+
+@dataclass
+class HotRun:
+    """A run the engine is working on: its trigger and every step it knows, kept between invocations
+    so a request is built without reading the run's history again."""
+
+    event: Event
+    steps: dict[str, StepState]
+    state_bytes: int
+
+
+@dataclass
+class Transition:
+    """What one commit changed, applied to the mirrors and the feed after the commit succeeds."""
+
+    queued: list[QueueItem] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    steps: list[StepState] = field(default_factory=list)
+    waits_added: list[Wait] = field(default_factory=list)
+    waits_removed: list[str] = field(default_factory=list)
+    waits_deactivated: list[str] = field(default_factory=list)
+    cancelling: list[str] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
+
+    def step_changed(self, state: StepState) -> None:
+        self.steps.append(state)
+        self.changes.append(Change(ChangeKind.STEP, f"{state.run_id}/{state.hashed_id}", state.run_id, state.status))
+
+    def run_changed(self, run: Run, status: str, **data: Any) -> None:
+        self.changes.append(Change(ChangeKind.RUN, run.id, run.id, status, {"function_id": run.function_id, **data}))
+
+
+class Core:
+    def __init__(self, store: Store, clock: Clock, feed: ChangeFeed, limits: Limits, backoff: Backoff,
+                 scheduler: Scheduler) -> None:
+        self.store = store
+        self.clock = clock
+        self.feed = feed
+        self.limits = limits
+        self.backoff = backoff
+        self.scheduler = scheduler
+        self.registry = Registry()
+        self.waits = WaitRegistry()
+        self.hot: dict[str, HotRun] = {}
+        self.cancelling: set[str] = set()
+        self.live: dict[str, dict[str, StepState]] = {}
+
+    def now(self) -> int:
+        return self.clock.now_ms()
+
+    def item(self, run_id: str, kind: QueueKind, due_at: int | None = None, **payload: Any) -> QueueItem:
+        return QueueItem(id=new_id(), run_id=run_id, due_at=self.now() if due_at is None else due_at,
+                         kind=kind, payload={k: v for k, v in payload.items() if v is not None})
+
+    @contextlib.asynccontextmanager
+    async def transition(self, t: Transition | None = None) -> AsyncIterator[tuple[Tx, Transition]]:
+        """One transaction; the mirrors and the feed see it only once it has committed."""
+        t = t or Transition()
+        async with self.store.tx() as tx:
+            yield tx, t
+        self.publish(t)
+
+    def publish(self, t: Transition) -> None:
+        for s in t.steps:
+            hot = self.hot.get(s.run_id)
+            if hot is not None:
+                hot.steps[s.hashed_id] = s
+            running = self.live.get(s.run_id)
+            if running is not None:
+                running.pop(s.hashed_id, None)
+        for wait_id in t.waits_removed:
+            self.waits.remove(wait_id)
+        for wait_id in t.waits_deactivated:
+            self.waits.deactivate(wait_id)
+        for wait in t.waits_added:
+            self.waits.add(wait)
+        self.cancelling.update(t.cancelling)
+        for run_id in t.finished:
+            self.forget(run_id)
+        self.scheduler.discard(t.dropped)
+        self.scheduler.push(t.queued)
+        self.feed.publish(t.changes)
+
+    def forget(self, run_id: str) -> None:
+        self.hot.pop(run_id, None)
+        self.cancelling.discard(run_id)
+        self.live.pop(run_id, None)
+
+    async def hot_run(self, run: Run) -> HotRun:
+        hot = self.hot.get(run.id)
+        if hot is None:
+            event = await self.store.get_event(run.event_id) if run.event_id else None
+            if event is None:
+                event = Event(id="", name="", data={}, ts=run.created_at)
+            steps = {s.hashed_id: s for s in await self.store.steps_from_writer(run.id)}
+            hot = HotRun(event=event, steps=steps, state_bytes=run.state_bytes)
+            self.hot[run.id] = hot
+        return hot

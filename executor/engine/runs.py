@@ -1,0 +1,119 @@
+"""A run's life at its edges: created (by an event, an invoke, a cron tick or a rerun), cancelled,
+and closed — with Inngest's lifecycle events recorded when it ends.
+
+``close_run`` returns the lifecycle events instead of routing them itself: routing them can resume
+a parent or start an ``on_failure`` run, which is ``routing.finish_run``'s business.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from executor.engine.core import Core, Transition
+from executor.engine.events import validate_event
+from executor.engine.feed import Change
+from executor.engine.waits import index_key_of
+from executor.errors import ExpressionError
+from executor.expressions import bind_event
+from executor.records import ChangeKind, Event, QueueKind, Run, RunStatus, Wait, WaitKind
+from executor.specs import FunctionSpec
+from executor.store import Tx
+from executor.util.durations import parse_duration
+from executor.util.ids import new_id
+
+log = logging.getLogger("durable_tui.engine")
+
+INVOKED_EVENT = "inngest/function.invoked"
+FINISHED_EVENT = "inngest/function.finished"
+FAILED_EVENT = "inngest/function.failed"
+CANCELLED_EVENT = "inngest/function.cancelled"
+#: Runs started by these do not emit lifecycle events themselves, so an ``on_failure`` handler that
+#: fails cannot start another one. (Invoked runs do emit them, as on Inngest.)
+LIFECYCLE_EVENTS = frozenset({FINISHED_EVENT, FAILED_EVENT, CANCELLED_EVENT})
+
+
+def add_event(t: Transition, event: Event) -> None:
+    t.changes.append(Change(ChangeKind.EVENT, event.id, data={"name": event.name}))
+
+
+async def create_run(core: Core, tx: Tx, spec: FunctionSpec, event: Event, t: Transition, *,
+                     parent: tuple[Run, str] | None = None) -> Run:
+    run = Run(id=new_id(), function_id=spec.id, event_id=event.id, status=RunStatus.QUEUED,
+              created_at=core.now(), function_version=spec.version, mode=spec.mode,
+              parent_run_id=parent[0].id if parent else None, parent_step=parent[1] if parent else None)
+    await tx.insert_run(run)
+    t.queued.append(await tx.enqueue(core.item(run.id, QueueKind.INVOKE, reason="triggered")))
+    t.run_changed(run, run.status)
+    await arm_cancel_rules(core, tx, spec, run, event, t)
+    return run
+
+
+async def start_run(core: Core, tx: Tx, spec: FunctionSpec, data: dict[str, Any], t: Transition, *,
+                    parent: tuple[Run, str] | None = None) -> Run:
+    """Start ``spec`` directly, whatever its triggers, with an ``inngest/function.invoked`` event whose
+    ``data`` is the caller's plus ``_inngest`` (who invoked it), as Inngest does."""
+    meta: dict[str, Any] = {"fn_id": spec.id}
+    if parent is not None:
+        meta.update(source_run_id=parent[0].id, source_fn_id=parent[0].function_id,
+                    correlation_id=f"{parent[0].id}.{parent[1]}")
+    event = validate_event({"name": INVOKED_EVENT, "data": {**data, "_inngest": meta}}, core.now(),
+                           allow_reserved=True, max_bytes=core.limits.max_event_bytes)
+    await tx.insert_events([event], core.now())
+    add_event(t, event)
+    return await create_run(core, tx, spec, event, t, parent=parent)
+
+
+async def arm_cancel_rules(core: Core, tx: Tx, spec: FunctionSpec, run: Run, event: Event, t: Transition) -> None:
+    now = core.now()
+    for i, rule in enumerate(spec.cancel):
+        source = rule.expression()
+        try:
+            bound = bind_event(source, event.to_dict()) if source else None
+            key = index_key_of(bound)
+        except ExpressionError as exc:
+            log.warning("function %r, run %s: cancel rule %d not armed: %s", spec.id, run.id, i, exc)
+            continue
+        deadline = now + parse_duration(rule.timeout) if rule.timeout is not None else None
+        wait = Wait(id=f"{run.id}/cancel/{i}", run_id=run.id, function_id=spec.id, kind=WaitKind.CANCEL,
+                    created_at=now, event_name=rule.event, expression=bound, source=source, deadline=deadline,
+                    index_key=key)
+        await tx.add_wait(wait)
+        t.waits_added.append(wait)
+        if deadline is not None:
+            t.queued.append(await tx.enqueue(core.item(run.id, QueueKind.EXPIRE, deadline, wait=wait.id)))
+
+
+async def request_cancel(core: Core, tx: Tx, run_id: str, t: Transition) -> None:
+    if run_id in t.cancelling:
+        return
+    t.cancelling.append(run_id)
+    t.queued.append(await tx.enqueue(core.item(run_id, QueueKind.CANCEL)))
+
+
+async def close_run(core: Core, tx: Tx, run: Run, fields: dict[str, Any], t: Transition) -> list[Event]:
+    """Make a run terminal: drop its queue and waits. Returns the lifecycle events to route."""
+    status = fields["status"]
+    fields.setdefault("ended_at", core.now())
+    await tx.update_run(run.id, **fields)
+    t.dropped += await tx.dequeue_run(run.id)
+    t.waits_removed += await tx.remove_run_waits(run.id)
+    t.finished.append(run.id)
+    t.run_changed(run, status)
+    hot = core.hot.get(run.id)
+    event = hot.event if hot is not None else await core.store.get_event(run.event_id) if run.event_id else None
+    if event is None or not event.id or event.name in LIFECYCLE_EVENTS:
+        return []
+    return lifecycle_events(run, status, fields, event, core.now())
+
+
+def lifecycle_events(run: Run, status: str, fields: dict[str, Any], event: Event, now: int) -> list[Event]:
+    base = {"function_id": run.function_id, "run_id": run.id, "event": event.to_dict()}
+    finished = {**base, **({"result": fields.get("output")} if status == RunStatus.COMPLETED
+                           else {"error": fields.get("error")} if status == RunStatus.FAILED else {})}
+    raw = [{"name": FINISHED_EVENT, "data": finished}]
+    if status == RunStatus.FAILED:
+        raw.append({"name": FAILED_EVENT, "data": {**base, "error": fields.get("error")}})
+    elif status == RunStatus.CANCELLED:
+        raw.append({"name": CANCELLED_EVENT, "data": base})
+    return [validate_event(r, now, allow_reserved=True) for r in raw]
