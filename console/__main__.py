@@ -7,13 +7,13 @@ wires the same ``run_console``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from executor.service.settings import DEFAULT_DB
+
 from .app import run_console
 
-DEFAULT_DB = os.path.join(".durable-tui", "state.db")
 
 
 def main(argv: list[str] | None = None) -> int:

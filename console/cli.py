@@ -18,13 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from executor.service.client import DEFAULT_URL, ApiRequestError, Client, ServerUnavailableError
+from executor import SchemaError
+from executor.service.client import ApiRequestError, Client, ServerUnavailableError
 from executor.service.ownership import DatabaseOwnedError, claim
-from executor.store import SchemaError
+from executor.service.settings import DEFAULT_DB, DEFAULT_URL, KEY_ENV, URL_ENV
 
-DEFAULT_DB = os.path.join(".durable-tui", "state.db")
-URL_ENV = "DURABLE_TUI_URL"
-KEY_ENV = "DURABLE_TUI_KEY"
 EXIT_REFUSED, EXIT_USAGE, EXIT_NO_SERVER = 1, 2, 3
 
 

@@ -16,10 +16,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from executor import Executor
-from executor.service.api import LoadStatus, create_app
+from executor import Executor, LoadStatus
 from executor.service.ownership import DatabaseOwnedError, Ownership, claim
-from executor.service.server import ApiServer, ServeError, bind, url_of
+from executor.service.sockets import ServeError, bind, url_of
 
 from .backend import Backend
 from .backends.embedded import EmbeddedBackend
@@ -98,6 +97,10 @@ def _api(sock: socket.socket, load_status: LoadStatus) -> Callable[[Executor], A
     """Serve the HTTP API from the executor's own loop until cancelled (its load errors are the
     backend's, so a reload updates both)."""
     async def serve(ex: Executor) -> None:
+        # Imported here: the server stack (FastAPI, uvicorn) loads only when a console serves the API.
+        from executor.service.api import create_app
+        from executor.service.server import ApiServer
+
         server = await ApiServer(create_app(ex, load_status=load_status), sock).start()
         try:
             await server.wait()

@@ -16,7 +16,7 @@ from typing import Any
 from executor.drivers.local.driver import LocalDriver
 from executor.drivers.local.function import LOCAL, Function
 from executor.engine.engine import Engine
-from executor.engine.feed import ChangeFeed, Subscription
+from executor.feed import ChangeFeed, Subscription
 from executor.errors import NotFoundError
 from executor.records import ChangeKind, Event, Limits, Run, RunStatus, StepState
 from executor.specs import FunctionSpec

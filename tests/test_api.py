@@ -258,7 +258,8 @@ async def test_functions_with_their_triggers_and_load_errors(serve_app):
     assert by_id["greet"]["triggers"][0]["event"] == "test/greet"
     assert by_id["greet"]["source_file"] == __file__
     assert by_id["greet"]["load_error"] == broken.to_dict()
-    assert body["metadata"]["load_errors"] == [broken.to_dict(), {"file": "other.py", "line": None, "message": "boom"}]
+    assert broken.to_dict()["where"] == f"{__file__}:3"
+    assert body["metadata"]["load_errors"] == [broken.to_dict(), {"file": "other.py", "line": None, "message": "boom", "where": "other.py"}]
 
 
 async def test_load_status_is_read_on_every_request(served):

@@ -95,7 +95,8 @@ def test_syntax_error_reports_file_and_line_and_other_files_still_load(tmp_path:
 
     assert ids(result) == ["good", "also-good"]
     assert result.errors == [LoadError(str(broken), 3, "SyntaxError: invalid syntax")]
-    assert result.errors[0].to_dict() == {"file": str(broken), "line": 3, "message": "SyntaxError: invalid syntax"}
+    assert result.errors[0].to_dict() == {"file": str(broken), "line": 3, "message": "SyntaxError: invalid syntax",
+                                          "where": f"{broken}:3"}
     assert str(broken) in result.files     # still watched, so fixing it reloads it
 
 

@@ -19,11 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from console.backend import EventInfo, FunctionInfo, Kind, LogLine, SendResult, WaitInfo, trigger_text
-from executor import Change, Clock, Event, Executor, Function, RealClock, Run, StepState, Subscription
-from executor.drivers.local.loader import LoadError
-from executor.drivers.local.reload import FunctionWatcher
-from executor.service.api import LoadStatus
-from executor.util.backoff import Backoff
+from executor import (Backoff, Change, Clock, Event, Executor, Function, FunctionWatcher, LoadError, LoadStatus,
+                      RealClock, Run, StepState, Subscription)
 
 T = TypeVar("T")
 
@@ -74,11 +71,6 @@ def _as_console_log(line: LogLine) -> Change:
     return Change(_CONSOLE_LOG, change.id, data=change.data)
 
 
-def describe_load_error(error: LoadError) -> str:
-    where = f"{error.file}:{error.line}" if error.line else error.file
-    return f"{where}: {error.message}"
-
-
 class EmbeddedBackend:
     """The executor on its own thread: ``functions`` given directly, or loaded and hot-reloaded
     from ``paths``."""
@@ -106,7 +98,7 @@ class EmbeddedBackend:
         self._resumed: dict[str, tuple[str, ...]] = {}
         self._log = _LogBook(self.now_ms)
         for error in self.load_status.errors:
-            self._log.add("ERROR", "loader", describe_load_error(error))
+            self._log.add("ERROR", "loader", error.describe())
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -203,7 +195,7 @@ class EmbeddedBackend:
 
     async def functions(self) -> list[FunctionInfo]:
         loaded, counts = await self.on_executor(_functions_and_counts)
-        errors = {str(Path(e.file)): describe_load_error(e) for e in self.load_status.errors}
+        errors = {str(Path(e.file)): e.describe() for e in self.load_status.errors}
         out = []
         for fn in loaded.values():
             file = str(Path(fn.source_file)) if fn.source_file else None

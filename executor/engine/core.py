@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from executor.engine.feed import Change, ChangeFeed
+from executor.feed import Change, ChangeFeed
 from executor.engine.registry import Registry
 from executor.engine.scheduler import Scheduler
 from executor.engine.waits import WaitRegistry

@@ -18,7 +18,7 @@ from typing import Any
 from executor.engine.core import Core, HotRun, Transition
 from executor.engine.cron import CronTimers
 from executor.engine.events import validate_event
-from executor.engine.feed import Change, ChangeFeed
+from executor.feed import Change, ChangeFeed
 from executor.engine.pauses import expire, fire, send_signal, wake
 from executor.engine.routing import finish_run, route
 from executor.engine.runs import add_event, create_run, request_cancel, start_run

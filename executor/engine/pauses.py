@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from executor.engine.core import Core, Transition
-from executor.engine.feed import Change
+from executor.feed import Change
 from executor.engine.runs import start_run
 from executor.engine.waits import index_key_of
 from executor.errors import ErrorInfo, NotFoundError, SignalNotFoundError

@@ -12,7 +12,7 @@ from typing import Any
 
 from executor.engine.core import Core, Transition
 from executor.engine.events import validate_event
-from executor.engine.feed import Change
+from executor.feed import Change
 from executor.engine.waits import index_key_of
 from executor.errors import ExpressionError
 from executor.expressions import bind_event

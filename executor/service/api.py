@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
@@ -29,8 +27,8 @@ from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from executor.drivers.local.loader import LoadError, LoadResult
-from executor.engine.feed import Change, Subscription
+from executor.drivers.local.loader import LoadStatus
+from executor.feed import Change, Subscription
 from executor.errors import EventValidationError
 from executor.executor import Executor
 from executor.records import MiB
@@ -52,32 +50,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass
-class LoadStatus:
-    """The errors of the most recent load of the function files.
-
-    The server keeps one and hot reload replaces its errors after each reload, so
-    ``GET /v1/functions`` always shows the load errors that are current now.
-    """
-
-    errors: list[LoadError] = field(default_factory=list)
-
-    def update(self, result: LoadResult) -> None:
-        self.errors = list(result.errors)
-
-    def error_for(self, source_file: str | None) -> dict[str, Any] | None:
-        if source_file is None:
-            return None
-        for err in self.errors:
-            if _same_file(err.file, source_file):
-                return err.to_dict()
-        return None
-
-
-def _same_file(a: str, b: str) -> bool:
-    return os.path.realpath(a) == os.path.realpath(b)
 
 
 class SignalIn(BaseModel):

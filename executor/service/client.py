@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from executor.service.settings import DEFAULT_URL
 import orjson
 
-DEFAULT_URL = "http://127.0.0.1:8288"
 #: The event key sent when the server has no key: any value is accepted then.
 OPEN_EVENT_KEY = "local"
 

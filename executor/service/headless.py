@@ -83,8 +83,7 @@ async def run_headless(paths: Sequence[str], db: str, demo_events: list[dict], s
         # Hot reload: a saved function file is live at once; reload notices print as log lines.
         async with FunctionWatcher(ex, paths) as watcher:
             for err in watcher.errors:
-                where = f"{err.file}:{err.line}" if err.line else err.file
-                print(f"load error {where}: {err.message}", file=out)
+                print(f"load error {err.describe()}", file=out)
             names = ", ".join(sorted(ex.functions)) or "none"
             print(f"durable-tui: {len(ex.functions)} function(s) from {', '.join(paths)}: {names}", file=out)
             print(f"database: {db}. Type an event as JSON, one per line (Ctrl-D to stop).", file=out, flush=True)

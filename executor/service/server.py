@@ -7,7 +7,6 @@ the command line, a console in another terminal — talks to it over HTTP.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import signal
@@ -23,52 +22,14 @@ from typing import Any, TextIO
 import uvicorn
 from fastapi import FastAPI
 
-from executor import Executor, Limits
+from executor.drivers.local.loader import LoadStatus
 from executor.drivers.local.reload import FunctionWatcher
-from executor.service.api import LoadStatus, create_app, stop_streams
+from executor.executor import Executor
+from executor.records import Limits
+from executor.service.api import create_app, stop_streams
 from executor.service.ownership import claim
-
-KEY_ENV = "DURABLE_TUI_KEY"
-
-
-class ServeError(Exception):
-    """The server will not start; the message says why and what to do instead."""
-
-
-def is_loopback(host: str) -> bool:
-    """True only for addresses that cannot be reached from another machine. A host name other
-    than ``localhost`` counts as reachable: it may resolve to anything."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """Bind before anything else starts, so a busy port fails fast and port 0 yields the real one."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise ServeError(f"cannot listen on {host}:{port}: {exc}") from None
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    return sock
-
-
-def url_of(sock: socket.socket) -> str:
-    """The URL a local client uses; a wildcard bind (0.0.0.0, ::) is reached through loopback."""
-    host, port = sock.getsockname()[:2]
-    if host in ("0.0.0.0", "::"):
-        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
+from executor.service.settings import KEY_ENV
+from executor.service.sockets import ServeError, bind, is_loopback, url_of
 
 class _Uvicorn(uvicorn.Server):
     """uvicorn, stopping on SIGINT/SIGTERM without re-raising the signal afterwards (uvicorn
@@ -180,8 +141,7 @@ def _banner(out: TextIO, paths: Sequence[str], ex: Executor, errors: Sequence[An
     print(f"durable-tui serve: {len(ex.functions)} function(s) from {', '.join(paths) or 'no paths'}: {names}",
           file=out)
     for err in errors:
-        where = f"{err.file}:{err.line}" if err.line else err.file
-        print(f"load error {where}: {err.message}", file=out)
+        print(f"load error {err.describe()}", file=out)
     auth = "every /v1 call needs 'Authorization: Bearer <key>'" if key else "no key: open to this machine only"
     print(f"database: {db}", file=out)
     print(f"listening on {url} ({auth}); Ctrl-C stops", file=out, flush=True)

@@ -11,16 +11,14 @@ import hashlib
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from executor.errors import FunctionDefinitionError
 from executor.specs import (DEFAULT_RETRIES, Cancel, FunctionSpec, Trigger, TriggerCron, TriggerEvent, TriggerSpec,
                             check_cancel, check_retries, check_triggers, failure_trigger)
 
-if TYPE_CHECKING:
-    from executor.drivers.local.context import Context
-
-Handler = Callable[["Context"], Awaitable[Any]]
+#: ``async def handler(ctx: Context)``: a ``Context`` (``drivers.local.context``) comes in.
+Handler = Callable[..., Awaitable[Any]]
 #: The driver name our SDK's functions are registered under.
 LOCAL = "local"
 

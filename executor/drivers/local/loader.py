@@ -11,6 +11,7 @@ import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import os
 import re
 import sys
 import threading
@@ -39,8 +40,16 @@ class LoadError:
     line: int | None
     message: str
 
+    @property
+    def where(self) -> str:
+        """``file:line``, or the file alone when no line is known."""
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def describe(self) -> str:
+        return f"{self.where}: {self.message}"
+
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "message": self.message}
+        return {"file": self.file, "line": self.line, "message": self.message, "where": self.where}
 
 
 @dataclass
@@ -119,14 +128,14 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
             except (Exception, SystemExit) as exc:
                 result.errors.append(_describe_failure(file, root, exc))
                 continue
-            for fn in _functions_in(module):
+            for fn in functions_in(module):
                 first = seen.get(fn.id)
                 if first is None:
                     seen[fn.id] = (fn, file)
                     result.functions.append(fn)
                 elif not _same_definition(first[0], fn):
                     result.errors.append(LoadError(
-                        str(file), _definition_line(fn, file),
+                        str(file), definition_line(fn, file),
                         f"duplicate function id {fn.id!r}: already defined in {first[1]}; this one is ignored"))
     return result
 
@@ -208,7 +217,7 @@ def _is_under(module: ModuleType, folder: Path) -> bool:
     return location is not None and Path(location).resolve().is_relative_to(folder)
 
 
-def _functions_in(module: ModuleType) -> list[Function]:
+def functions_in(module: ModuleType) -> list[Function]:
     """Module-level ``Function`` objects, and those inside module-level lists and tuples,
     once each, in definition order."""
     found: list[Function] = []
@@ -227,9 +236,9 @@ def _same_definition(a: Function, b: Function) -> bool:
             and a.handler.__code__.co_firstlineno == b.handler.__code__.co_firstlineno)
 
 
-def _definition_line(fn: Function, file: Path) -> int | None:
+def definition_line(fn: Function, file: str | Path) -> int | None:
     """The ``@create_function`` line, when the function is defined in ``file`` itself."""
-    if fn.source_file is None or Path(fn.source_file) != file:
+    if fn.source_file is None or os.path.realpath(fn.source_file) != os.path.realpath(file):
         return None
     return fn.handler.__code__.co_firstlineno
 
@@ -248,3 +257,26 @@ def _describe_failure(file: Path, root: Path, exc: BaseException) -> LoadError:
             and Path(origin.filename).is_relative_to(root)):
         message += f" (raised in {origin.filename}, line {origin.lineno})"
     return LoadError(str(file), lines[-1] if lines else None, message)
+
+
+@dataclass
+class LoadStatus:
+    """The errors of the most recent load of the function files.
+
+    A server keeps one and hot reload replaces its errors after each reload, so what it shows
+    (``GET /v1/functions``, the console) is always the load errors that are current now.
+    """
+
+    errors: list[LoadError] = field(default_factory=list)
+
+    def update(self, result: Any) -> None:
+        """Take the errors of a ``LoadResult`` or a hot reload's ``ReloadResult``."""
+        self.errors = list(result.errors)
+
+    def error_for(self, source_file: str | None) -> dict[str, Any] | None:
+        if source_file is None:
+            return None
+        for err in self.errors:
+            if os.path.realpath(err.file) == os.path.realpath(source_file):
+                return err.to_dict()
+        return None

@@ -36,24 +36,32 @@ import asyncio
 import itertools
 import logging
 import os
-import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from watchfiles import Change as FileChange
 from watchfiles import DefaultFilter, awatch
 
 from executor.drivers.local.function import Function
-from executor.drivers.local.loader import MODULE_PREFIX, LoadError, LoadResult, load_paths
-from executor.engine.feed import Change
+from executor.drivers.local.loader import LoadError
+from executor.drivers.local.versions import dedupe, load_attributed, merge
+from executor.feed import Change, ChangeFeed
+from executor.records import ChangeKind
+from executor.util.clock import Clock
 
-if TYPE_CHECKING:
-    from executor.executor import Executor
+
+class FunctionHost(Protocol):
+    """What the watcher keeps up to date: an ``Executor``, or anything that takes our SDK's
+    functions and has a feed to announce reloads on."""
+
+    feed: ChangeFeed
+    clock: Clock
+
+    def set_functions(self, functions: Iterable[Function]) -> None: ...
 
 log = logging.getLogger("durable_tui.reload")
 
@@ -107,24 +115,6 @@ class ReloadResult:
                 "stale": {f: list(ids) for f, ids in self.stale.items()}, "load_ms": round(self.load_ms, 3)}
 
 
-@dataclass
-class _Loaded:
-    """A load attributed to files: each imported file's functions as loaded."""
-
-    result: LoadResult
-    fresh: dict[str, list[Function]] = field(default_factory=dict)
-    imported: set[str] = field(default_factory=set)
-    unattributed: list[Function] = field(default_factory=list)
-
-
-@dataclass
-class _Merged:
-    functions: list[Function]
-    errors: list[LoadError]
-    stale: dict[str, list[Function]]
-    last_good: dict[str, list[Function]]
-
-
 class FunctionWatcher:
     """Keep ``executor``'s functions in step with the files under ``paths``.
 
@@ -135,7 +125,7 @@ class FunctionWatcher:
     own default, which polls on WSL only).
     """
 
-    def __init__(self, executor: "Executor", paths: Iterable[str | os.PathLike[str]], *,
+    def __init__(self, executor: FunctionHost, paths: Iterable[str | os.PathLike[str]], *,
                  debounce_ms: int = DEFAULT_DEBOUNCE_MS, max_batch_ms: int = DEFAULT_MAX_BATCH_MS,
                  on_reload: Callable[[ReloadResult], Any] | Iterable[Callable[[ReloadResult], Any]] | None = None,
                  force_polling: bool | None = None) -> None:
@@ -299,9 +289,9 @@ class FunctionWatcher:
 
     async def _reload_locked(self, reason: str, changes: frozenset[tuple[str, str]]) -> ReloadResult:
         started = time.perf_counter()
-        loaded = await asyncio.to_thread(_load_attributed, self.paths)
+        loaded = await asyncio.to_thread(load_attributed, self.paths)
         load_ms = (time.perf_counter() - started) * 1000
-        merged = _merge(loaded, self._last_good)
+        merged = merge(loaded, self._last_good)
         previous_registry = self._registry
         previous_errors = self._errors
         new_functions = merged.functions
@@ -309,12 +299,12 @@ class FunctionWatcher:
             self.executor.set_functions(new_functions)
         except Exception as exc:      # the merge resolves duplicates, so this should not happen
             log.exception("the executor refused the reloaded functions; the previous ones stay live")
-            new_functions = list(_dedupe(previous_registry.values()))
+            new_functions = list(dedupe(previous_registry.values()))
             merged.errors.append(LoadError(self.paths[0], None, f"registry refused the reload: {exc}"))
             merged.last_good = self._last_good
         live_at = time.perf_counter()
 
-        registry = {member.id: member for fn in new_functions for member in _members(fn)}
+        registry = {member.id: member for fn in new_functions for member in fn.members()}
         self._registry = registry
         self._last_good = merged.last_good
         self._errors = merged.errors
@@ -329,7 +319,7 @@ class FunctionWatcher:
                                  if registry[i].version != previous_registry[i].version
                                  or registry[i].source_file != previous_registry[i].source_file)),
             errors=tuple(merged.errors),
-            stale={f: tuple(m.id for fn in fns for m in _members(fn)) for f, fns in merged.stale.items()},
+            stale={f: tuple(m.id for fn in fns for m in fn.members()) for f, fns in merged.stale.items()},
             files=tuple(loaded.result.files), load_ms=load_ms, started_at=started, live_at=live_at)
         self.last = result
         self._announce(result, previous_registry, previous_errors)
@@ -356,21 +346,20 @@ class FunctionWatcher:
             if (error.file, error.line, error.message) in before and _norm(error.file) not in changed_paths:
                 continue   # still broken, and not touched: said already
             kept = result.stale.get(error.file, ())
-            where = f"{error.file}:{error.line}" if error.line else error.file
             tail = (f"; its last good version stays live ({', '.join(kept)})" if kept else "")
-            message = f"{where}: {error.message}{tail}"
+            message = f"{error.describe()}{tail}"
             log.error("%s", message)
             changes.append(self._log_change("ERROR", message, file=error.file, line=error.line))
-            changes.append(Change("function", error.file, status="load_error",
+            changes.append(Change(ChangeKind.FUNCTION, error.file, status="load_error",
                                   data={**error.to_dict(), "stale": list(kept)}))
         failing = {e.file for e in result.errors}
         for file in sorted({e.file for e in previous_errors} - failing):
             message = f"{file} loads again" if Path(file).exists() else f"{file} is gone; its error is cleared"
             log.info("%s", message)
             changes.append(self._log_change("INFO", message, file=file))
-            changes.append(Change("function", file, status="load_ok", data={"file": file}))
+            changes.append(Change(ChangeKind.FUNCTION, file, status="load_ok", data={"file": file}))
         for fn_id in result.removed:
-            changes.append(Change("function", fn_id, status="removed",
+            changes.append(Change(ChangeKind.FUNCTION, fn_id, status="removed",
                                   data={"source_file": previous[fn_id].source_file}))
         message = self._summary(result)
         log.info("%s", message)
@@ -397,7 +386,7 @@ class FunctionWatcher:
         """A ``"log"`` change shaped like the console's log lines (``id`` a sequence number)."""
         data = {"ts": self.executor.clock.now_ms(), "level": level, "source": "reload", "message": message,
                 "generation": self.generation, **extra}
-        return Change("log", str(next(self._log_seq)), data=data)
+        return Change(ChangeKind.LOG, str(next(self._log_seq)), data=data)
 
     # ---- watching ----------------------------------------------------------------------
 
@@ -500,111 +489,3 @@ def _norm(path: str | os.PathLike[str]) -> str:
     return os.path.realpath(path)
 
 
-def _members(fn: Function) -> list[Function]:
-    """A function and its on_failure handler, which is registered under its own id."""
-    return [fn] if fn.on_failure is None else [fn, fn.on_failure]
-
-
-def _dedupe(functions: Iterable[Function]) -> Iterable[Function]:
-    """Top-level functions of a registry (on_failure handlers ride along with their function)."""
-    handlers = {id(fn.on_failure) for fn in functions if fn.on_failure is not None}
-    return [fn for fn in functions if id(fn) not in handlers]
-
-
-def _functions_in(module: ModuleType) -> list[Function]:
-    found: list[Function] = []
-    for value in list(vars(module).values()):
-        for item in value if isinstance(value, (list, tuple)) else (value,):
-            if isinstance(item, Function) and not any(item is f for f in found):
-                found.append(item)
-    return found
-
-
-def _load_attributed(paths: Sequence[str]) -> _Loaded:
-    """``load_paths``, then which file each function came from.
-
-    ``load_paths`` leaves each imported file's module in ``sys.modules`` under the loader's
-    prefix (and drops a file's module when its import fails), so the modules whose ``__file__``
-    is one of the files loaded tell which functions each file defined. Runs right after the
-    load, in the same worker thread."""
-    result = load_paths(paths)
-    loaded = _Loaded(result)
-    files = set(result.files)
-    modules: dict[str, ModuleType] = {}
-    for name, module in list(sys.modules.items()):
-        location = getattr(module, "__file__", None)
-        if name.startswith(MODULE_PREFIX + ".") and location in files:
-            modules[location] = module
-    claimed: set[int] = set()
-    by_identity = {id(fn): fn for fn in result.functions}
-    for file in result.files:
-        module = modules.get(file)
-        if module is None:
-            continue
-        loaded.imported.add(file)
-        mine = [by_identity[id(fn)] for fn in _functions_in(module) if id(fn) in by_identity and id(fn) not in claimed]
-        claimed.update(id(fn) for fn in mine)
-        loaded.fresh[file] = mine
-    for fn in result.functions:          # not found in any module (another load raced this one)
-        if id(fn) not in claimed:
-            owner = fn.source_file if fn.source_file in files else None
-            if owner is not None:
-                loaded.fresh.setdefault(owner, []).append(fn)
-                loaded.imported.add(owner)
-            else:
-                loaded.unattributed.append(fn)
-    return loaded
-
-
-def _definition_line(fn: Function, file: str) -> int | None:
-    if fn.source_file is None or _norm(fn.source_file) != _norm(file):
-        return None
-    return fn.handler.__code__.co_firstlineno
-
-
-def _merge(loaded: _Loaded, last_good: dict[str, list[Function]]) -> _Merged:
-    """The registry to make live: each file's fresh functions, or its last good ones when it
-    has a load error; ids unique, the first in file order kept (as ``load_paths`` does).
-
-    A file is "good" when it imported and no error names it. A file with an error and a last
-    good version contributes that version; one that never loaded cleanly contributes whatever
-    the loader could take from it (as a fresh start would). A fresh file that reuses an id a
-    failing file keeps live gets a duplicate-id error and falls back too."""
-    result = loaded.result
-    errors = list(result.errors)
-    erring = {e.file for e in errors}
-    taken: dict[str, str] = {}
-    functions: list[Function] = []
-    stale: dict[str, list[Function]] = {}
-    new_last_good: dict[str, list[Function]] = {}
-
-    def add(fns: Iterable[Function], file: str) -> list[Function]:
-        kept = []
-        for fn in fns:
-            if any(member.id in taken for member in _members(fn)):
-                continue
-            kept.append(fn)
-            for member in _members(fn):
-                taken[member.id] = file
-        functions.extend(kept)
-        return kept
-
-    for file in result.files:
-        fresh = loaded.fresh.get(file, [])
-        failed = file in erring or file not in loaded.imported
-        if not failed:
-            clashes = [(fn, member) for fn in fresh for member in _members(fn) if member.id in taken]
-            for fn, member in clashes:
-                what = f"function id {member.id!r}" + (f" (the on_failure handler of {fn.id!r})" if member is not fn else "")
-                errors.append(LoadError(file, _definition_line(fn, file),
-                                        f"duplicate {what}: already defined in {taken[member.id]}"))
-            failed = bool(clashes)
-        if not failed:
-            new_last_good[file] = add(fresh, file)
-        elif file in last_good:
-            new_last_good[file] = last_good[file]
-            stale[file] = add(last_good[file], file)
-        else:
-            add(fresh, file)
-    add(loaded.unattributed, "")
-    return _Merged(functions, errors, stale, new_last_good)
