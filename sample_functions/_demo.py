@@ -16,52 +16,21 @@ import json
 import sys
 from pathlib import Path
 
-from executor import Executor, RealClock, VirtualClock
-from executor.drivers.local.loader import load_paths
-from executor.records import Run
-
-
-async def advance_if_idle(ex: Executor, clock: VirtualClock) -> bool:
-    """Move the clock to the next due item if nothing is due now and every unfinished run is
-    waiting on a due item (a sleep, a retry backoff, a wait's timeout); say whether it moved.
-    A run between items (a strict-replay step executing) keeps the clock where it is."""
-    unfinished = [run for status in ("Queued", "Running") for run in await ex.runs(status=status, limit=10_000)]
-    items = ex.pending()   # read after the await: nothing can change between here and clock.set
-    if not items or min(item["due_at"] for item in items) <= clock.now_ms():
-        return False
-    if not {run.id for run in unfinished} <= {item["run_id"] for item in items}:
-        return False
-    clock.set(min(item["due_at"] for item in items))
-    return True
-
-
-async def run_all_to_end(ex: Executor, clock: VirtualClock) -> list[Run]:
-    """Wait until every run has finished (children and fan-out receivers too), jumping the
-    clock whenever all of them are only waiting for time to pass."""
-    with ex.subscribe() as changes:
-        while True:
-            runs = await ex.runs(limit=10_000)
-            if all(run.finished for run in runs):
-                return list(reversed(runs))
-            if not await advance_if_idle(ex, clock):
-                try:
-                    async with asyncio.timeout(0.05):
-                        await changes.get_batch()
-                except TimeoutError:
-                    pass
+from executor import Executor, RealClock, VirtualClock, load_paths
+from executor.testing import run_all_to_end
 
 
 async def main(name: str, data: dict) -> None:
     loaded = load_paths([Path(__file__).parent])
     for error in loaded.errors:
-        print(f"load error: {error.file}:{error.line}: {error.message}", file=sys.stderr)
+        print(f"load error: {error.describe()}", file=sys.stderr)
     clock = VirtualClock(start_ms=RealClock().now_ms())  # starts now, then only moves when told
     async with Executor(":memory:", loaded.functions, clock=clock, backoff=lambda attempt: 1) as ex:
         started = await ex.send_and_route({"name": name, "data": data})
         if not any(started.values()):
             print(f"no sample is triggered by {name!r}; see sample_functions/README.md", file=sys.stderr)
             return
-        for run in await asyncio.wait_for(run_all_to_end(ex, clock), timeout=30):
+        for run in await run_all_to_end(ex, clock, timeout=30):
             print(f"\n{run.function_id}: {run.status} after {run.invocations} invocation(s)")
             for step in await ex.steps(run.id):
                 print(f"  {step.step_id:<28} {step.status:<10} {json.dumps(step.output)[:80]}")

@@ -21,7 +21,7 @@ from console.widgets.live_table import LiveTable
 from executor import Context, NonRetriableError, VirtualClock, create_function
 from executor.drivers.local.loader import LoadError
 
-from .conftest import eventually
+from tests.helpers import eventually
 
 
 @create_function(id="greet", trigger="app/greet")

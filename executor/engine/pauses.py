@@ -107,10 +107,11 @@ async def expire(core: Core, tx: Tx, wait: Wait, t: Transition) -> None:
 
 async def fire(core: Core, wait_id: str) -> None:
     """The operator's "skip": end a sleep now, or time a wait out now."""
-    wait = core.waits.get(wait_id)
-    if wait is None or wait.kind == WaitKind.CANCEL:
-        raise NotFoundError(f"no pending sleep or wait with id {wait_id!r}")
     async with core.transition() as (tx, t):
+        # The row, not the mirror: a reader may see a wait committed a moment before the mirror has it.
+        wait = await tx.get_wait(wait_id)
+        if wait is None or wait.kind == WaitKind.CANCEL:
+            raise NotFoundError(f"no pending sleep or wait with id {wait_id!r}")
         await expire(core, tx, wait, t)
 
 

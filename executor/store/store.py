@@ -265,6 +265,11 @@ class Tx:
              wait.created_at, _j(wait.index_key)),
         )
 
+    async def get_wait(self, wait_id: str) -> Wait | None:
+        cur = await self._db.execute(f"SELECT {_WAIT_COLUMNS} FROM waits WHERE id = ?", (wait_id,))
+        row = await cur.fetchone()
+        return _wait_from_row(row) if row else None
+
     async def remove_wait(self, wait_id: str) -> None:
         await self._db.execute("DELETE FROM waits WHERE id = ?", (wait_id,))
 

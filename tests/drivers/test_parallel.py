@@ -8,7 +8,7 @@ import pytest
 
 from executor import RunStatus, create_function
 
-from .conftest import eventually, run_of
+from tests.helpers import eventually, run_of
 
 pytestmark = pytest.mark.timeout(20)
 

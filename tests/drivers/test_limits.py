@@ -6,7 +6,7 @@ import pytest
 
 from executor import Limits, RunStatus, StepError, create_function
 
-from .conftest import run_of
+from tests.helpers import run_of
 
 pytestmark = pytest.mark.timeout(20)
 

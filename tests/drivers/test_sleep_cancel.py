@@ -10,7 +10,7 @@ import pytest
 from executor import RunStatus, StepStatus, create_function
 from executor.util.durations import parse_duration
 
-from .conftest import run_of, until_step
+from tests.helpers import run_of, until_step
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -4,13 +4,12 @@ in-memory executor with a virtual clock (sleeps of days end as soon as the run r
 from __future__ import annotations
 
 import ast
-import asyncio
 import contextlib
 import dataclasses
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,12 @@ from typing import Any
 import pytest
 
 from executor import Executor, Function, Run, SignalNotFoundError, StepState, StepStatus, VirtualClock
-from executor.drivers.local.loader import load_paths
+from executor import load_paths
+from executor.testing import only_run, run_all_to_end, run_to_end, settle, wait_until
 
 pytestmark = pytest.mark.timeout(20)
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_functions"
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_functions"
 
 SECOND, HOUR, DAY = 1000, 3_600_000, 86_400_000
 
@@ -39,76 +39,11 @@ def functions() -> dict[str, Function]:
     return {fn.id: fn for fn in result.functions}
 
 
-async def advance_if_idle(ex: Executor, clock: VirtualClock) -> bool:
-    """Move the clock to the next due item when nothing is due now and every unfinished run is
-    parked on a future item (a sleep, a retry backoff, a wait's or invoke's timeout). A run with
-    no item at all is busy (a strict-replay step executing), so the clock stays put."""
-    unfinished = [run for status in ("Queued", "Running") for run in await ex.runs(status=status, limit=10_000)]
-    items = ex.pending()    # read after the await: nothing changes between here and clock.set
-    if not items or min(item["due_at"] for item in items) <= clock.now_ms():
-        return False
-    if not {run.id for run in unfinished} <= {item["run_id"] for item in items}:
-        return False
-    clock.set(min(item["due_at"] for item in items))
-    return True
-
-
-async def is_idle(ex: Executor, clock: VirtualClock) -> bool:
-    """Nothing left to do until the clock moves (or an event or signal arrives)."""
-    unfinished = [run for status in ("Queued", "Running") for run in await ex.runs(status=status, limit=10_000)]
-    items = ex.pending()
-    return (all(item["due_at"] > clock.now_ms() for item in items)
-            and {run.id for run in unfinished} <= {item["run_id"] for item in items})
-
-
-async def drive(ex: Executor, clock: VirtualClock, done: Callable[[], Awaitable[bool]], *,
-                advance: bool = True) -> None:
-    """Until ``done()``: let the executor work, and (with ``advance``) jump the virtual clock to
-    the next due item whenever everything is waiting for time to pass."""
-    with ex.subscribe() as changes:
-        async with asyncio.timeout(10):
-            while not await done():
-                if advance and await advance_if_idle(ex, clock):
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.05):
-                        await changes.get_batch()
-
-
-async def run_to_end(ex: Executor, clock: VirtualClock, run_id: str) -> Run:
-    """Wait for the run to finish, moving the virtual clock whenever everything is waiting."""
-    async def finished() -> bool:
-        run = await ex.run(run_id)
-        return run is not None and run.finished
-
-    await drive(ex, clock, finished)
-    run = await ex.run(run_id)
-    assert run is not None
-    return run
-
-
-async def settle(ex: Executor, clock: VirtualClock) -> None:
-    """Let everything due now happen, without moving the clock."""
-    await drive(ex, clock, lambda: is_idle(ex, clock), advance=False)
-
-
-async def wait_until(ex: Executor, clock: VirtualClock, predicate: Callable[[], Awaitable[bool]]) -> None:
-    """Let the executor work (clock still) until ``predicate()``, e.g. "the run is waiting"."""
-    await drive(ex, clock, predicate, advance=False)
-
-
 @contextlib.asynccontextmanager
 async def executor(functions: Iterable[Function], clock: VirtualClock | None = None) -> AsyncIterator[Executor]:
     async with Executor(":memory:", list(functions), clock=clock or VirtualClock(),
                         backoff=lambda attempt: 0.1) as ex:
         yield ex
-
-
-async def only_run(ex: Executor, event: dict[str, Any]) -> str:
-    """Send one event that starts exactly one run; return the run's id."""
-    started = await ex.send_and_route(event)
-    [run_id] = [run_id for ids in started.values() for run_id in ids]
-    return run_id
 
 
 async def trigger(fn: Function, name: str, data: dict[str, Any] | None = None,
@@ -661,9 +596,5 @@ async def test_demo_events_each_start_a_run_and_none_fails(functions: dict[str, 
             "signal-task": "signal", "subscription-upgrade": "event"}
 
         # And once every wait has timed out and every sleep ended, all of them completed.
-        async def all_finished() -> bool:
-            return all(r.finished for r in await ex.runs(limit=1000))
-
-        await drive(ex, clock, all_finished)
-        runs = await ex.runs(limit=1000)
+        runs = await run_all_to_end(ex, clock)
     assert {r.status for r in runs} == {"Completed"}, [(r.function_id, r.status, r.error) for r in runs]

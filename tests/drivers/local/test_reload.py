@@ -18,7 +18,7 @@ import pytest
 from executor import Change, Executor, RunStatus, VirtualClock
 from executor.drivers.local.reload import FunctionWatcher, ReloadResult
 
-from .conftest import eventually, run_of, until_step
+from tests.helpers import eventually, run_of, until_step
 
 pytestmark = pytest.mark.timeout(30)
 

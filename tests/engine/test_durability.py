@@ -10,7 +10,7 @@ import pytest
 from executor import Executor, RunStatus, StepStatus, create_function
 from executor.store import SCHEMA_VERSION, SchemaError, Store
 
-from .conftest import eventually, run_of, until_step
+from tests.helpers import eventually, run_of, until_step
 
 pytestmark = pytest.mark.timeout(20)
 

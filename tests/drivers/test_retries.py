@@ -9,7 +9,7 @@ import pytest
 
 from executor import NonRetriableError, RetryAfterError, RunStatus, StepError, create_function
 
-from .conftest import eventually, run_of
+from tests.helpers import eventually, run_of
 
 pytestmark = pytest.mark.timeout(20)
 

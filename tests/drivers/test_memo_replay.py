@@ -9,7 +9,7 @@ import pytest
 
 from executor import RunStatus, create_function
 
-from .conftest import run_of, until_step
+from tests.helpers import run_of, until_step
 
 pytestmark = pytest.mark.timeout(20)
 

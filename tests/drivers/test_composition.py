@@ -17,7 +17,7 @@ from executor import (
     create_function,
 )
 
-from .conftest import eventually, run_of, until_step
+from tests.helpers import eventually, run_of, until_step
 
 pytestmark = pytest.mark.timeout(20)
 

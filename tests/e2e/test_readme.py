@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 EXAMPLES = [block for block in re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
             if "asyncio.run(main())" in block]
 
