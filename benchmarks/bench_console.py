@@ -206,6 +206,7 @@ async def measure(db: str, args: argparse.Namespace) -> None:
                 await asyncio.sleep(0.002)
             emit(measure="switch_view_ms", view=name, note="key press until the view's first refresh is done",
                  ms=round((time.perf_counter() - began) * 1000, 1))
+        await pilot.pause(0.2)   # let the last key's handling finish before the app shuts down
 
 
 def main() -> None:

@@ -101,15 +101,25 @@ class Executor:
         """Validate, persist and route one event or a list; returns their ids in order.
 
         Raises ``EventValidationError`` (nothing stored) for a malformed event. An event whose
-        ``id`` was seen before is not stored again and starts no runs.
+        ``id`` was seen before is stored again but starts no second run of a function that
+        already ran for it (within a day).
         """
-        events_ = self._engine.validate(events)
+        events_, _ = self._engine.validate(events)
         await self._engine.send(events_)
-        return [ev.id for ev in events_]
+        return [ev.key for ev in events_]
 
     async def send_and_route(self, events: Any) -> dict[str, list[str]]:
         """Like ``send`` but returns, per event id, the ids of the runs it started or resumed."""
-        return await self._engine.send(self._engine.validate(events))
+        events_, _ = self._engine.validate(events)
+        return await self._engine.send(events_)
+
+    async def receive(self, events: Any, *, seed: str | None = None) -> tuple[dict[str, list[str]], str | None]:
+        """Inngest's event API: the events before the first bad one are stored and routed; returns
+        event id -> runs started or resumed, and the bad event's error (None if all were good).
+        ``seed`` is the ``x-inngest-event-id-seed`` header, so a client's retry reuses the ids."""
+        events_, error = self._engine.validate(events, seed=seed, prefix=True)
+        routed = await self._engine.send(events_) if events_ else {}
+        return routed, str(error) if error is not None else None
 
     async def send_signal(self, signal: str, data: Any = None) -> str:
         """Deliver ``signal`` to the run waiting for it and return that run's id.

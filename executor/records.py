@@ -219,7 +219,9 @@ class Wait:
 
 @dataclass(frozen=True)
 class Event:
-    """An event as stored: ``ts`` is epoch milliseconds, ``id`` is its idempotency key."""
+    """An event as stored: ``ts`` is epoch milliseconds, ``id`` is its idempotency key (a repeat
+    starts no second run of a function), ``internal_id`` the key it is stored under (the id the
+    event API answers with; equal to ``id`` when the sender gave none)."""
 
     id: str
     name: str
@@ -227,6 +229,21 @@ class Event:
     ts: int = 0
     user: dict[str, Any] | None = None
     v: str | None = None
+    internal_id: str = ""
+    received_at: int | None = None
+
+    @property
+    def key(self) -> str:
+        return self.internal_id or self.id
+
+    @property
+    def custom_id(self) -> bool:
+        """The sender chose the id (so it deduplicates runs), rather than durable-tui."""
+        return bool(self.internal_id) and self.id != self.internal_id
+
+    def to_record(self) -> dict[str, Any]:
+        """The event with where it is stored, as the API lists it."""
+        return {**self.to_dict(), "internal_id": self.key, "received_at": self.received_at}
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "name": self.name, "data": self.data, "ts": self.ts}
@@ -239,7 +256,7 @@ class Event:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "Event":
         return cls(id=raw["id"], name=raw["name"], data=raw.get("data") or {}, ts=raw.get("ts", 0),
-                   user=raw.get("user"), v=raw.get("v"))
+                   user=raw.get("user"), v=raw.get("v"), internal_id=raw.get("internal_id", ""))
 
 MiB = 1024 * 1024
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from executor import Executor, Limits, create_function
@@ -108,8 +109,10 @@ async def test_one_event_starts_its_function(served):
 
 async def test_an_array_of_events_gets_ids_in_order(served):
     status, body = await post_events(served, [{"name": "test/greet", "id": "a"}, {"name": "other/x", "id": "b"}])
-    assert (status, body) == (200, {"ids": ["a", "b"], "status": 200})
-    assert (await served.http.get("/v1/events/b")).json()["data"]["name"] == "other/x"
+    assert status == 200 and body["status"] == 200 and len(body["ids"]) == 2, "internal ids, as Inngest answers"
+    second = (await served.http.get(f"/v1/events/{body['ids'][1]}")).json()["data"]
+    assert second["name"] == "other/x" and second["id"] == "b" and second["internal_id"] == body["ids"][1]
+    assert (await served.http.get("/v1/events/b")).json()["data"]["internal_id"] == body["ids"][1], "by its own id too"
 
 
 async def test_ts_defaults_to_the_receive_time(served, clock):
@@ -119,9 +122,10 @@ async def test_ts_defaults_to_the_receive_time(served, clock):
 
 
 async def test_a_repeated_event_id_starts_no_new_run(served):
-    for _ in range(2):
-        assert await post_events(served, {"name": "test/greet", "id": "once"}) == (200, {"ids": ["once"], "status": 200})
-    assert len((await served.http.get("/v1/events/once/runs")).json()["data"]) == 1
+    answers = [await post_events(served, {"name": "test/greet", "id": "once"}) for _ in range(2)]
+    assert [status for status, _ in answers] == [200, 200]
+    assert len({body["ids"][0] for _, body in answers}) == 2, "stored twice, as Inngest does"
+    assert len((await served.http.get("/v1/events/once/runs")).json()["data"]) == 1, "but run once"
 
 
 @pytest.mark.parametrize("body, error", [
@@ -134,7 +138,7 @@ async def test_a_repeated_event_id_starts_no_new_run(served):
     ({"name": "inngest/function.finished"}, "'inngest/' name prefix is reserved"),
     ({"name": "test/x", "data": [1]}, "'data' must be a JSON object"),
     ({"name": "test/x", "ts": "yesterday"}, "'ts' must be epoch milliseconds"),
-    ([{"name": "test/x"}, {"name": ""}], "event 2: 'name' is required"),
+    ([{"name": ""}, {"name": "test/x"}], "event 1: 'name' is required"),
     ([], "no events to send"),
     (7, "must be a JSON object"),
 ])
@@ -143,6 +147,27 @@ async def test_bad_events_are_refused_and_nothing_is_stored(served, body, error)
     assert status == 400 and reply["status"] == 400 and reply["ids"] == []
     assert error in reply["error"]
     assert (await served.http.get("/v1/events")).json()["data"] == []
+
+
+async def test_a_bad_event_stops_the_batch_and_the_ones_before_it_are_kept(served):
+    status, reply = await post_events(served, [{"name": "test/x", "id": "first"}, {"name": ""}, {"name": "test/x"}])
+    assert status == 400 and "event 2: 'name' is required" in reply["error"]
+    [kept] = reply["ids"]
+    listed = (await served.http.get("/v1/events")).json()["data"]
+    assert [(e["id"], e["internal_id"]) for e in listed] == [("first", kept)], "the third one was never read"
+
+
+async def test_seeded_ids_come_back_the_same_when_a_client_retries(served):
+    seed = {"x-inngest-event-id-seed": "1743130137367,eii2YKXRVTJPuA=="}
+    events = [{"name": "test/greet", "data": {"name": "a"}}, {"name": "test/greet", "data": {"name": "b"}}]
+    first = await served.http.post("/e/key", content=orjson.dumps(events), headers=seed)
+    retry = await served.http.post("/e/key", content=orjson.dumps(events), headers=seed)
+    ids = first.json()["ids"]
+    assert ids == retry.json()["ids"] == ["01JQDAE4RQF8MBCR55T5AK4KXS", "01JQDAE4RQF8MBCR55T5AK4KXT"]
+    listed = (await served.http.get("/v1/events", params={"name": "test/greet"})).json()["data"]
+    assert sorted(e["internal_id"] for e in listed) == sorted(ids * 2), "each copy stored, as on Inngest"
+    for event_id in ids:
+        assert len((await served.http.get(f"/v1/events/{event_id}/runs")).json()["data"]) == 1, "routed once"
 
 
 async def test_event_size_and_count_limits(serve_app):
@@ -244,9 +269,9 @@ async def test_unknown_ids_are_404_with_an_error(served, method, path):
 async def test_list_events_by_name_with_cursor(served):
     _, body = await post_events(served, [{"name": "a/x", "id": "1"}, {"name": "b/y", "id": "2"}, {"name": "a/x", "id": "3"}])
     page = (await served.http.get("/v1/events", params={"name": "a/x", "limit": 1})).json()
-    assert [e["id"] for e in page["data"]] == ["3"] and page["metadata"]["next_cursor"] == "3"
-    rest = (await served.http.get("/v1/events", params={"name": "a/x", "cursor": "3"})).json()
-    assert [e["id"] for e in rest["data"]] == ["1"]
+    assert [e["id"] for e in page["data"]] == ["3"] and page["metadata"]["next_cursor"] == body["ids"][2]
+    rest = (await served.http.get("/v1/events", params={"name": "a/x", "cursor": body["ids"][2]})).json()
+    assert [e["id"] for e in rest["data"]] == ["1"] and rest["data"][0]["internal_id"] == body["ids"][0]
 
 
 async def test_functions_with_their_triggers_and_load_errors(serve_app):

@@ -32,6 +32,7 @@ from executor.specs import FunctionSpec
 from executor.store import Store, Tx
 from executor.util.backoff import Backoff
 from executor.util.clock import Clock
+from executor.util.ids import seeded_id
 
 log = logging.getLogger("durable_tui.engine")
 
@@ -78,7 +79,12 @@ class Engine:
 
     # ---- events and runs in --------------------------------------------------------------
 
-    def validate(self, events: Any) -> list[Event]:
+    def validate(self, events: Any, *, seed: str | None = None, prefix: bool = False
+                 ) -> tuple[list[Event], EventValidationError | None]:
+        """Check a send's events in order. All or nothing, unless ``prefix``: then the events
+        before the first bad one are kept and that one's error is returned with them (Inngest's
+        event API stores what came before a bad event). ``seed`` derives their ids, as Inngest's
+        ``x-inngest-event-id-seed`` does."""
         batch = events if isinstance(events, (list, tuple)) else [events]
         if not batch:
             raise EventValidationError("no events to send")
@@ -88,8 +94,16 @@ class Engine:
                 f"{len(batch):,} events in one send; the limit is {limits.max_events_per_send:,}")
         now = self.core.now()
         numbered = len(batch) > 1
-        return [validate_event(raw, now, index=i + 1 if numbered else 0, max_bytes=limits.max_event_bytes)
-                for i, raw in enumerate(batch)]
+        valid: list[Event] = []
+        for i, raw in enumerate(batch):
+            try:
+                valid.append(validate_event(raw, now, index=i + 1 if numbered else 0,
+                                            max_bytes=limits.max_event_bytes, internal_id=seeded_id(seed, i + 1)))
+            except EventValidationError as exc:
+                if not prefix:
+                    raise
+                return valid, exc
+        return valid, None
 
     async def send(self, events: Sequence[Event]) -> dict[str, list[str]]:
         """Persist events, resume the waits they satisfy and start the runs they trigger, in one
@@ -110,7 +124,9 @@ class Engine:
         if event is None:
             raise NotFoundError(f"run {run_id}: its triggering event is gone, so it cannot be rerun")
         async with self.core.transition() as (tx, t):
-            return await create_run(self.core, tx, spec, event, t)
+            run = await create_run(self.core, tx, spec, event, t, dedupe=False)
+        assert run is not None
+        return run
 
     async def _start_cron_run(self, spec: FunctionSpec, cron: str, due_ms: int) -> None:
         """A cron tick: the event id is derived from the tick, so a restart cannot fire it twice."""
@@ -118,9 +134,9 @@ class Engine:
                                 "data": {"cron": cron, "function_id": spec.id}, "ts": due_ms},
                                due_ms, allow_reserved=True)
         async with self.core.transition() as (tx, t):
-            if await tx.insert_events([event], self.core.now()):
-                add_event(t, event)
-                await create_run(self.core, tx, spec, event, t)
+            await tx.insert_events([event], self.core.now())
+            add_event(t, event)
+            await create_run(self.core, tx, spec, event, t)
 
     # ---- operator actions --------------------------------------------------------------
 

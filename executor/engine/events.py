@@ -15,10 +15,11 @@ RESERVED_PREFIX = "inngest/"
 
 
 def validate_event(raw: Any, now_ms: int, *, index: int = 0, allow_reserved: bool = False,
-                   max_bytes: int | None = None) -> Event:
+                   max_bytes: int | None = None, internal_id: str | None = None) -> Event:
     """Turn one submitted event into an ``Event``, or say exactly what is wrong with it.
 
-    ``index`` is the event's position in a batch so the message can point at it.
+    ``index`` is the event's position in a batch so the message can point at it; ``internal_id``
+    the id to store it under (a fresh ULID when not given).
     """
     where = f"event {index}" if index else "event"
     if isinstance(raw, Event):
@@ -35,7 +36,8 @@ def validate_event(raw: Any, now_ms: int, *, index: int = 0, allow_reserved: boo
         data = {}
     if not isinstance(data, dict):
         raise EventValidationError(f"{where} {name!r}: 'data' must be a JSON object, not {type(data).__name__}")
-    event_id = raw.get("id") or new_id()
+    internal_id = internal_id or new_id()
+    event_id = raw.get("id") or internal_id
     if not isinstance(event_id, str):
         raise EventValidationError(f"{where} {name!r}: 'id' must be a string")
     ts = raw.get("ts")
@@ -49,7 +51,7 @@ def validate_event(raw: Any, now_ms: int, *, index: int = 0, allow_reserved: boo
     v = raw.get("v")
     if v is not None and not isinstance(v, str):
         raise EventValidationError(f"{where} {name!r}: 'v' must be a string")
-    event = Event(id=event_id, name=name, data=data, ts=int(ts), user=user, v=v)
+    event = Event(id=event_id, name=name, data=data, ts=int(ts), user=user, v=v, internal_id=internal_id)
     try:
         size = len(jsonvalues.dumps(event.to_dict()))
     except jsonvalues.NotJSONError as exc:

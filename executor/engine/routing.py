@@ -26,14 +26,14 @@ async def route(core: Core, tx: Tx, events: Sequence[Event], t: Transition) -> d
     per wait), cancel the runs whose cancel-on rules it matches, and start the runs it triggers.
     Waits armed in this same transaction never see its events. Returns event id -> run ids started
     or resumed."""
-    affected: dict[str, list[str]] = {ev.id: [] for ev in events}
+    affected: dict[str, list[str]] = {ev.key: [] for ev in events}
     now = core.now()
     new_ids = await tx.insert_events(events, now)
     consumed = set(t.waits_removed)
     for ev in events:
-        if ev.id not in new_ids:
+        if ev.key not in new_ids:
             continue
-        new_ids.discard(ev.id)
+        new_ids.discard(ev.key)
         add_event(t, ev)
         raw = ev.to_dict()
         for wait in core.waits.matching(raw):
@@ -45,12 +45,14 @@ async def route(core: Core, tx: Tx, events: Sequence[Event], t: Transition) -> d
                 t.waits_removed.append(wait.id)
                 await request_cancel(core, tx, wait.run_id, t)
             elif await resolve_wait(core, tx, wait, StepStatus.COMPLETED, raw, t, reason=f"event {ev.name}"):
-                affected[ev.id].append(wait.run_id)
+                affected[ev.key].append(wait.run_id)
         started: set[str] = set()
         for spec, trigger in list(core.registry.candidates(ev.name)):
             if spec.id not in started and _wanted(trigger.expression, raw):
                 started.add(spec.id)
-                affected[ev.id].append((await create_run(core, tx, spec, ev, t)).id)
+                run = await create_run(core, tx, spec, ev, t)
+                if run is not None:
+                    affected[ev.key].append(run.id)
     return affected
 
 

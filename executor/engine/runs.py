@@ -31,15 +31,23 @@ CANCELLED_EVENT = "inngest/function.cancelled"
 #: Runs started by these do not emit lifecycle events themselves, so an ``on_failure`` handler that
 #: fails cannot start another one. (Invoked runs do emit them, as on Inngest.)
 LIFECYCLE_EVENTS = frozenset({FINISHED_EVENT, FAILED_EVENT, CANCELLED_EVENT})
+#: How long an event's own id keeps a function from running again for it (Inngest: 24 hours).
+IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 
 
 def add_event(t: Transition, event: Event) -> None:
-    t.changes.append(Change(ChangeKind.EVENT, event.id, data={"name": event.name}))
+    t.changes.append(Change(ChangeKind.EVENT, event.key, data={"name": event.name}))
 
 
 async def create_run(core: Core, tx: Tx, spec: FunctionSpec, event: Event, t: Transition, *,
-                     parent: tuple[Run, str] | None = None) -> Run:
-    run = Run(id=new_id(), function_id=spec.id, event_id=event.id, status=RunStatus.QUEUED,
+                     parent: tuple[Run, str] | None = None, dedupe: bool = True) -> Run | None:
+    """A new run of ``spec`` for ``event``, queued; None when the event's own id already started
+    a run of this function (an id the sender chose is the run's idempotency key for a day)."""
+    run_id = new_id()
+    if dedupe and event.custom_id and not await tx.claim_key(spec.id, f"id:{event.id}", run_id, core.now(),
+                                                             IDEMPOTENCY_TTL_MS):
+        return None
+    run = Run(id=run_id, function_id=spec.id, event_id=event.key, status=RunStatus.QUEUED,
               created_at=core.now(), function_version=spec.version, mode=spec.mode,
               parent_run_id=parent[0].id if parent else None, parent_step=parent[1] if parent else None)
     await tx.insert_run(run)
@@ -61,7 +69,9 @@ async def start_run(core: Core, tx: Tx, spec: FunctionSpec, data: dict[str, Any]
                            allow_reserved=True, max_bytes=core.limits.max_event_bytes)
     await tx.insert_events([event], core.now())
     add_event(t, event)
-    return await create_run(core, tx, spec, event, t, parent=parent)
+    run = await create_run(core, tx, spec, event, t, parent=parent, dedupe=False)
+    assert run is not None
+    return run
 
 
 async def arm_cancel_rules(core: Core, tx: Tx, spec: FunctionSpec, run: Run, event: Event, t: Transition) -> None:
@@ -102,7 +112,7 @@ async def close_run(core: Core, tx: Tx, run: Run, fields: dict[str, Any], t: Tra
     t.run_changed(run, status)
     hot = core.hot.get(run.id)
     event = hot.event if hot is not None else await core.store.get_event(run.event_id) if run.event_id else None
-    if event is None or not event.id or event.name in LIFECYCLE_EVENTS:
+    if event is None or not event.key or event.name in LIFECYCLE_EVENTS:
         return []
     return lifecycle_events(run, status, fields, event, core.now())
 

@@ -196,7 +196,7 @@ class StepOps:
         except EventValidationError as exc:
             return await self._fail(state, ErrorInfo("EventValidationError", f"{self.where(state.step_id)}: {exc}", ""), op)
         await route(self.core, self.tx, events, self.t)
-        ids = [ev.id for ev in events]
+        ids = [ev.key for ev in events]
         now = self.core.now()
         done = state.copy(status=StepStatus.COMPLETED, memo={"data": ids}, attempts=1, started_at=op.started_at or now,
                           ended_at=now, detail={**state.detail, "events": [ev.name for ev in events]})

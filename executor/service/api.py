@@ -37,6 +37,7 @@ from executor.records import MiB
 #: 3 MiB by default; this leaves room for a batch of many smaller ones).
 DEFAULT_MAX_REQUEST_BYTES = 64 * MiB
 MAX_PAGE = 1000
+SEED_HEADER = "x-inngest-event-id-seed"
 #: sse-starlette cuts open streams mid-message when it notices the server stopping; this long it lets
 #: ours end cleanly first (they end at once on ``stop_streams``).
 STREAM_STOP_GRACE_SECONDS = 5.0
@@ -196,8 +197,10 @@ def _event_endpoint(executor: Executor, key: str | None,
     async def send_events(event_key: str, request: Request) -> JSONResponse:
         """Store one event or an array of events and start the runs they trigger.
 
-        The events are durable before the reply; an event whose ``id`` was seen before is
-        acknowledged but starts nothing.
+        The events are durable before the reply. The ids answered are where each event is
+        stored (derived from ``x-inngest-event-id-seed`` when an SDK sends one); an event whose
+        own ``id`` was seen before is stored but starts no second run of a function. A bad event
+        stops the batch: the events before it are kept, and the 400 lists their ids.
         """
         if key is not None and not hmac.compare_digest(event_key.encode(), key.encode()):
             return _event_reply(401, [], "event key not accepted by this server")
@@ -210,10 +213,10 @@ def _event_endpoint(executor: Executor, key: str | None,
         except orjson.JSONDecodeError as exc:
             return _event_reply(400, [], f"the request body is not valid JSON ({exc})")
         try:
-            ids = await executor.send(events)
+            routed, error = await executor.receive(events, seed=request.headers.get(SEED_HEADER))
         except EventValidationError as exc:
             return _event_reply(400, [], str(exc))
-        return _event_reply(200, ids)
+        return _event_reply(400 if error else 200, list(routed), error)
 
     return send_events
 
@@ -249,11 +252,12 @@ def _document_event_schema(app: FastAPI) -> None:
 
 # ---- /v1 -----------------------------------------------------------------------------------
 
-def _page(items: list[Any], limit: int) -> dict[str, Any]:
+def _page(items: list[Any], limit: int, *, record: Callable[[Any], dict[str, Any]] = lambda i: i.to_dict(),
+          cursor: Callable[[Any], str] = lambda i: i.id) -> dict[str, Any]:
     """``limit + 1`` items were read: the extra one only says whether another page exists."""
     shown = items[:limit]
     more = len(items) > limit
-    return {"data": [i.to_dict() for i in shown], "metadata": {"next_cursor": shown[-1].id if more else None}}
+    return {"data": [record(i) for i in shown], "metadata": {"next_cursor": cursor(shown[-1]) if more else None}}
 
 
 def _limit_query() -> Any:
@@ -307,11 +311,12 @@ def _add_event_routes(v1: APIRouter, ex: Executor) -> None:
     @v1.get("/events", tags=["events"], summary="List events, newest first")
     async def list_events(name: str | None = None, limit: int = _limit_query(),
                           cursor: str | None = _cursor_query()) -> dict[str, Any]:
-        return _page(await ex.events(name=name, limit=limit + 1, before=cursor), limit)
+        return _page(await ex.events(name=name, limit=limit + 1, before=cursor), limit,
+                     record=lambda e: e.to_record(), cursor=lambda e: e.key)
 
     @v1.get("/events/{event_id}", tags=["events"], summary="One event")
     async def get_event(event_id: str) -> dict[str, Any]:
-        return {"data": (await _require_event(ex, event_id)).to_dict()}
+        return {"data": (await _require_event(ex, event_id)).to_record()}
 
     @v1.get("/events/{event_id}/runs", tags=["events"], summary="The runs an event started")
     async def event_runs(event_id: str) -> dict[str, Any]:

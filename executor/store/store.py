@@ -20,7 +20,7 @@ import aiosqlite
 from executor.records import Event, QueueItem, Run, RunStatus, StepState, Wait
 from executor.util import jsonvalues
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -106,6 +106,47 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX waits_run ON waits(run_id);
     CREATE INDEX waits_kind ON waits(kind, deadline);
     """,
+    # v2: every event is stored under its own internal id (an event id seen before is stored again,
+    # as on Inngest; a function's runs are deduplicated by idempotency keys instead), and apps
+    # synced over Inngest's protocol survive a restart.
+    2: """
+    CREATE TABLE events_v2 (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        internal_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data BLOB NOT NULL,
+        ts INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        user BLOB,
+        v TEXT
+    );
+    INSERT INTO events_v2 (seq, internal_id, id, name, data, ts, received_at, user, v)
+        SELECT seq, id, id, name, data, ts, received_at, user, v FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_v2 RENAME TO events;
+    CREATE INDEX events_name ON events(name, seq);
+    CREATE INDEX events_id ON events(id);
+    CREATE INDEX events_internal ON events(internal_id);
+    CREATE TABLE idempotency (
+        function_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        run_id TEXT,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (function_id, key)
+    ) WITHOUT ROWID;
+    INSERT INTO idempotency (function_id, key, run_id, expires_at)
+        SELECT function_id, event_id, MIN(id), 9223372036854775807 FROM runs
+        WHERE event_id IS NOT NULL GROUP BY function_id, event_id;
+    CREATE TABLE apps (
+        name TEXT PRIMARY KEY,
+        url TEXT,
+        sync BLOB,
+        error TEXT,
+        synced_at INTEGER,
+        created_at INTEGER NOT NULL
+    );
+    """,
 }
 
 
@@ -171,8 +212,12 @@ def _wait_from_row(row: Sequence[Any]) -> Wait:
                 active=bool(row[11]), deadline=row[12], created_at=row[13], index_key=_jl(row[14]))
 
 
+_EVENT_COLUMNS = "id, name, data, ts, user, v, internal_id, received_at"
+
+
 def _event_from_row(row: Sequence[Any]) -> Event:
-    return Event(id=row[0], name=row[1], data=_jl(row[2]) or {}, ts=row[3], user=_jl(row[4]), v=row[5])
+    return Event(id=row[0], name=row[1], data=_jl(row[2]) or {}, ts=row[3], user=_jl(row[4]), v=row[5],
+                 internal_id=row[6], received_at=row[7])
 
 
 class Tx:
@@ -182,16 +227,28 @@ class Tx:
         self._db = db
 
     async def insert_events(self, events: Iterable[Event], received_at: int) -> set[str]:
-        """Store events; returns the ids that were new (a known id is the idempotency hit)."""
+        """Store events; returns the internal ids not seen before. A client that retries a send
+        with the same seed repeats the ids: the copies are stored (as Inngest does) but only new
+        ids are routed."""
         new: set[str] = set()
         for ev in events:
-            cur = await self._db.execute(
-                "INSERT OR IGNORE INTO events (id, name, data, ts, received_at, user, v) VALUES (?,?,?,?,?,?,?)",
-                (ev.id, ev.name, _j(ev.data), ev.ts, received_at, _j(ev.user), ev.v),
+            cur = await self._db.execute("SELECT 1 FROM events WHERE internal_id = ? LIMIT 1", (ev.internal_id,))
+            if await cur.fetchone() is None:
+                new.add(ev.internal_id)
+            await self._db.execute(
+                "INSERT INTO events (internal_id, id, name, data, ts, received_at, user, v) VALUES (?,?,?,?,?,?,?,?)",
+                (ev.internal_id, ev.id, ev.name, _j(ev.data), ev.ts, received_at, _j(ev.user), ev.v),
             )
-            if cur.rowcount == 1:
-                new.add(ev.id)
         return new
+
+    async def claim_key(self, function_id: str, key: str, run_id: str, now: int, ttl_ms: int) -> bool:
+        """Take ``key`` for ``function_id`` (one run per key while it lives); False if it is taken."""
+        await self._db.execute("DELETE FROM idempotency WHERE function_id = ? AND key = ? AND expires_at <= ?",
+                               (function_id, key, now))
+        cur = await self._db.execute(
+            "INSERT OR IGNORE INTO idempotency (function_id, key, run_id, expires_at) VALUES (?,?,?,?)",
+            (function_id, key, run_id, now + ttl_ms))
+        return cur.rowcount == 1
 
     async def insert_run(self, run: Run) -> None:
         await self._db.execute(
@@ -391,8 +448,10 @@ class Store:
                         event_id: str | None = None, parent_run_id: str | None = None,
                         limit: int = 100, before: str | None = None) -> list[Run]:
         """Newest first; ``before`` is a run id cursor (ULIDs sort by creation time)."""
+        by_event = "(event_id = ? OR event_id IN (SELECT internal_id FROM events WHERE id = ?))"
         clause, params = _where([("status = ?", status), ("function_id = ?", function_id),
-                                 ("event_id = ?", event_id), ("parent_run_id = ?", parent_run_id),
+                                 (by_event, (event_id, event_id) if event_id is not None else None),
+                                 ("parent_run_id = ?", parent_run_id),
                                  ("id < ?", before)])
         rows = await self._all(f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY id DESC LIMIT ?",
                                (*params, limit))
@@ -419,15 +478,20 @@ class Store:
         return [_step_from_row(r) for r in rows]
 
     async def get_event(self, event_id: str) -> Event | None:
-        rows = await self._all("SELECT id, name, data, ts, user, v FROM events WHERE id = ?", (event_id,))
+        """By internal id, or else the first event stored with that id."""
+        rows = await self._all(f"SELECT {_EVENT_COLUMNS} FROM events WHERE internal_id = ? ORDER BY seq LIMIT 1",
+                               (event_id,))
+        if not rows:
+            rows = await self._all(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ? ORDER BY seq LIMIT 1",
+                                   (event_id,))
         return _event_from_row(rows[0]) if rows else None
 
     async def list_events(self, *, name: str | None = None, limit: int = 100,
                           before: str | None = None) -> list[Event]:
         """Newest first by arrival; ``before`` is an event id cursor."""
-        clause, params = _where([("name = ?", name), ("seq < (SELECT seq FROM events WHERE id = ?)", before)])
+        clause, params = _where([("name = ?", name), ("seq < (SELECT MIN(seq) FROM events WHERE internal_id = ?)", before)])
         rows = await self._all(
-            f"SELECT id, name, data, ts, user, v FROM events {clause} ORDER BY seq DESC LIMIT ?", (*params, limit))
+            f"SELECT {_EVENT_COLUMNS} FROM events {clause} ORDER BY seq DESC LIMIT ?", (*params, limit))
         return [_event_from_row(r) for r in rows]
 
     async def waits(self, kinds: Sequence[str] | None = None, run_id: str | None = None) -> list[Wait]:

@@ -114,9 +114,11 @@ def test_sigkill_then_restart_loses_nothing_and_repeats_only_inflight_steps(tmp_
 
     with contextlib.closing(sqlite3.connect(db)) as conn:
         # Only the triggers: the engine also records lifecycle events (inngest/function.*).
-        events = {eid for (eid,) in conn.execute("SELECT id FROM events WHERE name = 'crash/test'")}
-        runs = conn.execute("SELECT id, event_id, status, output FROM runs").fetchall()
-    assert events == {f"evt-{i}" for i in range(RUNS)}, "an event was lost or duplicated"
+        stored = [eid for (eid,) in conn.execute("SELECT id FROM events WHERE name = 'crash/test'")]
+        runs = conn.execute("SELECT r.id, e.id, r.status, r.output FROM runs r "
+                            "JOIN events e ON e.internal_id = r.event_id").fetchall()
+    events = set(stored)
+    assert sorted(stored) == sorted(f"evt-{i}" for i in range(RUNS)), "an event was lost or duplicated"
     assert sorted(event_id for _, event_id, _, _ in runs) == sorted(events), "not exactly one run per event"
     assert {status for _, _, status, _ in runs} == {"Completed"}
     event_index = {f"evt-{i}": i for i in range(RUNS)}
