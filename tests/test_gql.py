@@ -290,6 +290,8 @@ async def test_events_list_pages_newest_first(ex, gql):
     assert orjson.loads(listed[0]["payload"]) == {"i": 2} and orjson.loads(listed[0]["raw"])["name"] == "gql/unrouted-2"
     older = await gql("query($last: ID) { events(query: {lastEventId: $last}) { id } }", {"last": ids[2]})
     assert [e["id"] for e in older["data"]["events"]] == ids[1::-1]
+    unknown = await gql('{ events(query: {lastEventId: "nope"}) { id } }')
+    assert unknown["data"] == {"events": None} and "names no event" in unknown["errors"][0]["message"]
 
 
 RUNS = """query($first: Int!, $after: String, $filter: RunsFilterV2!) {

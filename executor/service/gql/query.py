@@ -51,7 +51,11 @@ class Query:
 
     async def events(self, info: GraphQLResolveInfo, query: dict[str, Any]) -> list[EventNode]:
         reads = _reads(info)
-        events = await reads.ex.events(limit=EVENTS_PAGE, before=query.get("lastEventId"))
+        last = query.get("lastEventId")
+        if last is not None and await reads.event(last) is None:
+            raise NotFound(f"events: lastEventId {last!r} names no event; pass the id of the last event of the "
+                           "previous page, or leave it out for the newest events")
+        events = await reads.ex.events(limit=EVENTS_PAGE, before=last)
         return [EventNode(reads, event) for event in events]
 
     def functions(self, info: GraphQLResolveInfo) -> list[FunctionNode]:
