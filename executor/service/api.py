@@ -32,6 +32,7 @@ from executor.feed import Change, Subscription
 from executor.errors import EventValidationError
 from executor.executor import Executor
 from executor.records import MiB
+from executor.service.gql import add_gql_routes
 
 #: A request to the event API larger than this is refused before it is parsed (one event may be
 #: 3 MiB by default; this leaves room for a batch of many smaller ones).
@@ -106,6 +107,7 @@ def create_app(executor: Executor, *, key: str | None = None, load_status: LoadS
     _add_wait_routes(v1, executor)
     _add_stream_route(v1, executor, app.state.streams_stopping)
     app.include_router(v1)
+    add_gql_routes(app, executor, key=key)
     _document_event_schema(app)
     return app
 
