@@ -201,6 +201,9 @@ class Event:
     ts: int = 0
     user: dict[str, Any] | None = None
     v: str | None = None
+    #: Why routing could not evaluate an expression against this event; not part of the event
+    #: itself (``to_dict`` leaves it out, so functions and expressions never see it).
+    notes: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "name": self.name, "data": self.data, "ts": self.ts}

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from executor.engine.events import name_matches, validate_event
 from executor.engine.feed import Change
 from executor.engine.waits import index_key_of
-from executor.errors import EventValidationError, ExpressionError, SignalNotFoundError
+from executor.errors import EventValidationError, ExpressionError, SignalNotFoundError, quote_expression
 from executor.expressions import bind_event, compile_expression
 from executor.records import Event, QueueItem, QueueKind, Run, RunStatus, StepState, StepStatus, Wait, WaitKind
 from executor.util import jsonvalues
 from executor.util.durations import parse_duration
+from executor.util.throttle import ThrottledLog
 
 if TYPE_CHECKING:
     from executor.drivers.local.function import Function
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from executor.engine.engine import Engine
 
 log = logging.getLogger("durable_tui.routing")
+#: Anyone with the event key can send events that are cut off: the notes are kept on each event,
+#: the log says it at most once every few seconds.
+_cutoff_log = ThrottledLog(log)
 
 LIFECYCLE_PREFIX = "inngest/function."
 
@@ -59,11 +63,17 @@ def _timer_kind(wait: Wait) -> str:
     return {WaitKind.SLEEP: QueueKind.SLEEP, WaitKind.CANCEL: QueueKind.EXPIRE}.get(wait.kind, QueueKind.TIMEOUT)
 
 
-def _triggered_by(fn: "Function", name: str, raw_event: dict[str, Any]) -> bool:
+def _triggered_by(fn: "Function", name: str, raw_event: dict[str, Any], notes: list[str]) -> bool:
     for trigger in fn.event_triggers:
         if not name_matches(trigger.event, name):
             continue
-        if trigger.expression is None or compile_expression(trigger.expression).evaluate({"event": raw_event}):
+        if trigger.expression is None:
+            return True
+        verdict = compile_expression(trigger.expression).check({"event": raw_event})
+        if verdict.cutoff is not None:
+            notes.append(f"function {fn.id!r}: its trigger expression {quote_expression(trigger.expression)} "
+                         f"was not evaluated: {verdict.cutoff}")
+        if verdict.matched:
             return True
     return False
 
@@ -85,7 +95,8 @@ class Routing:
             new_ids.discard(ev.id)
             t.changes.append(Change("event", ev.id, data={"name": ev.name}))
             raw = ev.to_dict()
-            for wait in self.waits.matching(raw):
+            notes: list[str] = []   # expressions cut off by their evaluation budget, said on the event
+            for wait in self.waits.matching(raw, notes):
                 if wait.id in consumed or (wait.deadline is not None and wait.deadline <= now):
                     continue   # past its deadline: its timer decides, even if it has not run yet
                 consumed.add(wait.id)
@@ -96,8 +107,11 @@ class Routing:
                 elif await self.resolve_wait(tx, wait, StepStatus.COMPLETED, raw, t, reason=f"event {ev.name}"):
                     affected[ev.id].append(wait.run_id)
             for fn in list(self.functions.values()):
-                if _triggered_by(fn, ev.name, raw):
+                if _triggered_by(fn, ev.name, raw, notes):
                     affected[ev.id].append((await self.create_run(tx, fn, ev, t)).id)
+            if notes:
+                await tx.add_event_notes(ev.id, notes)
+                _cutoff_log.log(logging.WARNING, "event %s %r: %s", ev.id, ev.name, "; ".join(notes))
         return affected
 
     async def send_from_step(self: "Engine", inv: "Invocation", state: StepState, events: Any) -> list[str]:

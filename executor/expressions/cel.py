@@ -32,6 +32,17 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 from executor.errors import ExpressionError
 from executor.errors import quote_expression as _quote
 
+from .budget import (
+    MAX_COST,
+    BudgetExceeded,
+    Meter,
+    MeteredRunner,
+    PreparedVariables,
+    Unconvertible,
+    charge,
+    metered_functions,
+)
+from .cost import Analysis, analyse
 from .tree import MACROS, NOT_LITERAL, bare_name, conjuncts, depth, field_path, literal_value, macro_parts, unwrap
 
 # At DEBUG, cel-python logs ~14 KB per evaluation and runs 4x slower; an application that turns on
@@ -110,6 +121,7 @@ def _plain(value: Any, kind: str) -> Any:
 
 
 def _equal(left: Any, right: Any) -> bool:
+    charge(1, "comparing values")
     kind = _kind(left)
     if kind != _kind(right):
         return False
@@ -180,7 +192,8 @@ def _cel_in(item: Any, container: Any) -> Any:
     return celtypes.BoolType(any(_equal(element, member) for member in collection))
 
 
-_FUNCTIONS: Final = {
+_ALL_FUNCTIONS: Final = {
+    **metered_functions(base_functions),
     "_in_": _cel_in,
     "_==_": _cel_eq,
     "_!=_": _cel_ne,
@@ -212,36 +225,9 @@ def _parse(source: str) -> lark.Tree:
         return _environment.compile(source)
 
 
-def _program(tree: lark.Tree) -> celpy.Runner:
+def _program(tree: lark.Tree) -> MeteredRunner:
     assert _environment is not None  # a tree only exists after _parse created the environment
-    return _environment.program(tree, functions=_FUNCTIONS)
-
-
-# --- variables --------------------------------------------------------------------------------------
-
-
-class PreparedVariables:
-    """Variables converted to CEL values once, for evaluating many expressions against one event.
-
-    Conversion (~45 us for a small event) depends only on the data, so routing an event through
-    many waits should pay it once. Data that cannot be converted (an integer outside int64, a
-    nesting too deep for the converter) leaves no activation: every evaluation is then a non-match.
-    """
-
-    __slots__ = ("_activation",)
-
-    def __init__(self, variables: Mapping[str, object]) -> None:
-        try:
-            self._activation: dict[str, Any] | None = {
-                name: celpy.json_to_cel(value) for name, value in variables.items()
-            }
-        except (ValueError, TypeError, RecursionError):
-            self._activation = None
-
-
-def prepare_variables(variables: Mapping[str, object]) -> PreparedVariables:
-    """Convert plain JSON-like values keyed by top-level name (``{"async": event}``) once."""
-    return PreparedVariables(variables)
+    return MeteredRunner(_environment, tree, _ALL_FUNCTIONS)
 
 
 # --- compiled expressions --------------------------------------------------------------------------
@@ -255,40 +241,62 @@ class Equality:
     value: Scalar
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one evaluation: ``matched`` only for a CEL ``true``; ``cutoff`` says why the
+    expression could not be evaluated (over its budget, data CEL cannot hold), None otherwise."""
+
+    matched: bool
+    cutoff: str | None = None
+
+
 class CompiledExpression:
     """A checked, ready-to-run expression. Obtain one with :func:`compile_expression`.
 
     ``variables`` holds the top-level names it reads (``event``, ``async``; not macro variables),
-    so a holder can refuse an expression that needs data it will never supply.
+    so a holder can refuse an expression that needs data it will never supply; ``minimum_cost``
+    is what it costs at least, in budget units, whatever the data.
     """
 
-    __slots__ = ("source", "variables", "_tree", "_program")
+    __slots__ = ("source", "variables", "minimum_cost", "_tree", "_paths", "_program")
 
-    def __init__(self, source: str, tree: lark.Tree, variables: frozenset[str]) -> None:
+    def __init__(self, source: str, tree: lark.Tree, variables: frozenset[str], analysis: Analysis) -> None:
         self.source = source
         self.variables = variables
+        self.minimum_cost = analysis.minimum_cost
         self._tree = tree
+        self._paths = analysis.paths
         self._program = _program(tree)
 
     def __repr__(self) -> str:
         return f"CompiledExpression({self.source!r})"
 
     def evaluate(self, variables: Mapping[str, object] | PreparedVariables) -> bool:
-        """True only for a CEL ``true``: a waiting run must not resume on an error or a non-bool.
+        """True only for a CEL ``true``; see ``check`` for why a false may be a cut-off."""
+        return self.check(variables).matched
+
+    def check(self, variables: Mapping[str, object] | PreparedVariables, *,
+              max_cost: int = MAX_COST) -> Verdict:
+        """Evaluate within the budget: a waiting run must not resume on an error or a non-bool.
 
         Never raises, because the data is untrusted and one odd event must not break routing for
-        everyone else.
+        everyone else; an evaluation stopped by its budget says so in ``cutoff``.
         """
         prepared = variables if isinstance(variables, PreparedVariables) else PreparedVariables(variables)
-        if prepared._activation is None:
-            return False
+        meter = Meter(max_cost)
         try:
-            result = self._program.evaluate(prepared._activation)
-        # cel-python raises CELEvalError for ordinary failures but also RecursionError and internal
-        # exceptions for malformed data; all of them mean "no match".
+            result = self._program.evaluate_within(prepared.activation(self._paths, meter), meter)
+        except BudgetExceeded as exc:
+            return Verdict(False, str(exc))
+        except Unconvertible as exc:
+            return Verdict(False, str(exc))
+        except RecursionError:
+            return Verdict(False, "the data is nested too deeply to evaluate")
+        # cel-python raises CELEvalError for ordinary failures but also internal exceptions for
+        # malformed data; all of them mean "no match".
         except Exception:
-            return False
-        return isinstance(result, (bool, celtypes.BoolType)) and bool(result)
+            return Verdict(False)
+        return Verdict(isinstance(result, (bool, celtypes.BoolType)) and bool(result))
 
     def equalities(self, variable: str) -> tuple[Equality, ...]:
         """The ``&&``-level equalities between a field of ``variable`` and a literal.
@@ -342,7 +350,8 @@ def _compile_cached(source: str) -> CompiledExpression:
             f"the expression nests too deeply (parse-tree depth {deepest}, limit {MAX_DEPTH}); "
             "use fewer nested parentheses, brackets or chained operators",
         )
-    return CompiledExpression(source, tree, _check(source, tree))
+    variables = _check(source, tree)
+    return CompiledExpression(source, tree, variables, analyse(source, tree))
 
 
 # --- syntax errors ----------------------------------------------------------------------------------

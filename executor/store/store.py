@@ -20,7 +20,7 @@ import aiosqlite
 from executor.records import Event, QueueItem, Run, RunStatus, StepState, Wait
 from executor.util import jsonvalues
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -106,6 +106,8 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX waits_run ON waits(run_id);
     CREATE INDEX waits_kind ON waits(kind, deadline);
     """,
+    # Why routing could not evaluate an expression against the event (its budget, data CEL cannot hold).
+    2: "ALTER TABLE events ADD COLUMN notes BLOB",
 }
 
 
@@ -171,8 +173,12 @@ def _wait_from_row(row: Sequence[Any]) -> Wait:
                 active=bool(row[11]), deadline=row[12], created_at=row[13], index_key=_jl(row[14]))
 
 
+_EVENT_COLUMNS = "id, name, data, ts, user, v, notes"
+
+
 def _event_from_row(row: Sequence[Any]) -> Event:
-    return Event(id=row[0], name=row[1], data=_jl(row[2]) or {}, ts=row[3], user=_jl(row[4]), v=row[5])
+    return Event(id=row[0], name=row[1], data=_jl(row[2]) or {}, ts=row[3], user=_jl(row[4]), v=row[5],
+                 notes=_jl(row[6]))
 
 
 class Tx:
@@ -192,6 +198,10 @@ class Tx:
             if cur.rowcount == 1:
                 new.add(ev.id)
         return new
+
+    async def add_event_notes(self, event_id: str, notes: Sequence[str]) -> None:
+        """Record what routing could not evaluate for this event (kept with the event)."""
+        await self._db.execute("UPDATE events SET notes = ? WHERE id = ?", (_j(list(notes)), event_id))
 
     async def insert_run(self, run: Run) -> None:
         await self._db.execute(
@@ -403,7 +413,7 @@ class Store:
         return [_step_from_row(r) for r in rows]
 
     async def get_event(self, event_id: str) -> Event | None:
-        rows = await self._all("SELECT id, name, data, ts, user, v FROM events WHERE id = ?", (event_id,))
+        rows = await self._all(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
         return _event_from_row(rows[0]) if rows else None
 
     async def list_events(self, *, name: str | None = None, limit: int = 100,
@@ -411,7 +421,7 @@ class Store:
         """Newest first by arrival; ``before`` is an event id cursor."""
         clause, params = _where([("name = ?", name), ("seq < (SELECT seq FROM events WHERE id = ?)", before)])
         rows = await self._all(
-            f"SELECT id, name, data, ts, user, v FROM events {clause} ORDER BY seq DESC LIMIT ?", (*params, limit))
+            f"SELECT {_EVENT_COLUMNS} FROM events {clause} ORDER BY seq DESC LIMIT ?", (*params, limit))
         return [_event_from_row(r) for r in rows]
 
     async def waits(self, kinds: Sequence[str] | None = None, run_id: str | None = None) -> list[Wait]:
