@@ -25,6 +25,7 @@ from executor.store import SchemaError
 DEFAULT_DB = os.path.join(".durable-tui", "state.db")
 URL_ENV = "DURABLE_TUI_URL"
 KEY_ENV = "DURABLE_TUI_KEY"
+ADMIN_KEY_ENV = "DURABLE_TUI_ADMIN_KEY"
 EXIT_REFUSED, EXIT_USAGE, EXIT_NO_SERVER = 1, 2, 3
 
 
@@ -61,8 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; "
                                                            "any other needs a key)")
     serve.add_argument("--port", type=int, default=8288, help="port (default 8288; 0 picks a free one)")
-    serve.add_argument("--key", default=None, help=f"the event key and /v1 bearer token (default ${KEY_ENV})")
+    serve.add_argument("--key", default=None, help=f"the event key (POST /e/KEY), and the /v1 bearer token "
+                                                   f"unless --admin-key is given (default ${KEY_ENV})")
+    serve.add_argument("--admin-key", default=None,
+                       help=f"a separate /v1 bearer token for the operator, so the event key apps embed cannot "
+                            f"read or cancel runs (default ${ADMIN_KEY_ENV})")
     serve.add_argument("--max-event-bytes", type=int, default=None, help="largest accepted event (default 3 MiB)")
+    serve.add_argument("--header-timeout", type=float, default=10.0,
+                       help="seconds a connection has to send its request headers (default 10)")
+    serve.add_argument("--max-connections", type=int, default=None,
+                       help="open connections at most (default: below the open-files limit)")
 
     def remote(name: str, help_: str) -> argparse.ArgumentParser:
         return _remote_options(sub.add_parser(name, help=help_))
@@ -143,7 +152,8 @@ def _host(args: argparse.Namespace) -> int:
     try:
         if args.command == "serve":
             return asyncio.run(serve(paths, db=args.db, host=args.host, port=args.port, key=args.key,
-                                     max_event_bytes=args.max_event_bytes))
+                                     admin_key=args.admin_key, max_event_bytes=args.max_event_bytes,
+                                     header_timeout=args.header_timeout, max_connections=args.max_connections))
         if args.command == "headless":
             return _run_headless(args, paths)
         from .app import run_console
