@@ -146,7 +146,7 @@ def _host(args: argparse.Namespace) -> int:
     from .launch import LaunchError
 
     paths = [] if args.command == "attach" else (args.paths or _default_paths())
-    if not paths and args.command == "headless":
+    if not paths and args.command in ("headless", "serve"):
         raise UsageError("no function files given and no ./sample_functions folder here; "
                          "pass a .py file or a folder of them")
     try:

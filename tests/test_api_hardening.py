@@ -241,3 +241,44 @@ async def test_the_event_shows_why_an_expression_was_cut_off(make_executor):
         event = (await http.get(f"/v1/events/{reply['ids'][0]}")).json()["data"]
         assert "evaluation budget" in event["notes"][0]
         assert (await http.get(f"/v1/events/{reply['ids'][0]}/runs")).json()["data"] == []
+
+
+async def test_a_real_server_under_hundreds_of_half_open_connections_keeps_answering(tmp_path):
+    """The issue's 1,100 idle connections against 1,024 descriptors, scaled down: a ``serve`` process
+    limited to 256 descriptors, 400 half-open connections. Without the limit and the header timeout,
+    accept() fails, asyncio logs a traceback per failure and the API times out."""
+    import resource
+    import sys
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    (tmp_path / "fns.py").write_text("from executor import create_function\n\n"
+                                     "@create_function(id='x', trigger='app/x')\nasync def x(ctx):\n    return 1\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "console.cli", "serve", "fns.py", "--port", "0", "--db", ":memory:",
+        "--header-timeout", "1",
+        cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL, preexec_fn=few_descriptors)
+    held = []
+    try:
+        async with asyncio.timeout(20):
+            while not (line := (await proc.stdout.readline()).decode()).startswith("listening on "):
+                assert line, "serve did not start"
+        url = line.split()[2]
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        for _ in range(400):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"GET /v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            held.append(writer)
+        async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+            for _ in range(3):
+                assert (await http.get("/v1/runs")).status_code == 200
+                assert (await http.post("/e/k", content=b'{"name": "app/x"}')).status_code == 200
+    finally:
+        for writer in held:
+            writer.close()
+        proc.terminate()
+        _, stderr = await proc.communicate()
+    assert len(stderr) < 20_000, stderr[-2000:]
+    assert b"Traceback" not in stderr
