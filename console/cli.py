@@ -22,6 +22,8 @@ from executor.service.client import DEFAULT_URL, ApiRequestError, Client, Server
 from executor.service.ownership import DatabaseOwnedError, claim
 from executor.store import SchemaError
 
+from .printable import printable
+
 DEFAULT_DB = os.path.join(".durable-tui", "state.db")
 URL_ENV = "DURABLE_TUI_URL"
 KEY_ENV = "DURABLE_TUI_KEY"
@@ -129,10 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"durable-tui {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ServerUnavailableError as exc:
-        print(f"durable-tui {args.command}: {exc}", file=sys.stderr)
+        print(f"durable-tui {args.command}: {printable(str(exc))}", file=sys.stderr)
         return EXIT_NO_SERVER
     except ApiRequestError as exc:
-        print(f"durable-tui {args.command}: {exc} (HTTP {exc.status})", file=sys.stderr)
+        print(f"durable-tui {args.command}: {printable(str(exc))} (HTTP {exc.status})", file=sys.stderr)
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
@@ -201,7 +203,7 @@ def _json_arg(text: str, what: str) -> Any:
 async def _remote(args: argparse.Namespace) -> int:
     async with Client(args.url, args.key) as client:
         result, human = await _ACTIONS[args.command](client, args)
-    print(json.dumps(result, indent=2) if args.json else human(result))
+    print(json.dumps(result, indent=2) if args.json else printable(human(result), multiline=True))
     return 0
 
 
