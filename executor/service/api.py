@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
-from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -33,7 +33,7 @@ from executor.errors import EventValidationError
 from executor.executor import Executor
 from executor.records import Event, MiB
 from executor.service.guard import BODY_TIMEOUT_SECONDS, Access, BodyCaps, Guard
-from executor.service.openapi import EVENT_BODY_SCHEMA, document
+from executor.service.openapi import EVENT_BODY_SCHEMA, JSON_OBJECT_BODY, document
 from executor.util import jsonvalues
 
 #: A request to the event API larger than this is refused before it is parsed (one event may be
@@ -108,7 +108,7 @@ def create_app(executor: Executor, *, key: str | None = None, admin_key: str | N
     app = FastAPI(title="durable-tui", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Durable step functions with Inngest's step semantics.")
     app.state.streams_stopping = asyncio.Event()
-    app.add_middleware(Guard, access=access, caps=caps, body_timeout=body_timeout)
+    app.add_middleware(Guard, access=access, caps=caps, router=app.router, body_timeout=body_timeout)
     _install_error_handlers(app)
     app.post("/e/{event_key}", tags=["events"], openapi_extra=EVENT_BODY_SCHEMA,
              summary="Send events (Inngest's event API)")(_event_endpoint(executor))
@@ -263,7 +263,8 @@ def _add_run_routes(v1: APIRouter, ex: Executor) -> None:
             raise ApiError(409, f"run {run_id} already finished ({run.status}); there is nothing to cancel")
         return {"data": {"run_id": run_id, "cancelled": True}}
 
-    @v1.post("/runs/{run_id}/rerun", tags=["runs"], summary="Start a fresh run on the same event")
+    @v1.post("/runs/{run_id}/rerun", tags=["runs"], summary="Start a fresh run on the same event",
+             openapi_extra=JSON_OBJECT_BODY)
     async def rerun(run_id: str) -> dict[str, Any]:
         run = await _found(ex.rerun(run_id))
         return {"data": {"run_id": run.id}}
@@ -316,7 +317,7 @@ def _add_function_routes(v1: APIRouter, ex: Executor, status: LoadStatus) -> Non
         return {"data": functions, "metadata": {"load_errors": [e.to_dict() for e in status.errors]}}
 
     @v1.post("/functions/{function_id}/invoke", tags=["functions"], summary="Start a function now")
-    async def invoke(function_id: str, body: InvokeIn = Body(default_factory=InvokeIn)) -> dict[str, Any]:
+    async def invoke(function_id: str, body: InvokeIn) -> dict[str, Any]:
         _check_payload(body.data, ex.limits.max_event_bytes, "invoke data", "it becomes the run's event data")
         try:
             run = await _found(ex.invoke(function_id, body.data))
@@ -330,7 +331,8 @@ def _add_wait_routes(v1: APIRouter, ex: Executor) -> None:
     async def list_waits() -> dict[str, Any]:
         return {"data": await ex.waits()}
 
-    @v1.post("/waits/{wait_id:path}/fire", tags=["waits"], summary="End a sleep now, or time a wait out now")
+    @v1.post("/waits/{wait_id:path}/fire", tags=["waits"], summary="End a sleep now, or time a wait out now",
+             openapi_extra=JSON_OBJECT_BODY)
     async def fire(wait_id: str) -> dict[str, Any]:
         await _found(ex.fire(wait_id))
         return {"data": {"id": wait_id, "fired": True}}

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 KiB = 1024
@@ -120,15 +121,18 @@ def _same(given: str, expected: str) -> bool:
 class Guard:
     """ASGI middleware; see the module docstring for what it checks and in which order."""
 
-    def __init__(self, app: ASGIApp, access: Access, caps: BodyCaps,
+    def __init__(self, app: ASGIApp, access: Access, caps: BodyCaps, router: Router,
                  body_timeout: float = BODY_TIMEOUT_SECONDS) -> None:
         self.app = app
         self.access = access
         self.caps = caps
+        self.router = router
         self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or self._wrong_method(scope):
+            # A method the path does not take is answered 405 (with Allow) by the router, which
+            # reads no body: a key or a content type would not make it valid.
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
@@ -142,6 +146,15 @@ class Guard:
             await _reply(send, refusal, inngest_shape=path.startswith("/e/"))
             return
         await self.app(scope, receive, send)
+
+    def _wrong_method(self, scope: Scope) -> bool:
+        partial = False
+        for route in self.router.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return False
+            partial = partial or match is Match.PARTIAL
+        return partial
 
     def _check_host(self, scope: Scope) -> None:
         if not self.access.open:

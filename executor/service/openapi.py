@@ -23,6 +23,12 @@ EVENT_BODY_SCHEMA: dict[str, Any] = {
 }
 """The event body is read raw (to answer in Inngest's shape), so it is described by hand."""
 
+JSON_OBJECT_BODY: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+}
+"""For writes that take no input: they still need a JSON body (``{}``), because what a web page
+may send to any address without a CORS preflight is never JSON (``guard``)."""
+
 _SCHEMAS: dict[str, Any] = {
     "EventIn": {
         "type": "object", "required": ["name"],
