@@ -32,9 +32,11 @@ def check_name(value: str, what: str, limit: int = MAX_NAME_LENGTH) -> str | Non
 
 def _timestamp(ts: Any, now_ms: int, where: str) -> int:
     """Epoch milliseconds as SQLite stores them (int64), never silently rounded or clamped."""
+    if isinstance(ts, bool):   # before the zero test: False == 0
+        raise EventValidationError(f"{where}: 'ts' must be epoch milliseconds (a number), not a boolean")
     if ts is None or ts == 0:
         return now_ms
-    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+    if not isinstance(ts, (int, float)):
         raise EventValidationError(f"{where}: 'ts' must be epoch milliseconds (a number)")
     if isinstance(ts, float):
         # Beyond 2^53 a float is no longer exact: -2^63 - 1 would silently become -2^63.

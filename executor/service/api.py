@@ -16,15 +16,17 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from executor.drivers.local.loader import LoadError, LoadResult
 from executor.engine.events import MAX_NAME_LENGTH, check_name
@@ -33,7 +35,7 @@ from executor.errors import EventValidationError
 from executor.executor import Executor
 from executor.records import Event, MiB
 from executor.service.guard import BODY_TIMEOUT_SECONDS, Access, BodyCaps, Guard
-from executor.service.openapi import EVENT_BODY_SCHEMA, JSON_OBJECT_BODY, document
+from executor.service.openapi import EVENT_BODY_SCHEMA, JSON_OBJECT_BODY, PRINTABLE, document
 from executor.util import jsonvalues
 
 #: A request to the event API larger than this is refused before it is parsed (one event may be
@@ -44,6 +46,7 @@ MAX_PAGE = 1000
 #: ours end cleanly first (they end at once on ``stop_streams``).
 STREAM_STOP_GRACE_SECONDS = 5.0
 T = TypeVar("T")
+RunStatusName = Literal["Queued", "Running", "Completed", "Failed", "Cancelled"]
 
 
 class ApiError(Exception):
@@ -82,12 +85,13 @@ def _same_file(a: str, b: str) -> bool:
 
 
 class SignalIn(BaseModel):
-    signal: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, description="the signal name a run waits for")
-    data: Any = Field(default=None, description="any JSON value handed to the waiting run")
+    signal: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, description="the signal name a run waits for",
+                        json_schema_extra={"pattern": PRINTABLE})
+    data: Any = Field(default=None, description="any JSON value handed to the waiting run (integers within 64 bits)")
 
 
 class InvokeIn(BaseModel):
-    data: dict[str, Any] | None = Field(default=None, description="the event data the run sees")
+    data: dict[str, Any] | None = Field(default=None, description="the event data the run sees (integers within 64 bits)")
 
 
 def create_app(executor: Executor, *, key: str | None = None, admin_key: str | None = None,
@@ -143,13 +147,29 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = exc.detail
+        message, headers = exc.detail, exc.headers
         if exc.status_code == 404:
             message = f"no such endpoint: {request.method} {request.url.path}"
         elif exc.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path}; use {exc.headers.get('Allow', '')}"
-        # 405 must say which methods are allowed (Allow), 401 how to authenticate.
-        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
+            # Each route knows only its own method; a path served by several routes allows them all.
+            allowed = ", ".join(_methods_for(request))
+            message, headers = f"{request.method} is not allowed on {request.url.path}; use {allowed}", {"Allow": allowed}
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=headers)
+
+
+def _methods_for(request: Request) -> list[str]:
+    def collect(routes: Sequence[Any]) -> set[str]:
+        methods: set[str] = set()
+        for route in routes:
+            if route.matches(request.scope)[0] is Match.NONE:
+                continue
+            if isinstance(route, APIRoute):
+                methods |= route.methods
+            elif hasattr(route, "original_router"):   # an included APIRouter (/v1)
+                methods |= collect(route.original_router.routes)
+        return methods
+
+    return sorted(collect(request.app.router.routes))
 
 
 def _describe_validation(errors: Sequence[Any]) -> str:
@@ -169,7 +189,8 @@ def _check_payload(value: Any, limit: int, what: str, why: str) -> None:
     try:
         size = len(jsonvalues.dumps(value))
     except jsonvalues.NotJSONError as exc:
-        raise ApiError(400, f"{what} cannot be stored: {exc}; integers must fit in 64 bits") from None
+        hint = "; integers must fit in 64 bits" if "64-bit" in str(exc) else ""
+        raise ApiError(400, f"{what} cannot be stored: {exc}{hint}") from None
     if size > limit:
         raise ApiError(400, f"{what} is {size:,} bytes; the limit is {limit:,} bytes ({why})")
 
@@ -239,14 +260,10 @@ def _cursor_query() -> Any:
 
 def _add_run_routes(v1: APIRouter, ex: Executor) -> None:
     @v1.get("/runs", tags=["runs"], summary="List runs, newest first")
-    async def list_runs(status: str | None = Query(None, description="Queued|Running|Completed|Failed|Cancelled"),
+    async def list_runs(status: RunStatusName | None = Query(None, description="only runs with this status"),
                         function_id: str | None = None, limit: int = _limit_query(),
                         cursor: str | None = _cursor_query()) -> dict[str, Any]:
-        try:
-            runs = await ex.runs(status=status, function_id=function_id, limit=limit + 1, before=cursor)
-        except ValueError as exc:
-            raise ApiError(400, str(exc)) from None
-        return _page(runs, limit)
+        return _page(await ex.runs(status=status, function_id=function_id, limit=limit + 1, before=cursor), limit)
 
     @v1.get("/runs/{run_id}", tags=["runs"], summary="A run with its steps and pending waits")
     async def get_run(run_id: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ EVENT_BODY_SCHEMA: dict[str, Any] = {
         "required": True,
         "content": {"application/json": {"schema": {"oneOf": [
             {"$ref": "#/components/schemas/EventIn"},
-            {"type": "array", "items": {"$ref": "#/components/schemas/EventIn"}},
+            {"type": "array", "items": {"$ref": "#/components/schemas/EventIn"}, "minItems": 1, "maxItems": 5000},
         ]}}},
     },
 }
@@ -29,17 +29,36 @@ JSON_OBJECT_BODY: dict[str, Any] = {
 """For writes that take no input: they still need a JSON body (``{}``), because what a web page
 may send to any address without a CORS preflight is never JSON (``guard``)."""
 
+#: Text without control characters (``events.check_name``), as a JSON-schema pattern.
+PRINTABLE = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+_NAME = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": PRINTABLE,
+         "allOf": [{"pattern": "\\S"}, {"not": {"pattern": "^inngest/"}}],
+         "description": "event name; the inngest/ prefix is reserved"}
+_INT64 = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+_EXACT_FLOAT = {"type": "number", "minimum": -(2**53), "maximum": 2**53}
+
 _SCHEMAS: dict[str, Any] = {
     "EventIn": {
         "type": "object", "required": ["name"],
         "properties": {
-            "name": {"type": "string", "description": "event name; the inngest/ prefix is reserved"},
-            "data": {"type": "object"}, "user": {"type": "object"},
-            "id": {"type": "string", "description": "idempotency key: a repeated id starts no runs"},
-            "ts": {"type": "integer", "description": "epoch milliseconds; default the receive time"},
-            "v": {"type": "string"},
+            "name": _NAME,
+            "data": {"type": ["object", "null"]}, "user": {"type": ["object", "null"]},
+            "id": {"type": ["string", "null"], "maxLength": 256, "pattern": PRINTABLE,
+                   "description": "idempotency key: a repeated id starts no runs"},
+            "ts": {"anyOf": [_INT64, _EXACT_FLOAT, {"type": "null"}],
+                   "description": "epoch milliseconds; default (null or 0) the receive time"},
+            "v": {"type": ["string", "null"], "maxLength": 256, "pattern": PRINTABLE},
         },
     },
+    # What the store can hold: JSON Schema's "integer" is any integral number, and integers must
+    # fit in 64 bits (``jsonvalues``); other numbers are free.
+    "JsonValue": {"anyOf": [
+        {"type": ["string", "boolean", "null"]},
+        {"type": "integer", "minimum": -(2**63), "maximum": 2**64 - 1},
+        {"type": "number", "not": {"type": "integer"}},
+        {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
+        {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}},
+    ]},
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
     "EventReply": {
         "type": "object", "required": ["ids", "status"],
@@ -62,6 +81,9 @@ _REASONS = {
 
 _WRITES = {"post", "put", "patch"}
 
+JSON_VALUE = {"$ref": "#/components/schemas/JsonValue"}
+JSON_OBJECT = {"type": "object", "additionalProperties": JSON_VALUE}
+
 
 def document(app: FastAPI, *, keyed: bool) -> None:
     """Replace ``app.openapi`` with one that documents the statuses this API answers."""
@@ -75,6 +97,11 @@ def document(app: FastAPI, *, keyed: bool) -> None:
             for unused in ("HTTPValidationError", "ValidationError"):
                 schemas.pop(unused, None)
             schemas.update(_SCHEMAS)
+            # Pydantic cannot point a field at a schema it did not generate: the payloads the store
+            # must hold (``api._check_payload``) are described here.
+            schemas["SignalIn"]["properties"]["data"] = {**JSON_VALUE, "description": "any JSON value"}
+            schemas["InvokeIn"]["properties"]["data"] = {"anyOf": [JSON_OBJECT, {"type": "null"}],
+                                                         "description": "the event data the run sees"}
             if keyed:
                 components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
             for path, operations in schema.get("paths", {}).items():
