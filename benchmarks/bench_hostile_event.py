@@ -24,26 +24,34 @@ from pathlib import Path
 
 import httpx
 
-FUNCTIONS = '''
+# One file each: a file whose expression is refused at load does not load at all.
+FUNCTIONS = {
+    "linear.py": '''
 from executor import TriggerEvent, create_function
 
 @create_function(id="linear", trigger=TriggerEvent(event="bench/linear", expression="event.data.items.all(x, x >= 0)"))
 async def linear(ctx):
     return 1
+''',
+    "quadratic.py": '''
+from executor import TriggerEvent, create_function
 
 @create_function(id="quadratic",
                  trigger=TriggerEvent(event="bench/quadratic", expression="event.data.items.all(x, x in event.data.items)"))
 async def quadratic(ctx):
     return 1
-'''
+''',
+}
 
 CASES = [("bench/linear", 5_000), ("bench/linear", 20_000), ("bench/quadratic", 5_000)]
 
 
 async def start_server(root: Path, folder: Path) -> tuple[asyncio.subprocess.Process, str]:
-    (folder / "fns.py").write_text(FUNCTIONS)
+    (folder / "fns").mkdir()
+    for name, source in FUNCTIONS.items():
+        (folder / "fns" / name).write_text(source)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "console.cli", "serve", "fns.py", "--port", "0", "--db", ":memory:", cwd=folder,
+        sys.executable, "-m", "console.cli", "serve", "fns", "--port", "0", "--db", ":memory:", cwd=folder,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(root)})
     banner = []
@@ -71,7 +79,9 @@ async def one_case(url: str, name: str, items: int) -> dict[str, object]:
         event_ms = (time.perf_counter() - started) * 1000
         event_id = reply.json()["ids"][0]
         event = (await http.get(f"/v1/events/{event_id}")).json()["data"]
-    return {"case": name, "items": items, "event_post_ms": round(event_ms, 1),
+        loaded = {f["id"] for f in (await http.get("/v1/functions")).json()["data"]}
+    return {"case": name, "items": items, "function_loaded": name.split("/")[1] in loaded,
+            "event_post_ms": round(event_ms, 1),
             "get_runs_max_ms": round(max(latencies) * 1000, 1),
             "get_runs_median_ms": round(statistics.median(latencies) * 1000, 1), "gets": len(latencies),
             "cut_off": bool(event.get("notes"))}
