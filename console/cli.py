@@ -21,8 +21,7 @@ from typing import Any
 from executor.service.client import DEFAULT_URL, ApiRequestError, Client, ServerUnavailableError
 from executor.service.ownership import DatabaseOwnedError, claim
 from executor.store import SchemaError
-
-from .printable import printable
+from executor.util.printable import printable
 
 DEFAULT_DB = os.path.join(".durable-tui", "state.db")
 URL_ENV = "DURABLE_TUI_URL"

@@ -282,3 +282,22 @@ async def test_a_real_server_under_hundreds_of_half_open_connections_keeps_answe
         _, stderr = await proc.communicate()
     assert len(stderr) < 20_000, stderr[-2000:]
     assert b"Traceback" not in stderr
+
+
+async def test_a_hostile_event_does_not_stall_a_concurrent_read(make_executor):
+    """Without a budget this event held the loop for ~15 s (benchmarks/bench_hostile_event.py
+    measures the latency; here a generous bound only guards against the stall)."""
+    ex = await make_executor([bulk])
+    async with ApiServer(create_app(ex), bind("127.0.0.1", 0)) as server, \
+            httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        await http.get("/v1/runs")
+        hostile = asyncio.create_task(
+            http.post("/e/k", json={"name": "test/bulk", "data": {"items": list(range(20_000))}}))
+        slowest = 0.0
+        while not hostile.done():
+            started = time.monotonic()
+            assert (await http.get("/v1/runs", params={"limit": 5})).status_code == 200
+            slowest = max(slowest, time.monotonic() - started)
+            await asyncio.sleep(0.005)
+        assert (await hostile).status_code == 200
+        assert slowest < 2.0

@@ -15,7 +15,7 @@ import orjson
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from ..printable import printable
+from executor.util.printable import printable
 
 ELLIPSIS = "…"
 

@@ -17,6 +17,7 @@ from typing import TextIO
 from executor import Change, EventValidationError, Executor
 from executor.drivers.local.reload import FunctionWatcher
 from executor.util.durations import format_ms
+from executor.util.printable import printable
 
 
 def _stamp(ms: int) -> str:
@@ -30,7 +31,7 @@ async def _print_changes(ex: Executor, out: TextIO) -> None:
             for change in await sub.get_batch():
                 line = await _describe(ex, change)
                 if line:
-                    print(f"{_stamp(ex.clock.now_ms())} {line}", file=out, flush=True)
+                    print(f"{_stamp(ex.clock.now_ms())} {printable(line)}", file=out, flush=True)
 
 
 async def _describe(ex: Executor, change: Change) -> str | None:
@@ -74,7 +75,7 @@ async def _read_events(ex: Executor, stream: TextIO, out: TextIO) -> None:
         except json.JSONDecodeError as exc:
             print(f"not JSON ({exc}); type an event like {{\"name\": \"demo/hello\", \"data\": {{}}}}", file=out)
         except EventValidationError as exc:
-            print(f"event refused: {exc}", file=out, flush=True)
+            print(f"event refused: {printable(str(exc))}", file=out, flush=True)
 
 
 async def run_headless(paths: Sequence[str], db: str, demo_events: list[dict], stdin: TextIO = sys.stdin,
@@ -84,7 +85,7 @@ async def run_headless(paths: Sequence[str], db: str, demo_events: list[dict], s
         async with FunctionWatcher(ex, paths) as watcher:
             for err in watcher.errors:
                 where = f"{err.file}:{err.line}" if err.line else err.file
-                print(f"load error {where}: {err.message}", file=out)
+                print(f"load error {where}: {printable(err.message, multiline=True)}", file=out)
             names = ", ".join(sorted(ex.functions)) or "none"
             print(f"durable-tui: {len(ex.functions)} function(s) from {', '.join(paths)}: {names}", file=out)
             print(f"database: {db}. Type an event as JSON, one per line (Ctrl-D to stop).", file=out, flush=True)
