@@ -20,8 +20,8 @@ from typing import Any
 
 from executor.service.client import DEFAULT_URL, ApiRequestError, Client, ServerUnavailableError
 from executor.service.ownership import DatabaseOwnedError, claim
+from executor.service.printable import printable
 from executor.store import SchemaError
-from executor.util.printable import printable
 
 DEFAULT_DB = os.path.join(".durable-tui", "state.db")
 URL_ENV = "DURABLE_TUI_URL"

@@ -11,7 +11,7 @@ from console.screens.log import log_text as render_log_line
 from console.screens.run_detail import RunDetailScreen
 from console.widgets.step_tree import StepTree
 from executor import NonRetriableError, create_function
-from executor.util.printable import printable
+from executor.service.printable import printable
 
 from .test_console_support import make_console, pane_text, row_text, run_is, send, started, until
 

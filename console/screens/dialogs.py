@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from executor.util.printable import printable
+from executor.service.printable import printable
 
 
 class ConfirmScreen(ModalScreen[bool]):

@@ -15,7 +15,7 @@ import orjson
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from executor.util.printable import printable
+from executor.service.printable import printable
 
 ELLIPSIS = "…"
 

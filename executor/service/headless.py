@@ -16,8 +16,8 @@ from typing import TextIO
 
 from executor import Change, EventValidationError, Executor
 from executor.drivers.local.reload import FunctionWatcher
+from executor.service.printable import printable
 from executor.util.durations import format_ms
-from executor.util.printable import printable
 
 
 def _stamp(ms: int) -> str:

@@ -1,8 +1,8 @@
 """Stored strings on a terminal: names, errors, log lines and data are untrusted, and an escape
 sequence inside one must show, never act (clear the screen, retitle the window, fake a line).
 
-Used by the console's widgets, the command line's human output and the headless runner; plain
-``str`` work, no UI imports.
+Used by the console's widgets, the command line's human output and the headless runner (here, in
+service/, because the console may import only public names and service/); plain ``str`` work.
 """
 
 from __future__ import annotations
