@@ -37,7 +37,7 @@ from .screens.prefill import data_for_expression
 from .screens.run_detail import RunDetailScreen
 from .screens.runs import RunsScreen
 from .screens.waits import WaitsScreen
-from .widgets.format import short_id
+from .widgets.format import printable, short_id
 from .widgets.top_bar import VIEWS
 
 RESERVED_PREFIX = "inngest/"
@@ -74,6 +74,12 @@ class DurableConsole(App[int]):
 
     paused: reactive[bool] = reactive(False, init=False)
     held_back: reactive[int] = reactive(0, init=False)
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every notification quotes something stored (names, errors): never an escape sequence."""
+        super().notify(printable(message, multiline=True), title=printable(title), severity=severity,
+                       timeout=timeout, markup=markup)
 
     def __init__(self, backend: Backend, *, demo_events: Sequence[dict[str, Any]] = (), send_demo: bool = False,
                  start_view: str = "runs", live_interval: float = 0.25, tick_seconds: float = 1.0) -> None:

@@ -21,7 +21,8 @@ from typing import Any
 from executor import SchemaError
 from executor.service.client import ApiRequestError, Client, ServerUnavailableError
 from executor.service.ownership import DatabaseOwnedError, claim
-from executor.service.settings import DEFAULT_DB, DEFAULT_URL, KEY_ENV, URL_ENV
+from executor.service.printable import printable
+from executor.service.settings import ADMIN_KEY_ENV, DEFAULT_DB, DEFAULT_URL, KEY_ENV, URL_ENV
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_NO_SERVER = 1, 2, 3
 
@@ -59,8 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; "
                                                            "any other needs a key)")
     serve.add_argument("--port", type=int, default=8288, help="port (default 8288; 0 picks a free one)")
-    serve.add_argument("--key", default=None, help=f"the event key and /v1 bearer token (default ${KEY_ENV})")
+    serve.add_argument("--key", default=None, help=f"the event key (POST /e/KEY), and the /v1 bearer token "
+                                                   f"unless --admin-key is given (default ${KEY_ENV})")
+    serve.add_argument("--admin-key", default=None,
+                       help=f"a separate /v1 bearer token for the operator, so the event key apps embed cannot "
+                            f"read or cancel runs (default ${ADMIN_KEY_ENV})")
     serve.add_argument("--max-event-bytes", type=int, default=None, help="largest accepted event (default 3 MiB)")
+    serve.add_argument("--header-timeout", type=float, default=10.0,
+                       help="seconds a connection has to send its request headers (default 10)")
+    serve.add_argument("--max-connections", type=int, default=None,
+                       help="open connections at most (default: below the open-files limit)")
 
     def remote(name: str, help_: str) -> argparse.ArgumentParser:
         return _remote_options(sub.add_parser(name, help=help_))
@@ -118,10 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"durable-tui {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ServerUnavailableError as exc:
-        print(f"durable-tui {args.command}: {exc}", file=sys.stderr)
+        print(f"durable-tui {args.command}: {printable(str(exc))}", file=sys.stderr)
         return EXIT_NO_SERVER
     except ApiRequestError as exc:
-        print(f"durable-tui {args.command}: {exc} (HTTP {exc.status})", file=sys.stderr)
+        print(f"durable-tui {args.command}: {printable(str(exc))} (HTTP {exc.status})", file=sys.stderr)
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
@@ -135,13 +144,14 @@ def _host(args: argparse.Namespace) -> int:
     from .launch import LaunchError
 
     paths = [] if args.command == "attach" else (args.paths or _default_paths())
-    if not paths and args.command == "headless":
+    if not paths and args.command in ("headless", "serve"):
         raise UsageError("no function files given and no ./sample_functions folder here; "
                          "pass a .py file or a folder of them")
     try:
         if args.command == "serve":
             return asyncio.run(serve(paths, db=args.db, host=args.host, port=args.port, key=args.key,
-                                     max_event_bytes=args.max_event_bytes))
+                                     admin_key=args.admin_key, max_event_bytes=args.max_event_bytes,
+                                     header_timeout=args.header_timeout, max_connections=args.max_connections))
         if args.command == "headless":
             return _run_headless(args, paths)
         from .app import run_console
@@ -189,7 +199,7 @@ def _json_arg(text: str, what: str) -> Any:
 async def _remote(args: argparse.Namespace) -> int:
     async with Client(args.url, args.key) as client:
         result, human = await _ACTIONS[args.command](client, args)
-    print(json.dumps(result, indent=2) if args.json else human(result))
+    print(json.dumps(result, indent=2) if args.json else printable(human(result), multiline=True))
     return 0
 
 

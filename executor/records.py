@@ -231,6 +231,9 @@ class Event:
     v: str | None = None
     internal_id: str = ""
     received_at: int | None = None
+    #: Why routing could not evaluate an expression against this event; not part of the event
+    #: itself (``to_dict`` leaves it out, so functions and expressions never see it).
+    notes: list[str] | None = None
 
     @property
     def key(self) -> str:
@@ -243,7 +246,10 @@ class Event:
 
     def to_record(self) -> dict[str, Any]:
         """The event with where it is stored, as the API lists it."""
-        return {**self.to_dict(), "internal_id": self.key, "received_at": self.received_at}
+        out = {**self.to_dict(), "internal_id": self.key, "received_at": self.received_at}
+        if self.notes:
+            out["notes"] = self.notes
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "name": self.name, "data": self.data, "ts": self.ts}

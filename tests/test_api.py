@@ -12,7 +12,8 @@ import pytest
 
 from executor import Executor, Limits, create_function
 from executor.drivers.local.loader import LoadError
-from executor.service.api import LoadStatus, create_app
+from executor import LoadStatus
+from executor.service.api import create_app
 from executor.service.client import ApiRequestError, Client, ServerUnavailableError
 from executor.service.server import ApiServer, bind
 
@@ -77,6 +78,10 @@ async def serve_app(make_executor):
 @pytest.fixture
 async def served(serve_app) -> Served:
     return await serve_app()
+
+
+#: /v1 writes must say they send JSON (a web page cannot, without a CORS preflight).
+JSON = {"Content-Type": "application/json"}
 
 
 async def post_events(s: Served, body: Any, key: str = "any-key") -> tuple[int, dict[str, Any]]:
@@ -225,7 +230,7 @@ async def test_list_runs_filters_and_pages(served):
 
 
 @pytest.mark.parametrize("params, error", [
-    ({"status": "Sleeping"}, "unknown run status 'Sleeping'"),
+    ({"status": "Sleeping"}, "query.status: Input should be 'Queued', 'Running', 'Completed', 'Failed' or"),
     ({"limit": 0}, "query.limit"),
     ({"limit": 5000}, "query.limit"),
     ({"limit": "many"}, "query.limit"),
@@ -248,7 +253,7 @@ async def test_cancel_a_sleeping_run_then_again(served):
 async def test_rerun_starts_a_fresh_run_on_the_same_event(served):
     _, body = await post_events(served, {"name": "test/greet", "data": {"name": "cy"}})
     [first] = await served.ex.runs(event_id=body["ids"][0])
-    response = await served.http.post(f"/v1/runs/{first.id}/rerun")
+    response = await served.http.post(f"/v1/runs/{first.id}/rerun", headers=JSON)
     new_id = response.json()["data"]["run_id"]
     assert new_id != first.id and (await finished(served, new_id))["output"] == "hello CY"
 
@@ -259,7 +264,7 @@ async def test_rerun_starts_a_fresh_run_on_the_same_event(served):
     ("POST", "/v1/functions/nope/invoke"), ("GET", "/v1/nothing-here"),
 ])
 async def test_unknown_ids_are_404_with_an_error(served, method, path):
-    response = await served.http.request(method, path)
+    response = await served.http.request(method, path, json={} if method == "POST" else None)
     assert response.status_code == 404
     assert "'nope'" in response.json()["error"] or "no such endpoint: GET /v1/nothing-here" == response.json()["error"]
 
@@ -299,7 +304,7 @@ async def test_load_status_is_read_on_every_request(served):
 async def test_invoke_a_function(served):
     response = await served.http.post("/v1/functions/greet/invoke", json={"data": {"name": "di"}})
     assert (await finished(served, response.json()["data"]["run_id"]))["output"] == "hello DI"
-    bare = await served.http.post("/v1/functions/greet/invoke")
+    bare = await served.http.post("/v1/functions/greet/invoke", json={})
     assert (await finished(served, bare.json()["data"]["run_id"]))["output"] == "hello WORLD"
 
 
@@ -317,17 +322,17 @@ async def test_waits_list_and_fire_a_sleep(served):
     run = await served.ex.invoke("napper", {})
     [wait] = await pending_waits(served, 1)
     assert (wait["run_id"], wait["step_id"], wait["kind"]) == (run.id, "nap", "sleep")
-    response = await served.http.post(f"/v1/waits/{wait['id']}/fire")
+    response = await served.http.post(f"/v1/waits/{wait['id']}/fire", headers=JSON)
     assert response.json() == {"data": {"id": wait["id"], "fired": True}}
     assert (await finished(served, run.id))["output"] == "rested"
-    assert (await served.http.post(f"/v1/waits/{wait['id']}/fire")).status_code == 404
+    assert (await served.http.post(f"/v1/waits/{wait['id']}/fire", headers=JSON)).status_code == 404
 
 
 async def test_fire_times_out_a_signal_wait(served):
     run = await served.ex.invoke("approver", {"signal": "never"})
     [wait] = await pending_waits(served, 1)
     assert (wait["kind"], wait["signal"]) == ("signal", "never")
-    await served.http.post(f"/v1/waits/{wait['id']}/fire")
+    await served.http.post(f"/v1/waits/{wait['id']}/fire", headers=JSON)
     assert (await finished(served, run.id))["output"] == "timed out"
 
 
@@ -352,14 +357,28 @@ async def test_bad_signals(served, body, status, error):
     assert response.status_code == status and error in response.json()["error"]
 
 
-async def test_bodies_are_read_as_json_whatever_the_content_type(served):
-    """``curl -d '{...}'`` sends application/x-www-form-urlencoded."""
-    form = {"Content-Type": "application/x-www-form-urlencoded"}
-    response = await served.http.post("/v1/functions/greet/invoke", content=b'{"data": {"name": "jo"}}', headers=form)
-    assert (await finished(served, response.json()["data"]["run_id"]))["output"] == "hello JO"
-    response = await served.http.post("/v1/signals", content=b'{"signal": "none"}', headers=form)
-    assert response.status_code == 404
-    assert (await served.http.post("/e/k", content=b'{"name": "test/x"}', headers=form)).status_code == 200
+async def test_event_bodies_are_read_as_json_whatever_the_content_type(served):
+    """``curl -d '{...}'`` and Inngest SDKs send events as application/x-www-form-urlencoded or
+    text/plain; the event API reads them as JSON, as Inngest's does."""
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", None):
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = await served.http.post("/e/k", content=b'{"name": "test/x"}', headers=headers)
+        assert response.status_code == 200, content_type
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data", None])
+async def test_v1_writes_need_a_json_content_type(served, content_type):
+    """What a web page can send to any address without a CORS preflight is refused, before parsing."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    run = await served.ex.invoke("napper", {})
+    for path, body in (("/v1/functions/greet/invoke", b'{"data": {"name": "jo"}}'),
+                       ("/v1/signals", b'{"signal": "none"}'), (f"/v1/runs/{run.id}/rerun", b"")):
+        response = await served.http.post(path, content=body, headers=headers)
+        assert response.status_code == 415, path
+        assert "needs 'Content-Type: application/json'" in response.json()["error"]
+    assert len(await served.ex.runs(function_id="greet")) == 0
+    assert (await served.http.post("/v1/functions/greet/invoke", content=b"{}",
+                                   headers={"Content-Type": "application/json; charset=utf-8"})).status_code == 200
 
 
 async def test_openapi_document(served):

@@ -14,7 +14,7 @@ import pytest
 
 from console.cli import EXIT_NO_SERVER, EXIT_REFUSED, EXIT_USAGE, main
 from executor.drivers.local.loader import LoadError
-from executor.service.api import LoadStatus
+from executor import LoadStatus
 from executor.service.server import bind
 from tests.test_api import finished, pending_waits, serve_app, served  # noqa: F401,F811  (fixtures shared with the API tests)
 
@@ -52,7 +52,7 @@ async def test_send_data_from_a_file_as_json(served, capsys, tmp_path):
     (["send", "test/x", "--data", "[1]"], EXIT_REFUSED, "'data' must be a JSON object, not list (HTTP 400)"),
     (["send", "inngest/x"], EXIT_REFUSED, "the 'inngest/' name prefix is reserved"),
     (["signal", "nobody"], EXIT_REFUSED, "no run is waiting for signal 'nobody' (HTTP 404)"),
-    (["runs", "--status", "Sleeping"], EXIT_REFUSED, "unknown run status 'Sleeping'"),
+    (["runs", "--status", "Sleeping"], EXIT_REFUSED, "query.status: Input should be 'Queued'"),
     (["run", "01JZZZZZZZZZZZZZZZZZZZZZZZ"], EXIT_REFUSED, "no run with id '01JZZZZZZZZZZZZZZZZZZZZZZZ'"),
     (["cancel", "nope"], EXIT_REFUSED, "no run with id 'nope'"),
     (["fire", "nope"], EXIT_REFUSED, "nope"),

@@ -7,7 +7,8 @@ import httpx
 import pytest
 
 from executor.drivers.local.reload import FunctionWatcher
-from executor.service.api import LoadStatus, create_app
+from executor import LoadStatus
+from executor.service.api import create_app
 from executor.service.server import ApiServer, bind
 
 pytestmark = pytest.mark.timeout(30)

@@ -12,6 +12,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from executor.service.printable import printable
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Asks before a destructive action; `y`/`enter` confirm, `n`/`esc` back out."""
@@ -23,8 +25,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def __init__(self, question: str, detail: str = "") -> None:
         super().__init__()
-        self._question = question
-        self._detail = detail
+        self._question = printable(question)
+        self._detail = printable(detail, multiline=True)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="confirm"):

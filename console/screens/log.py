@@ -12,7 +12,7 @@ from textual.widgets import RichLog
 
 from ..backend import LogLine
 from ..messages import Dirty
-from ..widgets.format import LOG_LEVELS, clock_time
+from ..widgets.format import LOG_LEVELS, clock_time, printable
 from .base import ViewScreen
 
 KEEP = 5000
@@ -41,8 +41,8 @@ def log_text(line: LogLine, now_ms: int) -> Text:
     text = Text(no_wrap=False, end="")
     text.append(f"{clock_time(line.ts, now_ms)} ", style="dim")
     text.append(f"{line.level:<7} ", style=LOG_LEVELS.get(line.level, ""))
-    text.append(f"{line.source:<10} ", style="dim")
-    text.append(line.message, style=LOG_LEVELS.get(line.level, ""))
+    text.append(f"{printable(line.source):<10} ", style="dim")
+    text.append(printable(line.message, multiline=True), style=LOG_LEVELS.get(line.level, ""))
     return text
 
 

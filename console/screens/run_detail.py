@@ -18,20 +18,21 @@ from executor import Event, Run, StepState
 from ..backend import WaitInfo
 from ..messages import Dirty
 from ..widgets.details import DetailPane, run_details, step_details
-from ..widgets.format import RUN_STATUS, duration, short_id, status_text
+from ..widgets.format import RUN_STATUS, duration, printable, short_id, status_text
 from ..widgets.step_tree import PENDING, GroupNode, StepTree
 from .base import Selection, ViewScreen
 
 
 def summary_line(run: Run, event: Event | None, now_ms: int) -> Text:
-    text = Text.assemble(status_text(run.status, RUN_STATUS), "  ", (run.function_id, "bold"),
+    text = Text.assemble(status_text(run.status, RUN_STATUS), "  ", (printable(run.function_id), "bold"),
                          f"  run {short_id(run.id)}", no_wrap=True, overflow="ellipsis")
     if event is not None:
-        text.append(f"  ← {event.name}", style="dim")
+        text.append(f"  ← {printable(event.name)}", style="dim")
     took = (run.ended_at or now_ms) - run.started_at if run.started_at else None
     text.append(f"  {run.invocations} invocation{'s' if run.invocations != 1 else ''}  took {duration(took)}")
     if run.nondeterminism:
-        text.append(f"\n⚠ non-determinism: {run.nondeterminism[-1].get('message', '')}", style="bold yellow")
+        warning = printable(str(run.nondeterminism[-1].get("message", "")))
+        text.append(f"\n⚠ non-determinism: {warning}", style="bold yellow")
     return text
 
 

@@ -25,6 +25,7 @@ from .format import (
     display_path,
     duration,
     pretty_json,
+    printable_renderable,
     short_id,
     status_text,
     step_kind,
@@ -189,4 +190,4 @@ class DetailPane(VerticalScroll):
         yield self.body
 
     def show(self, renderable: RenderableType) -> None:
-        self.body.update(renderable)
+        self.body.update(printable_renderable(renderable))

@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from rich.console import Group, RenderableType
 from rich.text import Text
+
+from executor.service.printable import printable
 
 ELLIPSIS = "…"
 
@@ -67,9 +70,21 @@ def short_id(value: str | None) -> str:
     return value[-8:] if value else "—"
 
 
+def printable_renderable(renderable: RenderableType) -> RenderableType:
+    """The same, through a ``Group`` of ``Text`` lines (the detail panes), styles kept."""
+    if isinstance(renderable, Text):
+        renderable.plain = printable(renderable.plain, multiline=True)
+    elif isinstance(renderable, Group):
+        for part in renderable.renderables:
+            printable_renderable(part)
+    elif isinstance(renderable, str):
+        return printable(renderable, multiline=True)
+    return renderable
+
+
 def fit(text: str, width: int) -> str:
     """Cut to ``width`` cells with an ellipsis, so a clipped value never looks complete."""
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()))
     return text if len(text) <= width else text[: max(width - 1, 0)] + ELLIPSIS
 
 

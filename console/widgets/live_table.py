@@ -26,7 +26,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from .format import fit
+from .format import fit, printable
 
 Cell = str | Text
 #: Rendered lines kept before the cache is emptied (a few screens' worth of every column set).
@@ -68,7 +68,11 @@ def lay_out(total: int, columns: Iterable[Column | Flex]) -> list[Column]:
 def as_text(value: Cell, width: int) -> Text:
     """Cells are ``Text``, cut to the column with an ellipsis; a plain string is never parsed as
     markup, so event names and step ids typed by users show as written."""
-    text = value.copy() if isinstance(value, Text) else Text(fit(value, width))
+    if isinstance(value, Text):
+        text = value.copy()
+        text.plain = printable(text.plain)
+    else:
+        text = Text(fit(value, width))
     text.no_wrap = True
     text.truncate(width, overflow="ellipsis", pad=True)
     return text

@@ -14,7 +14,7 @@ from textual.widgets.tree import TreeNode
 
 from executor import Run, StepState
 
-from .format import RUN_STATUS, STEP_STATUS, clock_time, countdown, duration, short_id, step_kind
+from .format import RUN_STATUS, STEP_STATUS, clock_time, countdown, duration, printable, short_id, step_kind
 
 PENDING = frozenset({"Sleeping", "Waiting", "Retrying"})
 
@@ -46,7 +46,7 @@ def step_label(step: StepState, now_ms: int) -> Text:
     glyph, colour = STEP_STATUS.get(step.status, ("?", ""))
     label = Text(no_wrap=True, overflow="ellipsis", end="")
     label.append(f"{glyph} {step.status:<9} ", style=colour)
-    label.append(step.step_id, style="bold")
+    label.append(printable(step.step_id), style="bold")
     label.append(f"  {step_kind(step.op)}", style="dim")
     if step.attempts > 1:
         label.append(f"  ×{step.attempts}")
@@ -68,7 +68,7 @@ def run_label(run: Run) -> Text:
     glyph, colour = RUN_STATUS.get(run.status, ("?", ""))
     label = Text(no_wrap=True, end="")
     label.append(f"{glyph} {run.status} ", style=colour)
-    label.append(run.function_id, style="bold")
+    label.append(printable(run.function_id), style="bold")
     label.append(f"  run {short_id(run.id)}", style="dim")
     return label
 

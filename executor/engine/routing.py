@@ -6,19 +6,36 @@ parent and records its lifecycle events, which route like any other event (that 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from executor.engine.core import Core, Transition
 from executor.engine.pauses import resolve_wait, resume_parent
 from executor.engine.runs import add_event, close_run, create_run, request_cancel
+from executor.errors import quote_expression
 from executor.expressions import compile_expression
 from executor.records import Event, Run, StepStatus, WaitKind
+from executor.specs import FunctionSpec, TriggerEvent
 from executor.store import Tx
+from executor.util.throttle import ThrottledLog
+
+log = logging.getLogger("durable_tui.routing")
+#: Anyone with the event key can send events that are cut off: the notes are kept on each event,
+#: the log says it at most once every few seconds.
+_cutoff_log = ThrottledLog(log)
 
 
-def _wanted(expression: str | None, raw_event: dict[str, Any]) -> bool:
-    return expression is None or compile_expression(expression).evaluate({"event": raw_event})
+def _wanted(spec: FunctionSpec, trigger: TriggerEvent, raw_event: dict[str, Any], notes: list[str]) -> bool:
+    """Whether the trigger's expression holds for the event, within the evaluation budget; an
+    expression that was cut off does not start a run, and the event says why."""
+    if trigger.expression is None:
+        return True
+    verdict = compile_expression(trigger.expression).check({"event": raw_event})
+    if verdict.cutoff is not None:
+        notes.append(f"function {spec.id!r}: its trigger expression {quote_expression(trigger.expression)} "
+                     f"was not evaluated: {verdict.cutoff}")
+    return verdict.matched
 
 
 async def route(core: Core, tx: Tx, events: Sequence[Event], t: Transition) -> dict[str, list[str]]:
@@ -36,7 +53,8 @@ async def route(core: Core, tx: Tx, events: Sequence[Event], t: Transition) -> d
         new_ids.discard(ev.key)
         add_event(t, ev)
         raw = ev.to_dict()
-        for wait in core.waits.matching(raw):
+        notes: list[str] = []   # expressions cut off by their evaluation budget, said on the event
+        for wait in core.waits.matching(raw, notes):
             if wait.id in consumed or (wait.deadline is not None and wait.deadline <= now):
                 continue   # past its deadline: its timer decides, even if it has not run yet
             consumed.add(wait.id)
@@ -48,11 +66,14 @@ async def route(core: Core, tx: Tx, events: Sequence[Event], t: Transition) -> d
                 affected[ev.key].append(wait.run_id)
         started: set[str] = set()
         for spec, trigger in list(core.registry.candidates(ev.name)):
-            if spec.id not in started and _wanted(trigger.expression, raw):
+            if spec.id not in started and _wanted(spec, trigger, raw, notes):
                 started.add(spec.id)
                 run = await create_run(core, tx, spec, ev, t)
                 if run is not None:
                     affected[ev.key].append(run.id)
+        if notes:
+            await tx.add_event_notes(ev.key, notes)
+            _cutoff_log.log(logging.WARNING, "event %s %r: %s", ev.key, ev.name, "; ".join(notes))
     return affected
 
 

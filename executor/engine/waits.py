@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from executor.errors import quote_expression
 from executor.expressions.index import IndexedWait, WaitIndex, key_from_json, key_to_json
 from executor.records import Wait, WaitKind
 
@@ -62,9 +63,14 @@ class WaitRegistry:
         wait_id = self._signal_owner.get(signal)
         return self._by_id.get(wait_id) if wait_id else None
 
-    def matching(self, event: Mapping[str, object]) -> list[Wait]:
-        """Event waits and cancel rules this event satisfies, oldest first."""
-        return [self._by_id[w] for w in self._index.matches(event) if w in self._by_id]
+    def matching(self, event: Mapping[str, object], notes: list[str] | None = None) -> list[Wait]:
+        """Event waits and cancel rules this event satisfies, oldest first. ``notes`` (when given)
+        receives a sentence for each one whose expression could not be evaluated (its budget)."""
+        cutoffs: list[tuple[str, str]] = []
+        matched = [self._by_id[w] for w in self._index.matches(event, cutoffs) if w in self._by_id]
+        if notes is not None:
+            notes += [_cutoff_note(self._by_id[w], why) for w, why in cutoffs if w in self._by_id]
+        return matched
 
     def stats(self) -> dict[str, int]:
         return {**self._index.stats(), "signals": len(self._signal_owner), "all": len(self._by_id)}
@@ -74,3 +80,9 @@ def index_key_of(expression: str | None) -> dict[str, object]:
     """What ``Wait.index_key`` stores: computed once when the wait is created (this also
     rejects an expression that cannot be indexed safely)."""
     return {"key": key_to_json(WaitIndex.key_for(expression))}
+
+
+def _cutoff_note(wait: Wait, why: str) -> str:
+    what = "its cancel rule" if wait.kind == WaitKind.CANCEL else f"the wait of step {wait.step_id!r}"
+    return (f"function {wait.function_id!r}, run {wait.run_id}: {what} "
+            f"{quote_expression(wait.source or wait.expression or '')} was not evaluated: {why}")

@@ -4,15 +4,15 @@
 from executor.errors import ExpressionError
 
 from .binding import bind_event, match_to_expression
+from .budget import PreparedVariables, prepare_variables
 from .cel import (
                   MAX_DEPTH,
                   MAX_LENGTH,
                   CompiledExpression,
                   Equality,
-                  PreparedVariables,
+                  Verdict,
                   compile_expression,
-                  prepare_variables,
 )
 
-__all__ = ["ExpressionError", "MAX_DEPTH", "MAX_LENGTH", "CompiledExpression", "Equality", "PreparedVariables", "bind_event",
+__all__ = ["ExpressionError", "MAX_DEPTH", "MAX_LENGTH", "CompiledExpression", "Equality", "PreparedVariables", "Verdict", "bind_event",
            "compile_expression", "match_to_expression", "prepare_variables"]

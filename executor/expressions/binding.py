@@ -14,7 +14,8 @@ import lark
 
 from executor.errors import ExpressionError
 
-from .cel import _IDENT, _INT64, _KEYWORDS, _MACROS, MAX_DEPTH, _bare_name, _macro_parts, _reference, compile_expression
+from .cel import _IDENT, _INT64, _KEYWORDS, MAX_DEPTH, compile_expression
+from .tree import MACROS, bare_name, macro_parts, reference
 
 
 def match_to_expression(match: str) -> str:
@@ -75,14 +76,14 @@ def _event_references(tree: lark.Tree) -> Iterator[_Reference]:
         if not isinstance(node, lark.Tree):
             return
         if node.data == "member":
-            reference = _reference(node)
-            if reference is not None and reference[0] == "event" and (reference[1] or not shadowed):
-                yield node, reference[2], receiver
+            found = reference(node)
+            if found is not None and found[0] == "event" and (found[1] or not shadowed):
+                yield node, found[2], receiver
                 return
-        if node.data == "member_dot_arg" and str(node.children[1]) in _MACROS:
-            target, _, arguments = _macro_parts(node)
+        if node.data == "member_dot_arg" and str(node.children[1]) in MACROS:
+            target, _, arguments = macro_parts(node)
             yield from visit(target, shadowed, True)
-            yield from visit(arguments[1], shadowed or _bare_name(arguments[0]) == "event", False)
+            yield from visit(arguments[1], shadowed or bare_name(arguments[0]) == "event", False)
             return
         selects = node.data in ("member_dot", "member_dot_arg", "member_index")
         for position, child in enumerate(node.children):

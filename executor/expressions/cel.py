@@ -26,11 +26,24 @@ from typing import Any, Final
 import celpy
 import lark
 from celpy import celtypes
-from celpy.evaluation import CELEvalError, base_functions, celstr
+from celpy.evaluation import CELEvalError, base_functions
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
 from executor.errors import ExpressionError
 from executor.errors import quote_expression as _quote
+
+from .budget import (
+    MAX_COST,
+    BudgetExceeded,
+    Meter,
+    MeteredRunner,
+    PreparedVariables,
+    Unconvertible,
+    charge,
+    metered_functions,
+)
+from .cost import Analysis, analyse
+from .tree import MACROS, NOT_LITERAL, bare_name, conjuncts, depth, field_path, literal_value, macro_parts, unwrap
 
 # At DEBUG, cel-python logs ~14 KB per evaluation and runs 4x slower; an application that turns on
 # debug logging globally must not pay that on every event.
@@ -46,24 +59,15 @@ levels evaluation dies with RecursionError."""
 
 _CACHE_SIZE: Final = 4096
 
-_MACROS: Final = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _GLOBAL_FUNCTIONS: Final = frozenset(
     {name for name in base_functions if name.isidentifier()} | {"has", "dyn"}
 )
-_METHODS: Final = frozenset({name for name in base_functions if name.isidentifier()} | _MACROS)
+_METHODS: Final = frozenset({name for name in base_functions if name.isidentifier()} | MACROS)
 _KEYWORDS: Final = frozenset({"true", "false", "null", "in"})
 _IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INT64 = range(-(2**63), 2**63)
 
-# Single-child wrapper rules of the grammar: `a == b` is expr > conditionalor > conditionaland >
-# relation ..., so structural questions ("is this side a literal?") must look through them.
-_PASS_THROUGH: Final = frozenset(
-    {"expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication",
-     "unary", "member", "primary"}
-)
-
 Scalar = str | int | float | bool | None
-
 
 # --- comparisons with Inngest's rules -------------------------------------------------------------
 
@@ -117,6 +121,7 @@ def _plain(value: Any, kind: str) -> Any:
 
 
 def _equal(left: Any, right: Any) -> bool:
+    charge(1, "comparing values")
     kind = _kind(left)
     if kind != _kind(right):
         return False
@@ -187,7 +192,8 @@ def _cel_in(item: Any, container: Any) -> Any:
     return celtypes.BoolType(any(_equal(element, member) for member in collection))
 
 
-_FUNCTIONS: Final = {
+_ALL_FUNCTIONS: Final = {
+    **metered_functions(base_functions),
     "_in_": _cel_in,
     "_==_": _cel_eq,
     "_!=_": _cel_ne,
@@ -219,36 +225,9 @@ def _parse(source: str) -> lark.Tree:
         return _environment.compile(source)
 
 
-def _program(tree: lark.Tree) -> celpy.Runner:
+def _program(tree: lark.Tree) -> MeteredRunner:
     assert _environment is not None  # a tree only exists after _parse created the environment
-    return _environment.program(tree, functions=_FUNCTIONS)
-
-
-# --- variables --------------------------------------------------------------------------------------
-
-
-class PreparedVariables:
-    """Variables converted to CEL values once, for evaluating many expressions against one event.
-
-    Conversion (~45 us for a small event) depends only on the data, so routing an event through
-    many waits should pay it once. Data that cannot be converted (an integer outside int64, a
-    nesting too deep for the converter) leaves no activation: every evaluation is then a non-match.
-    """
-
-    __slots__ = ("_activation",)
-
-    def __init__(self, variables: Mapping[str, object]) -> None:
-        try:
-            self._activation: dict[str, Any] | None = {
-                name: celpy.json_to_cel(value) for name, value in variables.items()
-            }
-        except (ValueError, TypeError, RecursionError):
-            self._activation = None
-
-
-def prepare_variables(variables: Mapping[str, object]) -> PreparedVariables:
-    """Convert plain JSON-like values keyed by top-level name (``{"async": event}``) once."""
-    return PreparedVariables(variables)
+    return MeteredRunner(_environment, tree, _ALL_FUNCTIONS)
 
 
 # --- compiled expressions --------------------------------------------------------------------------
@@ -262,40 +241,62 @@ class Equality:
     value: Scalar
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one evaluation: ``matched`` only for a CEL ``true``; ``cutoff`` says why the
+    expression could not be evaluated (over its budget, data CEL cannot hold), None otherwise."""
+
+    matched: bool
+    cutoff: str | None = None
+
+
 class CompiledExpression:
     """A checked, ready-to-run expression. Obtain one with :func:`compile_expression`.
 
     ``variables`` holds the top-level names it reads (``event``, ``async``; not macro variables),
-    so a holder can refuse an expression that needs data it will never supply.
+    so a holder can refuse an expression that needs data it will never supply; ``minimum_cost``
+    is what it costs at least, in budget units, whatever the data.
     """
 
-    __slots__ = ("source", "variables", "_tree", "_program")
+    __slots__ = ("source", "variables", "minimum_cost", "_tree", "_paths", "_program")
 
-    def __init__(self, source: str, tree: lark.Tree, variables: frozenset[str]) -> None:
+    def __init__(self, source: str, tree: lark.Tree, variables: frozenset[str], analysis: Analysis) -> None:
         self.source = source
         self.variables = variables
+        self.minimum_cost = analysis.minimum_cost
         self._tree = tree
+        self._paths = analysis.paths
         self._program = _program(tree)
 
     def __repr__(self) -> str:
         return f"CompiledExpression({self.source!r})"
 
     def evaluate(self, variables: Mapping[str, object] | PreparedVariables) -> bool:
-        """True only for a CEL ``true``: a waiting run must not resume on an error or a non-bool.
+        """True only for a CEL ``true``; see ``check`` for why a false may be a cut-off."""
+        return self.check(variables).matched
+
+    def check(self, variables: Mapping[str, object] | PreparedVariables, *,
+              max_cost: int = MAX_COST) -> Verdict:
+        """Evaluate within the budget: a waiting run must not resume on an error or a non-bool.
 
         Never raises, because the data is untrusted and one odd event must not break routing for
-        everyone else.
+        everyone else; an evaluation stopped by its budget says so in ``cutoff``.
         """
         prepared = variables if isinstance(variables, PreparedVariables) else PreparedVariables(variables)
-        if prepared._activation is None:
-            return False
+        meter = Meter(max_cost)
         try:
-            result = self._program.evaluate(prepared._activation)
-        # cel-python raises CELEvalError for ordinary failures but also RecursionError and internal
-        # exceptions for malformed data; all of them mean "no match".
+            result = self._program.evaluate_within(prepared.activation(self._paths, meter), meter)
+        except BudgetExceeded as exc:
+            return Verdict(False, str(exc))
+        except Unconvertible as exc:
+            return Verdict(False, str(exc))
+        except RecursionError:
+            return Verdict(False, "the data is nested too deeply to evaluate")
+        # cel-python raises CELEvalError for ordinary failures but also internal exceptions for
+        # malformed data; all of them mean "no match".
         except Exception:
-            return False
-        return isinstance(result, (bool, celtypes.BoolType)) and bool(result)
+            return Verdict(False)
+        return Verdict(isinstance(result, (bool, celtypes.BoolType)) and bool(result))
 
     def equalities(self, variable: str) -> tuple[Equality, ...]:
         """The ``&&``-level equalities between a field of ``variable`` and a literal.
@@ -304,8 +305,8 @@ class CompiledExpression:
         only when both sides are), which is what lets an index skip full evaluation.
         """
         found = []
-        for conjunct in _conjuncts(self._tree):
-            node = _unwrap(conjunct)
+        for conjunct in conjuncts(self._tree):
+            node = unwrap(conjunct)
             if node.data != "relation" or len(node.children) != 2:
                 continue
             operator_node, right = node.children
@@ -313,9 +314,9 @@ class CompiledExpression:
                 continue
             left = operator_node.children[0]
             for field, other in ((left, right), (right, left)):
-                path = _field_path(field, variable)
-                value = _literal_value(other)
-                if path and value is not _NOT_LITERAL:
+                path = field_path(field, variable)
+                value = literal_value(other)
+                if path and value is not NOT_LITERAL:
                     found.append(Equality(path, value))
                     break
         return tuple(found)
@@ -342,14 +343,15 @@ def _compile_cached(source: str) -> CompiledExpression:
         tree = _parse(source)
     except celpy.CELParseError as error:
         raise _syntax_error(source, error) from None
-    depth = _depth(tree)
-    if depth > MAX_DEPTH:
+    deepest = depth(tree)
+    if deepest > MAX_DEPTH:
         raise ExpressionError(
             source,
-            f"the expression nests too deeply (parse-tree depth {depth}, limit {MAX_DEPTH}); "
+            f"the expression nests too deeply (parse-tree depth {deepest}, limit {MAX_DEPTH}); "
             "use fewer nested parentheses, brackets or chained operators",
         )
-    return CompiledExpression(source, tree, _check(source, tree))
+    variables = _check(source, tree)
+    return CompiledExpression(source, tree, variables, analyse(source, tree))
 
 
 # --- syntax errors ----------------------------------------------------------------------------------
@@ -406,41 +408,6 @@ def _syntax_error(source: str, error: celpy.CELParseError) -> ExpressionError:
     return ExpressionError(source, reason, line, column)
 
 
-# --- tree analysis ----------------------------------------------------------------------------------
-
-
-def _depth(tree: lark.Tree) -> int:
-    """Iterative on purpose: the tree being measured may be too deep to recurse over."""
-    deepest = 0
-    stack = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in node.children if isinstance(child, lark.Tree))
-    return deepest
-
-
-def _unwrap(node: Any) -> Any:
-    while isinstance(node, lark.Tree) and (
-        node.data == "paren_expr" or (node.data in _PASS_THROUGH and len(node.children) == 1)
-    ):
-        node = node.children[0]
-    return node
-
-
-def _macro_parts(node: lark.Tree) -> tuple[lark.Tree, str, list[lark.Tree]]:
-    receiver, name = node.children[0], node.children[1]
-    arguments = node.children[2].children if len(node.children) > 2 else []
-    return receiver, str(name), arguments
-
-
-def _bare_name(node: lark.Tree) -> str | None:
-    node = _unwrap(node)
-    if isinstance(node, lark.Tree) and node.data == "ident":
-        return str(node.children[0])
-    return None
-
-
 def _check(source: str, tree: lark.Tree) -> frozenset[str]:
     """Reject what would fail or run away at evaluation; return the free top-level names.
 
@@ -466,15 +433,15 @@ def _check(source: str, tree: lark.Tree) -> frozenset[str]:
         if node.data == "ident_arg" and str(node.children[0]) not in _GLOBAL_FUNCTIONS:
             raise fail(node, f"unknown function {str(node.children[0])!r}")
         if node.data == "member_dot_arg":
-            receiver, name, arguments = _macro_parts(node)
+            receiver, name, arguments = macro_parts(node)
             if name not in _METHODS:
                 raise fail(node, f"unknown function {name!r}")
-            if name in _MACROS:
+            if name in MACROS:
                 if in_macro:
                     raise fail(
                         node, f"{name}() inside another comprehension is not allowed (nested comprehensions)"
                     )
-                variable = _bare_name(arguments[0]) if len(arguments) == 2 else None
+                variable = bare_name(arguments[0]) if len(arguments) == 2 else None
                 if variable is None:
                     raise fail(
                         node, f"{name}() takes a variable name and an expression, e.g. {name}(x, x > 0)"
@@ -487,84 +454,3 @@ def _check(source: str, tree: lark.Tree) -> frozenset[str]:
 
     visit(tree, frozenset(), False)
     return frozenset(free)
-
-
-def _conjuncts(tree: lark.Tree) -> list[lark.Tree]:
-    """The operands of the top-level ``&&`` chain, in source order, looking into parentheses."""
-    node = _unwrap(tree)
-    if not isinstance(node, lark.Tree) or node.data != "conditionaland":
-        return [node] if isinstance(node, lark.Tree) else []
-    # `a && b && c` is conditionaland(conditionaland(conditionaland(a), b), c): walk the left spine.
-    right_operands = []
-    while isinstance(node, lark.Tree) and node.data == "conditionaland" and len(node.children) == 2:
-        right_operands.append(node.children[1])
-        node = node.children[0]
-    operands = [node, *reversed(right_operands)]
-    return [part for operand in operands for part in _conjuncts(operand)]
-
-
-def _reference(node: Any) -> tuple[str, bool, tuple[str | int, ...]] | None:
-    """Decompose ``name.a["b"][0]`` into (root name, rooted with a leading dot, path).
-
-    Only field names and literal string/int indexes belong to a path; anything else (a method
-    call, a computed index) ends it, so the caller sees the longest plain reference.
-    """
-    segments: list[str | int] = []
-    node = _unwrap(node)
-    while isinstance(node, lark.Tree):
-        if node.data == "member_dot":
-            segments.append(str(node.children[1]))
-            node = _unwrap(node.children[0])
-        elif node.data == "member_index":
-            key = _literal_value(node.children[1])
-            if not isinstance(key, (str, int)) or isinstance(key, bool):
-                return None
-            segments.append(key)
-            node = _unwrap(node.children[0])
-        elif node.data in ("ident", "dot_ident"):
-            return str(node.children[0]), node.data == "dot_ident", tuple(reversed(segments))
-        else:
-            return None
-    return None
-
-
-def _field_path(node: Any, variable: str) -> tuple[str, ...] | None:
-    reference = _reference(node)
-    if reference is None or reference[0] != variable:
-        return None
-    path = reference[2]
-    if not all(isinstance(segment, str) for segment in path):
-        return None
-    return tuple(str(segment) for segment in path)
-
-
-_NOT_LITERAL: Final = object()
-
-
-def _literal_value(node: Any) -> Any:
-    """The Python value of a scalar literal operand, or ``_NOT_LITERAL``.
-
-    Decoding goes through cel-python's own converters, the ones its evaluator uses, so escapes,
-    raw strings and hex ints mean exactly what they mean at evaluation (running the evaluator on
-    the literal would cost ~0.1 ms per wait).
-    """
-    node = _unwrap(node)
-    if not isinstance(node, lark.Tree) or node.data != "literal":
-        return _NOT_LITERAL
-    token = node.children[0]
-    try:
-        if token.type in ("STRING_LIT", "MLSTRING_LIT"):
-            return str(celstr(token))
-        if token.type == "INT_LIT":
-            return int(celtypes.IntType(token.value))
-        if token.type == "UINT_LIT":
-            return int(celtypes.UintType(token.value[:-1]))
-        if token.type == "FLOAT_LIT":
-            return float(celtypes.DoubleType(token.value))
-    except ValueError:  # out of range for its CEL type: an error at evaluation, not a key
-        return _NOT_LITERAL
-    if token.type == "BOOL_LIT":
-        return token.value == "true"
-    if token.type == "NULL_LIT":
-        return None
-    return _NOT_LITERAL

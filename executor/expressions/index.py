@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from executor.errors import ExpressionError
-from executor.expressions import CompiledExpression, Equality, PreparedVariables, compile_expression, prepare_variables
+from executor.expressions import (
+    CompiledExpression,
+    Equality,
+    PreparedVariables,
+    Verdict,
+    compile_expression,
+    prepare_variables,
+)
 
 _Path = tuple[str, ...]
 #: An index key: the path of one required ``async.<path> == literal`` equality and the literal's
@@ -185,13 +192,24 @@ class WaitIndex:
         found.sort(key=lambda wait_id: self._entries[wait_id].order)
         return found
 
-    def matches(self, event: Mapping[str, object]) -> list[str]:
-        """Ids of the waits the event truly satisfies, oldest first. Never raises on odd events."""
+    def matches(self, event: Mapping[str, object], cutoffs: list[tuple[str, str]] | None = None) -> list[str]:
+        """Ids of the waits the event truly satisfies, oldest first. Never raises on odd events.
+
+        A candidate whose expression could not be evaluated within its budget does not match;
+        ``cutoffs`` (when given) receives ``(wait id, why)`` for each, so the caller can say so.
+        """
         found = self.candidates(event)
         if not found:
             return []
         variables = prepare_variables({"async": event})
-        return [wait_id for wait_id in found if self._satisfies(self._entries[wait_id], variables)]
+        matched = []
+        for wait_id in found:
+            verdict = self._check(self._entries[wait_id], variables)
+            if verdict.matched:
+                matched.append(wait_id)
+            elif verdict.cutoff is not None and cutoffs is not None:
+                cutoffs.append((wait_id, verdict.cutoff))
+        return matched
 
     def stats(self) -> dict[str, int]:
         """Counts for the console and logs; a high ``unkeyed`` count means slow routing."""
@@ -204,8 +222,8 @@ class WaitIndex:
         }
 
     @staticmethod
-    def _satisfies(entry: _Entry, variables: PreparedVariables) -> bool:
+    def _check(entry: _Entry, variables: PreparedVariables) -> Verdict:
         if entry.wait.expression is None:
-            return True
+            return Verdict(True)
         compiled = entry.compiled or compile_expression(entry.wait.expression)
-        return compiled.evaluate(variables)
+        return compiled.check(variables)

@@ -13,26 +13,29 @@ guess which shape it got. The event endpoint keeps Inngest's own shape,
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
-from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Match
 
 from executor.drivers.local.loader import LoadStatus
-from executor.feed import Change, Subscription
+from executor.engine.events import MAX_NAME_LENGTH, check_name
 from executor.errors import EventValidationError
 from executor.executor import Executor
+from executor.feed import Change, Subscription
 from executor.records import MiB
 from executor.service.gql import add_gql_routes
+from executor.service.guard import BODY_TIMEOUT_SECONDS, Access, BodyCaps, Guard
+from executor.service.openapi import EVENT_BODY_SCHEMA, JSON_OBJECT_BODY, PRINTABLE, document
+from executor.util import jsonvalues
 
 #: A request to the event API larger than this is refused before it is parsed (one event may be
 #: 3 MiB by default; this leaves room for a batch of many smaller ones).
@@ -43,6 +46,7 @@ SEED_HEADER = "x-inngest-event-id-seed"
 #: ours end cleanly first (they end at once on ``stop_streams``).
 STREAM_STOP_GRACE_SECONDS = 5.0
 T = TypeVar("T")
+RunStatusName = Literal["Queued", "Running", "Completed", "Failed", "Cancelled"]
 
 
 class ApiError(Exception):
@@ -55,52 +59,38 @@ class ApiError(Exception):
 
 
 class SignalIn(BaseModel):
-    signal: str = Field(min_length=1, description="the signal name a run waits for")
-    data: Any = Field(default=None, description="any JSON value handed to the waiting run")
+    signal: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, description="the signal name a run waits for",
+                        json_schema_extra={"pattern": PRINTABLE})
+    data: Any = Field(default=None, description="any JSON value handed to the waiting run (integers within 64 bits)")
 
 
 class InvokeIn(BaseModel):
-    data: dict[str, Any] | None = Field(default=None, description="the event data the run sees")
+    data: dict[str, Any] | None = Field(default=None, description="the event data the run sees (integers within 64 bits)")
 
 
-_EVENT_BODY_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"oneOf": [
-            {"$ref": "#/components/schemas/EventIn"},
-            {"type": "array", "items": {"$ref": "#/components/schemas/EventIn"}},
-        ]}}},
-    },
-}
-_EVENT_SCHEMA = {
-    "type": "object", "required": ["name"],
-    "properties": {
-        "name": {"type": "string", "description": "event name; the inngest/ prefix is reserved"},
-        "data": {"type": "object"}, "user": {"type": "object"},
-        "id": {"type": "string", "description": "idempotency key: a repeated id starts no runs"},
-        "ts": {"type": "integer", "description": "epoch milliseconds; default the receive time"},
-        "v": {"type": "string"},
-    },
-}
-
-
-def create_app(executor: Executor, *, key: str | None = None, load_status: LoadStatus | None = None,
-               max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> FastAPI:
+def create_app(executor: Executor, *, key: str | None = None, admin_key: str | None = None,
+               load_status: LoadStatus | None = None, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+               body_timeout: float = BODY_TIMEOUT_SECONDS) -> FastAPI:
     """Build the ASGI app around a started ``executor``.
 
-    With ``key`` set, the event API accepts only that event key and every ``/v1`` call needs
-    ``Authorization: Bearer <key>``; without it, both are open (the server refuses to bind
-    anything but loopback without a key).
+    With ``key`` set, the event API accepts only that event key (or the admin key) and every
+    ``/v1`` call needs ``Authorization: Bearer <admin_key or key>``; with neither, both are open
+    but answer only to loopback host names (the server refuses to bind anything but loopback then).
+    Keys are checked, and bodies capped, before anything is parsed (``guard``).
     """
     status = load_status or LoadStatus()
+    access = Access(event_key=key, admin_key=admin_key)
+    limits = executor.limits
+    caps = BodyCaps(events=max_request_bytes, signal=limits.max_step_output_bytes,
+                    invoke=limits.max_event_bytes, other=max_request_bytes)
     app = FastAPI(title="durable-tui", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Durable step functions with Inngest's step semantics.")
     app.state.streams_stopping = asyncio.Event()
-    app.add_middleware(_JsonBodies)
+    app.add_middleware(Guard, access=access, caps=caps, router=app.router, body_timeout=body_timeout)
     _install_error_handlers(app)
-    app.post("/e/{event_key}", tags=["events"], openapi_extra=_EVENT_BODY_SCHEMA,
-             summary="Send events (Inngest's event API)")(_event_endpoint(executor, key, max_request_bytes))
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(_bearer_check(key))])
+    app.post("/e/{event_key}", tags=["events"], openapi_extra=EVENT_BODY_SCHEMA,
+             summary="Send events (Inngest's event API)")(_event_endpoint(executor))
+    v1 = APIRouter(prefix="/v1")
     _add_run_routes(v1, executor)
     _add_event_routes(v1, executor)
     _add_function_routes(v1, executor, status)
@@ -108,7 +98,7 @@ def create_app(executor: Executor, *, key: str | None = None, load_status: LoadS
     _add_stream_route(v1, executor, app.state.streams_stopping)
     app.include_router(v1)
     add_gql_routes(app, executor, key=key)
-    _document_event_schema(app)
+    document(app, keyed=access.bearer is not None)
     return app
 
 
@@ -116,20 +106,6 @@ def stop_streams(app: FastAPI) -> None:
     """End every open ``/v1/stream`` response. A server calls this before shutting down:
     an SSE stream never ends by itself, and the server would otherwise wait for it."""
     app.state.streams_stopping.set()
-
-
-class _JsonBodies:
-    """Read every request body as JSON whatever its Content-Type says: ``curl -d`` labels JSON
-    as a form, and Inngest's event API never looked at the header either."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
-            headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
-            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
-        await self.app(scope, receive, send)
 
 
 # ---- errors and auth ---------------------------------------------------------------------
@@ -146,8 +122,29 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = f"no such endpoint: {request.method} {request.url.path}" if exc.status_code == 404 else exc.detail
-        return JSONResponse({"error": message}, status_code=exc.status_code)
+        message, headers = exc.detail, exc.headers
+        if exc.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            # Each route knows only its own method; a path served by several routes allows them all.
+            allowed = ", ".join(_methods_for(request))
+            message, headers = f"{request.method} is not allowed on {request.url.path}; use {allowed}", {"Allow": allowed}
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=headers)
+
+
+def _methods_for(request: Request) -> list[str]:
+    def collect(routes: Sequence[Any]) -> set[str]:
+        methods: set[str] = set()
+        for route in routes:
+            if route.matches(request.scope)[0] is Match.NONE:
+                continue
+            if isinstance(route, APIRoute):
+                methods |= route.methods
+            elif hasattr(route, "original_router"):   # an included APIRouter (/v1)
+                methods |= collect(route.original_router.routes)
+        return methods
+
+    return sorted(collect(request.app.router.routes))
 
 
 def _describe_validation(errors: Sequence[Any]) -> str:
@@ -162,18 +159,15 @@ def _describe_validation(errors: Sequence[Any]) -> str:
     return "; ".join(parts)
 
 
-def _bearer_check(key: str | None) -> Callable[..., Awaitable[None]]:
-    bearer = HTTPBearer(auto_error=False, description="the server's key, when it was started with one")
-
-    async def check(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-        if key is None:
-            return
-        if credentials is None:
-            raise ApiError(401, "this server needs a key: send the header 'Authorization: Bearer <key>'")
-        if not hmac.compare_digest(credentials.credentials.encode(), key.encode()):
-            raise ApiError(401, "the key in the Authorization header is not this server's key")
-
-    return check
+def _check_payload(value: Any, limit: int, what: str, why: str) -> None:
+    """What FastAPI parsed (Python's json: any integer) must be storable, and within its limit."""
+    try:
+        size = len(jsonvalues.dumps(value))
+    except jsonvalues.NotJSONError as exc:
+        hint = "; integers must fit in 64 bits" if "64-bit" in str(exc) else ""
+        raise ApiError(400, f"{what} cannot be stored: {exc}{hint}") from None
+    if size > limit:
+        raise ApiError(400, f"{what} is {size:,} bytes; the limit is {limit:,} bytes ({why})")
 
 
 async def _found(call: Awaitable[T]) -> T:
@@ -194,8 +188,7 @@ def _event_reply(status: int, ids: list[str], error: str | None = None) -> JSONR
     return JSONResponse(body, status_code=status)
 
 
-def _event_endpoint(executor: Executor, key: str | None,
-                    max_request_bytes: int) -> Callable[..., Awaitable[JSONResponse]]:
+def _event_endpoint(executor: Executor) -> Callable[..., Awaitable[JSONResponse]]:
     async def send_events(event_key: str, request: Request) -> JSONResponse:
         """Store one event or an array of events and start the runs they trigger.
 
@@ -203,13 +196,10 @@ def _event_endpoint(executor: Executor, key: str | None,
         stored (derived from ``x-inngest-event-id-seed`` when an SDK sends one); an event whose
         own ``id`` was seen before is stored but starts no second run of a function. A bad event
         stops the batch: the events before it are kept, and the 400 lists their ids.
+        Any Content-Type is read as JSON, as Inngest's event API does (``curl -d`` labels JSON as
+        a form); the key and the size were checked by ``guard``.
         """
-        if key is not None and not hmac.compare_digest(event_key.encode(), key.encode()):
-            return _event_reply(401, [], "event key not accepted by this server")
-        try:
-            raw = await _read_limited(request, max_request_bytes)
-        except ApiError as exc:
-            return _event_reply(exc.status, [], exc.message)
+        raw = await request.body()
         try:
             events = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -221,35 +211,6 @@ def _event_endpoint(executor: Executor, key: str | None,
         return _event_reply(400 if error else 200, list(routed), error)
 
     return send_events
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    """The body, refusing it as soon as it is known to be over ``limit`` bytes."""
-    too_big = ApiError(400, f"the request body is over {limit:,} bytes; send fewer events per request")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_big
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _document_event_schema(app: FastAPI) -> None:
-    """The event body is read raw (to answer in Inngest's shape); describe it for /openapi.json."""
-    base = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = base()
-            schema.setdefault("components", {}).setdefault("schemas", {})["EventIn"] = _EVENT_SCHEMA
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # ---- /v1 -----------------------------------------------------------------------------------
@@ -272,14 +233,10 @@ def _cursor_query() -> Any:
 
 def _add_run_routes(v1: APIRouter, ex: Executor) -> None:
     @v1.get("/runs", tags=["runs"], summary="List runs, newest first")
-    async def list_runs(status: str | None = Query(None, description="Queued|Running|Completed|Failed|Cancelled"),
+    async def list_runs(status: RunStatusName | None = Query(None, description="only runs with this status"),
                         function_id: str | None = None, limit: int = _limit_query(),
                         cursor: str | None = _cursor_query()) -> dict[str, Any]:
-        try:
-            runs = await ex.runs(status=status, function_id=function_id, limit=limit + 1, before=cursor)
-        except ValueError as exc:
-            raise ApiError(400, str(exc)) from None
-        return _page(runs, limit)
+        return _page(await ex.runs(status=status, function_id=function_id, limit=limit + 1, before=cursor), limit)
 
     @v1.get("/runs/{run_id}", tags=["runs"], summary="A run with its steps and pending waits")
     async def get_run(run_id: str) -> dict[str, Any]:
@@ -296,7 +253,8 @@ def _add_run_routes(v1: APIRouter, ex: Executor) -> None:
             raise ApiError(409, f"run {run_id} already finished ({run.status}); there is nothing to cancel")
         return {"data": {"run_id": run_id, "cancelled": True}}
 
-    @v1.post("/runs/{run_id}/rerun", tags=["runs"], summary="Start a fresh run on the same event")
+    @v1.post("/runs/{run_id}/rerun", tags=["runs"], summary="Start a fresh run on the same event",
+             openapi_extra=JSON_OBJECT_BODY)
     async def rerun(run_id: str) -> dict[str, Any]:
         run = await _found(ex.rerun(run_id))
         return {"data": {"run_id": run.id}}
@@ -327,6 +285,10 @@ def _add_event_routes(v1: APIRouter, ex: Executor) -> None:
 
     @v1.post("/signals", tags=["events"], summary="Resume the run waiting for a signal")
     async def send_signal(body: SignalIn) -> dict[str, Any]:
+        problem = check_name(body.signal, "'signal'")
+        if problem:
+            raise ApiError(400, problem)
+        _check_payload(body.data, ex.limits.max_step_output_bytes, "signal data", "it becomes the waiting step's output")
         run_id = await _found(ex.send_signal(body.signal, body.data))
         return {"data": {"run_id": run_id}}
 
@@ -346,8 +308,12 @@ def _add_function_routes(v1: APIRouter, ex: Executor, status: LoadStatus) -> Non
         return {"data": functions, "metadata": {"load_errors": [e.to_dict() for e in status.errors]}}
 
     @v1.post("/functions/{function_id}/invoke", tags=["functions"], summary="Start a function now")
-    async def invoke(function_id: str, body: InvokeIn = Body(default_factory=InvokeIn)) -> dict[str, Any]:
-        run = await _found(ex.invoke(function_id, body.data))
+    async def invoke(function_id: str, body: InvokeIn) -> dict[str, Any]:
+        _check_payload(body.data, ex.limits.max_event_bytes, "invoke data", "it becomes the run's event data")
+        try:
+            run = await _found(ex.invoke(function_id, body.data))
+        except EventValidationError as exc:
+            raise ApiError(400, f"function {function_id!r}: {exc}") from None
         return {"data": {"run_id": run.id}}
 
 
@@ -356,7 +322,8 @@ def _add_wait_routes(v1: APIRouter, ex: Executor) -> None:
     async def list_waits() -> dict[str, Any]:
         return {"data": await ex.waits()}
 
-    @v1.post("/waits/{wait_id:path}/fire", tags=["waits"], summary="End a sleep now, or time a wait out now")
+    @v1.post("/waits/{wait_id:path}/fire", tags=["waits"], summary="End a sleep now, or time a wait out now",
+             openapi_extra=JSON_OBJECT_BODY)
     async def fire(wait_id: str) -> dict[str, Any]:
         await _found(ex.fire(wait_id))
         return {"data": {"id": wait_id, "fired": True}}

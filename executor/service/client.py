@@ -88,6 +88,9 @@ class Client:
                 "start one with `durable-tui serve`, or pass --url") from None
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        if method in ("POST", "PUT", "PATCH") and "json" not in kwargs and "content" not in kwargs:
+            # The server takes /v1 writes only as JSON (web pages cannot send that to it), bodiless ones too.
+            kwargs["json"] = {}
         with self._translated():
             response = await self._http.request(method, path, **kwargs)
         body = _json_or_none(response.content)

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from executor import Change, EventValidationError, Executor
 from executor.drivers.local.reload import FunctionWatcher
+from executor.service.printable import printable
 from executor.util.durations import format_ms
 
 
@@ -30,7 +31,7 @@ async def _print_changes(ex: Executor, out: TextIO) -> None:
             for change in await sub.get_batch():
                 line = await _describe(ex, change)
                 if line:
-                    print(f"{_stamp(ex.clock.now_ms())} {line}", file=out, flush=True)
+                    print(f"{_stamp(ex.clock.now_ms())} {printable(line)}", file=out, flush=True)
 
 
 async def _describe(ex: Executor, change: Change) -> str | None:
@@ -74,7 +75,7 @@ async def _read_events(ex: Executor, stream: TextIO, out: TextIO) -> None:
         except json.JSONDecodeError as exc:
             print(f"not JSON ({exc}); type an event like {{\"name\": \"demo/hello\", \"data\": {{}}}}", file=out)
         except EventValidationError as exc:
-            print(f"event refused: {exc}", file=out, flush=True)
+            print(f"event refused: {printable(str(exc))}", file=out, flush=True)
 
 
 async def run_headless(paths: Sequence[str], db: str, demo_events: list[dict], stdin: TextIO = sys.stdin,
@@ -83,7 +84,7 @@ async def run_headless(paths: Sequence[str], db: str, demo_events: list[dict], s
         # Hot reload: a saved function file is live at once; reload notices print as log lines.
         async with FunctionWatcher(ex, paths) as watcher:
             for err in watcher.errors:
-                print(f"load error {err.describe()}", file=out)
+                print(f"load error {printable(err.describe(), multiline=True)}", file=out)
             names = ", ".join(sorted(ex.functions)) or "none"
             print(f"durable-tui: {len(ex.functions)} function(s) from {', '.join(paths)}: {names}", file=out)
             print(f"database: {db}. Type an event as JSON, one per line (Ctrl-D to stop).", file=out, flush=True)

@@ -27,8 +27,9 @@ from executor.drivers.local.reload import FunctionWatcher
 from executor.executor import Executor
 from executor.records import Limits
 from executor.service.api import create_app, stop_streams
+from executor.service.connections import BACKLOG, HEADER_TIMEOUT_SECONDS, protocol_class, throttle_server_logs
 from executor.service.ownership import claim
-from executor.service.settings import KEY_ENV
+from executor.service.settings import ADMIN_KEY_ENV, KEY_ENV
 from executor.service.sockets import ServeError, bind, is_loopback, url_of
 
 class _Uvicorn(uvicorn.Server):
@@ -61,18 +62,22 @@ class _Uvicorn(uvicorn.Server):
 
 
 class ApiServer:
-    """uvicorn serving ``app`` on an already bound socket, in the running event loop."""
+    """uvicorn serving ``app`` on an already bound socket, in the running event loop, with a header
+    timeout and a connection limit (``connections``)."""
 
-    def __init__(self, app: FastAPI, sock: socket.socket) -> None:
+    def __init__(self, app: FastAPI, sock: socket.socket, *, header_timeout: float = HEADER_TIMEOUT_SECONDS,
+                 max_connections: int | None = None) -> None:
         self.app = app
         self.url = url_of(sock)
         self._sock = sock
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none", access_log=False)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none", access_log=False,
+                                http=protocol_class(header_timeout, max_connections), backlog=BACKLOG)
         self._server = _Uvicorn(config, app)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> "ApiServer":
         """Return once requests are accepted."""
+        throttle_server_logs(asyncio.get_running_loop())
         self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]))
         while not self._server.started:
             if self._task.done():
@@ -99,17 +104,23 @@ class ApiServer:
 
 
 async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str | None = None,
-                max_event_bytes: int | None = None, out: TextIO = sys.stdout) -> int:
+                admin_key: str | None = None, max_event_bytes: int | None = None,
+                header_timeout: float = HEADER_TIMEOUT_SECONDS, max_connections: int | None = None,
+                out: TextIO = sys.stdout) -> int:
     """Run until SIGINT or SIGTERM; raises ``ServeError`` (or ``DatabaseOwnedError``) when it
     cannot start."""
     # A server's log is its record: reload notices and engine warnings, timestamped, on stderr.
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     key = key or os.environ.get(KEY_ENV) or None
+    admin_key = admin_key or os.environ.get(ADMIN_KEY_ENV) or None
     if key is None and not is_loopback(host):
         raise ServeError(
             f"refusing to listen on {host} without a key: anyone who can reach it could send events and "
             f"cancel runs. Pass --key KEY or set {KEY_ENV}, or listen on 127.0.0.1")
+    if admin_key is not None and admin_key == key:
+        raise ServeError("--admin-key must differ from --key: the event key is embedded in apps, the admin "
+                         "key is the operator's")
     sock = bind(host, port)
     url = url_of(sock)
     ownership = None
@@ -123,9 +134,10 @@ async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str
             # Hot reload: saving a function file swaps it in; GET /v1/functions shows current errors.
             async with FunctionWatcher(ex, paths, on_reload=status.update) as watcher:
                 status.update(watcher.last)
-                app = create_app(ex, key=key, load_status=status)
-                server = await ApiServer(app, sock).start()
-                _banner(out, paths, ex, watcher.errors, db, url, key)
+                app = create_app(ex, key=key, admin_key=admin_key, load_status=status)
+                server = await ApiServer(app, sock, header_timeout=header_timeout,
+                                         max_connections=max_connections).start()
+                _banner(out, paths, ex, watcher.errors, db, url, key, admin_key)
                 await server.wait()
     finally:
         sock.close()
@@ -136,12 +148,17 @@ async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str
 
 
 def _banner(out: TextIO, paths: Sequence[str], ex: Executor, errors: Sequence[Any], db: str, url: str,
-            key: str | None) -> None:
+            key: str | None, admin_key: str | None) -> None:
     names = ", ".join(sorted(ex.functions)) or "none"
     print(f"durable-tui serve: {len(ex.functions)} function(s) from {', '.join(paths) or 'no paths'}: {names}",
           file=out)
     for err in errors:
         print(f"load error {err.describe()}", file=out)
-    auth = "every /v1 call needs 'Authorization: Bearer <key>'" if key else "no key: open to this machine only"
+    auth = "no key: open to this machine only"
+    if admin_key:
+        auth = "/e needs the event key" if key else "/e is open"
+        auth += ", every /v1 call needs 'Authorization: Bearer <admin key>'"
+    elif key:
+        auth = "every /v1 call needs 'Authorization: Bearer <key>'"
     print(f"database: {db}", file=out)
     print(f"listening on {url} ({auth}); Ctrl-C stops", file=out, flush=True)

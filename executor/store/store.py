@@ -119,7 +119,8 @@ _MIGRATIONS: dict[int, str] = {
         ts INTEGER NOT NULL,
         received_at INTEGER NOT NULL,
         user BLOB,
-        v TEXT
+        v TEXT,
+        notes BLOB
     );
     INSERT INTO events_v2 (seq, internal_id, id, name, data, ts, received_at, user, v)
         SELECT seq, id, id, name, data, ts, received_at, user, v FROM events;
@@ -212,12 +213,12 @@ def _wait_from_row(row: Sequence[Any]) -> Wait:
                 active=bool(row[11]), deadline=row[12], created_at=row[13], index_key=_jl(row[14]))
 
 
-_EVENT_COLUMNS = "id, name, data, ts, user, v, internal_id, received_at"
+_EVENT_COLUMNS = "id, name, data, ts, user, v, internal_id, received_at, notes"
 
 
 def _event_from_row(row: Sequence[Any]) -> Event:
     return Event(id=row[0], name=row[1], data=_jl(row[2]) or {}, ts=row[3], user=_jl(row[4]), v=row[5],
-                 internal_id=row[6], received_at=row[7])
+                 internal_id=row[6], received_at=row[7], notes=_jl(row[8]))
 
 
 class Tx:
@@ -249,6 +250,9 @@ class Tx:
             "INSERT OR IGNORE INTO idempotency (function_id, key, run_id, expires_at) VALUES (?,?,?,?)",
             (function_id, key, run_id, now + ttl_ms))
         return cur.rowcount == 1
+    async def add_event_notes(self, internal_id: str, notes: Sequence[str]) -> None:
+        """Record what routing could not evaluate for this event (kept with the event)."""
+        await self._db.execute("UPDATE events SET notes = ? WHERE internal_id = ?", (_j(list(notes)), internal_id))
 
     async def insert_run(self, run: Run) -> None:
         await self._db.execute(

@@ -155,8 +155,11 @@ def test_prepared_variables_can_be_reused_across_expressions() -> None:
     assert compile_expression("async.data.n == 3.0").evaluate(prepared) is True
     assert compile_expression("async.data.id == 'b'").evaluate(prepared) is False
     assert compile_expression("async.data.id == 'a'").evaluate(prepared) is True
-    unconvertible = prepare_variables({"async": {"data": {"n": 2**64}}})
-    assert compile_expression("true").evaluate(unconvertible) is False
+    # Only the fields an expression reads are converted: one CEL cannot hold spoils only those.
+    unconvertible = prepare_variables({"async": {"data": {"n": 2**64, "id": "a"}}})
+    verdict = compile_expression("async.data.n > 0").check(unconvertible)
+    assert not verdict.matched and "async.data.n holds an integer outside the 64-bit range" in verdict.cutoff
+    assert compile_expression("async.data.id == 'a'").check(unconvertible).matched
 
 
 # --- compile errors and limits ---------------------------------------------------------------------

@@ -92,7 +92,7 @@ async def ex(make_executor) -> Executor:
 
 @pytest.fixture
 async def gql(ex) -> AsyncIterator[Any]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(ex)), base_url="http://gql") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(ex)), base_url="http://127.0.0.1") as http:
         async def post(query: str, variables: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
             reply = await http.post("/v0/gql", json={"query": query, "variables": variables or {}, **extra})
             assert reply.status_code == 200, reply.text
@@ -349,7 +349,7 @@ async def test_operation_name_picks_one_of_several_operations(ex, gql):
     (b'{"query": "{ nope }"}', 422, "Cannot query field 'nope'"),
 ])
 async def test_requests_that_cannot_run_get_only_errors_and_a_4xx(ex, body, status, says):
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(ex)), base_url="http://gql") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(ex)), base_url="http://127.0.0.1") as http:
         reply = await http.post("/v0/gql", content=body)
     assert reply.status_code == status and set(reply.json()) == {"errors"}
     assert says in reply.json()["errors"][0]["message"]
@@ -357,7 +357,7 @@ async def test_requests_that_cannot_run_get_only_errors_and_a_4xx(ex, body, stat
 
 async def test_a_server_key_guards_the_endpoint_like_v1(ex):
     app = create_app(ex, key="s3cret")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gql") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
         body = {"query": "{ functions { slug } }"}
         missing = await http.post("/v0/gql", json=body)
         wrong = await http.post("/v0/gql", json=body, headers={"Authorization": "Bearer nope"})
