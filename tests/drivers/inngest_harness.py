@@ -30,6 +30,7 @@ from executor.ops import InvocationRequest, InvocationResult, Op, Opcode
 from executor.records import Event, Limits, Run, RunStatus, StepState, StepStatus
 
 NOW_MS = 1_767_225_600_000          # 2026-01-01T00:00:00Z: the "now" our side passes in
+APP = "myapp"
 APP_ORIGIN = "http://app.test"
 SIGNING_KEY = "signkey-test-" + "12ab" * 16
 OTHER_KEY = "signkey-test-" + "34cd" * 16
@@ -46,6 +47,16 @@ class NoControl:
 
     def step_started(self, op: Op) -> None:
         raise AssertionError("the Inngest protocol layer must not report step starts")
+
+
+def slug(fn_id: str) -> str:
+    """A function's id as the SDK registers it: ``<app>-<fn>``."""
+    return f"{APP}-{fn_id}"
+
+
+def real_now_ms() -> int:
+    """The wall clock, for what the SDK computes from its own clock (sleep and retry-after times)."""
+    return int(time.time() * 1000)
 
 
 def event(name: str = "app/go", data: dict[str, Any] | None = None, event_id: str = "01EVENT") -> Event:

@@ -12,40 +12,10 @@ from typing import Any
 
 import inngest
 import inngest.experimental.ai.openai
-import pytest
 
 from executor.drivers.inngest import build_request_body, canonical_json
 from executor.ops import Op, Opcode, hash_step_id
-from tests.drivers.inngest_harness import NOW_MS, RunState, SDKApp, event
-
-APP = "myapp"
-
-
-@pytest.fixture
-def client(stub) -> inngest.Inngest:
-    return inngest.Inngest(app_id=APP, is_production=False, api_base_url=stub.origin, event_api_base_url=stub.origin)
-
-
-@pytest.fixture
-async def serve(client):
-    apps: list[SDKApp] = []
-
-    def make(*functions: inngest.Function[Any], **options: Any) -> SDKApp:
-        app = SDKApp(client, list(functions), **options)
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        await app.close()
-
-
-def slug(fn_id: str) -> str:
-    return f"{APP}-{fn_id}"
-
-
-def real_now_ms() -> int:
-    return int(datetime.datetime.now(datetime.timezone.utc).timestamp() * 1000)
+from tests.drivers.inngest_harness import NOW_MS, RunState, event, real_now_ms, slug
 
 
 # ---- the request body ------------------------------------------------------------------------
