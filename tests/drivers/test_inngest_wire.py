@@ -103,6 +103,14 @@ def test_206_takes_an_array_a_single_object_or_nothing():
     assert empty.ops == [] and empty.error is None and not empty.complete
 
 
+def test_run_complete_completes_the_run_after_the_steps_it_reports():
+    ran = {"op": "StepRun", "id": "h1", "displayName": "a", "data": 1}
+    done = {"op": "RunComplete", "id": hash_step_id("complete"), "data": {"total": 1}}
+    result = reply(206, [ran, done])
+    assert result.complete and result.output == {"total": 1} and [o.id for o in result.ops] == ["h1"]
+    assert reply(206, {**done, "data": None}).complete
+
+
 def test_no_retry_and_retry_after_apply_to_step_errors():
     op = {"op": "StepError", "id": "h", "error": {"name": "E", "message": "m"}}
     plain = reply(206, [op]).ops[0]

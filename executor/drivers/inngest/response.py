@@ -1,6 +1,7 @@
 """An SDK's reply to an execution request, as an ``InvocationResult`` (Go: ``HandleHttpResponse``).
 
-- 206: the ops the function reported (an array, or a single object from old SDKs; ``[]`` is "no op").
+- 206: the ops the function reported (an array, or a single object from old SDKs; ``[]`` is "no op");
+  a ``RunComplete`` op (a checkpointing SDK's last) completes the run with its data.
 - 200 (any other 2xx): the function returned; the body is its JSON value.
 - 201: a streamed reply — keep-alive whitespace, then ``{"status", "headers", "body"}`` wrapping the
   real one, which is unwrapped and judged like any other.
@@ -168,6 +169,11 @@ def _ops(body: bytes, headers: dict[str, str], status: int, now_ms: int, where: 
         if op.op == Opcode.STEP_ERROR:
             op = dataclasses.replace(op, retriable=retriable, retry_at=retry_at)
         ops.append(op)
+    done = next((op for op in ops if op.op == Opcode.RUN_COMPLETE), None)
+    if done is not None:
+        # A checkpointing SDK ends with RunComplete (its data is the return value) after the steps it ran.
+        return InvocationResult(ops=[op for op in ops if op.op != Opcode.RUN_COMPLETE], complete=True,
+                                output=done.data, detail=detail)
     return InvocationResult(ops=ops, detail=detail)
 
 
