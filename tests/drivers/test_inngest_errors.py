@@ -85,8 +85,8 @@ async def test_unserializable_output_is_kept_verbatim_without_a_stack(client, se
         await ctx.step.run("step_1", lambda: object())
 
     result = await serve(objects).call(RunState(slug("objects")))
-    assert result.error.to_dict() == {"code": "output_unserializable", "message": '"step_1" returned unserializable data',
-                                      "name": "OutputUnserializableError"}
+    assert result.error.to_dict() == {"code": "output_unserializable", "name": "OutputUnserializableError",
+                                      "message": '"step_1" returned unserializable data'}
     assert result.retriable is True         # inngest-py sends no x-inngest-no-retry here: retries are spent
 
 

@@ -168,9 +168,9 @@ def js_body(**changes: Any) -> dict[str, Any]:
     function = {
         "id": "shop-checkout", "name": "Checkout",
         "triggers": [{"event": "shop/order.placed"}, {"cron": "0 9 * * 1", "jitter": "30s"}],
-        "steps": {"step": {"id": "step", "name": "step",
-                           "runtime": {"type": "http", "url": "http://js.test/api/inngest?fnId=shop-checkout&stepId=step"},
-                           "retries": {"attempts": 50}}},
+        "steps": {"step": {"id": "step", "name": "step", "retries": {"attempts": 50},
+                           "runtime": {"type": "http",
+                                       "url": "http://js.test/api/inngest?fnId=shop-checkout&stepId=step"}}},
         "cancel": [{"event": "shop/order.cancelled", "if": "event.data.id == async.data.id", "timeout": "2d"}],
         "checkpoint": {"maxRuntime": "10s"}, "futureOption": {"anything": True},
     }

@@ -62,7 +62,8 @@ def test_op_round_trips_through_the_wire_shape():
     op = Op(Opcode.STEP_RUN, hash_step_id("item", 2), name="item", display_name="item", index=2,
             opts={"type": "step.sendEvent"}, data={"ids": ["a"]}, started_at=NOW_MS, ended_at=NOW_MS + 15)
     wire = op.to_wire()
-    assert wire["timing"] == {"a": NOW_MS * 1_000_000, "b": 15_000_000} and wire["userland"] == {"id": "item", "index": 2}
+    assert wire["timing"] == {"a": NOW_MS * 1_000_000, "b": 15_000_000}
+    assert wire["userland"] == {"id": "item", "index": 2}
     back = op_from_wire(wire)
     assert (back.op, back.id, back.display_name, back.index, back.opts, back.data, back.started_at, back.ended_at) == (
         op.op, op.id, "item", 2, op.opts, op.data, NOW_MS, NOW_MS + 15)
@@ -194,7 +195,8 @@ def test_a_streamed_reply_is_unwrapped():
 ])
 def test_a_broken_stream_is_a_retriable_error(body, message):
     result = parse_response(201, SDK, body, now_ms=NOW_MS, url=URL)
-    assert result.retriable is True and "cannot be unwrapped" in result.error.message and message in result.error.message
+    assert result.retriable is True and "cannot be unwrapped" in result.error.message
+    assert message in result.error.message
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -234,7 +236,7 @@ def test_keys_signatures_and_bearer_tokens():
 
 def test_request_url_and_headers():
     weird = "http://app.test/api/inngest?fnId=myapp-%25%24%5E%26%2A%28_%2B%7B%7C%3A%3C%3F%E2%98%83&stepId=step"
-    assert request_url(weird, "abc123").endswith("?fnId=myapp-%25%24%5E%26%2A%28_%2B%7B%7C%3A%3C%3F%E2%98%83&stepId=abc123")
+    assert request_url(weird, "abc123") == weird.replace("stepId=step", "stepId=abc123")
     assert request_url("http://app.test/x?stepId=old&fnId=f", None) == "http://app.test/x?fnId=f&stepId=step"
     request = RunState(slug("fn")).request(target="abc123", request_id="req-1")
     headers = request_headers(request, body=b"{}", signing_key=SIGNING_KEY, now_s=1_700_000_000, job_id="job-1")
