@@ -8,6 +8,7 @@ import datetime
 from typing import Any
 
 import inngest
+import pytest
 
 from executor.drivers.inngest.wire import MAX_OPS_PER_RESPONSE
 from executor.ops import Opcode, hash_step_id
@@ -67,15 +68,20 @@ async def test_non_retriable_error_in_a_step_fails_the_function_without_retry(cl
     assert result.error.message == "foo"
 
 
-async def test_retry_after_error_sets_the_next_attempt(client, serve):
+@pytest.mark.parametrize("in_step", [False, True], ids=["function", "step"])
+async def test_retry_after_error_sets_the_next_attempt(client, serve, in_step):
     @client.create_function(fn_id="later", trigger=inngest.TriggerEvent(event="app/go"))
     async def later(ctx: inngest.Context) -> Any:
-        raise inngest.RetryAfterError("not yet", datetime.timedelta(seconds=30))
+        def wait() -> None:
+            raise inngest.RetryAfterError("not yet", datetime.timedelta(seconds=30))
+        if in_step:
+            await ctx.step.run("rate-limited", wait)    # inngest-py raises it at function level too
+        wait()
 
     before = real_now_ms()
     result, reply = await serve(later).exchange(RunState(slug("later")))
-    assert reply.headers["retry-after"].endswith("Z")          # inngest-py sends an ISO time
-    assert result.retriable is True and result.error.message == "not yet"
+    assert reply.status_code == 500 and reply.headers["retry-after"].endswith("Z")   # an ISO time
+    assert result.ops == [] and result.retriable is True and result.error.message == "not yet"
     assert before + 29_000 <= result.retry_at <= real_now_ms() + 31_000
 
 
