@@ -3,8 +3,9 @@
 An invocation is a request (the run's event, what it knows of each step, which step to run, if one)
 and a result (ops, or a return value, or an error). Our in-process SDK and an Inngest SDK app over
 HTTP both answer in these terms, so the engine has one way to apply what a function did, whoever
-ran it. Field names follow Inngest's ``GeneratorOpcode`` so ``to_wire``/``from_wire`` are plain
-renames, and the memo shapes are Inngest's (``{"data": v}``, ``{"error": e}``, a raw event, ``null``).
+ran it. Field names follow Inngest's ``GeneratorOpcode`` so ``to_wire`` and the Inngest driver's
+``op_from_wire`` are plain renames, and the memo shapes are Inngest's (``{"data": v}``,
+``{"error": e}``, a raw event, ``null``).
 
 Beyond Inngest's wire: a ``StepError`` op carries whether it may be retried and when (Inngest passes
 both as response headers), ``fatal`` marks a ``NonRetriableError`` raised inside a step (which
@@ -42,7 +43,10 @@ class Opcode(StrEnum):
     AI_GATEWAY = "AIGateway"
     GATEWAY = "Gateway"
     RUN_COMPLETE = "RunComplete"
+    SYNC_RUN_COMPLETE = "SyncRunComplete"
     DISCOVERY_REQUEST = "DiscoveryRequest"
+    DEFER_ADD = "DeferAdd"
+    DEFER_ABORT = "DeferAbort"
 
 
 #: What kind of step each opcode describes (for the step record and the console).
@@ -104,14 +108,17 @@ class Op:
         return self.opts.get("parallelMode") == RACE
 
     def to_wire(self) -> dict[str, Any]:
+        """The op as an SDK sends it: every key present (``data`` null when there is none,
+        ``opts`` null when empty) as inngest-py does; ``error`` and ``timing`` only when known."""
         out: dict[str, Any] = {"op": str(self.op), "id": self.id, "name": self.name,
                                "displayName": self.display_name,
                                "userland": {"id": self.display_name, "index": self.index},
-                               "opts": dict(self.opts) if self.opts else None}
-        if self.op in (Opcode.STEP_RUN, Opcode.RUN_COMPLETE, Opcode.STEP_PLANNED) or self.data is not None:
-            out["data"] = self.data
+                               "opts": dict(self.opts) if self.opts else None, "data": self.data}
         if self.error is not None:
             out["error"] = self.error.to_dict()
+        if self.started_at is not None and self.ended_at is not None:
+            # Go's interval: start in epoch nanoseconds, then the duration in nanoseconds.
+            out["timing"] = {"a": self.started_at * 1_000_000, "b": (self.ended_at - self.started_at) * 1_000_000}
         return out
 
 
