@@ -20,7 +20,7 @@ from typing import Any
 
 from executor.service.client import DEFAULT_URL, ApiRequestError, Client, ServerUnavailableError
 from executor.service.ownership import DatabaseOwnedError, claim
-from executor.store import SchemaError
+from executor.store import DURABILITIES, SchemaError
 
 DEFAULT_DB = os.path.join(".durable-tui", "state.db")
 URL_ENV = "DURABLE_TUI_URL"
@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (console, headless, serve):
         p.add_argument("paths", nargs="*", help="function files or folders (default: ./sample_functions)")
         p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file, or :memory: (default {DEFAULT_DB})")
+        p.add_argument("--durability", choices=DURABILITIES, default="normal",
+                       help="normal: commits survive a killed process; full: an fsync per commit, so they "
+                            "survive an OS crash or power loss too (default normal)")
     for p in (console, headless):
         p.add_argument("--demo", action="store_true", help="send the sample events in demo_events.json at start")
     console.add_argument("--port", type=int, default=8288,
@@ -143,14 +146,14 @@ def _host(args: argparse.Namespace) -> int:
     try:
         if args.command == "serve":
             return asyncio.run(serve(paths, db=args.db, host=args.host, port=args.port, key=args.key,
-                                     max_event_bytes=args.max_event_bytes))
+                                     max_event_bytes=args.max_event_bytes, durability=args.durability))
         if args.command == "headless":
             return _run_headless(args, paths)
         from .app import run_console
 
         if args.command == "attach":
             return run_console([], DEFAULT_DB, 0, False, attach_url=args.url, key=args.key)
-        return run_console(paths, args.db, args.port, args.demo)
+        return run_console(paths, args.db, args.port, args.demo, durability=args.durability)
     except DatabaseOwnedError as exc:
         hint = f"; use the command line against {exc.url} (--url), or pass another --db" if exc.url else ""
         print(f"durable-tui {args.command}: {exc}{hint}", file=sys.stderr)
@@ -167,10 +170,10 @@ def _run_headless(args: argparse.Namespace, paths: list[str]) -> int:
 
     demo = demo_events_for(paths) if args.demo else []
     if args.db == ":memory:":
-        return asyncio.run(run_headless(paths, args.db, demo))
+        return asyncio.run(run_headless(paths, args.db, demo, durability=args.durability))
     Path(args.db).parent.mkdir(parents=True, exist_ok=True)
     with claim(args.db, None):
-        return asyncio.run(run_headless(paths, args.db, demo))
+        return asyncio.run(run_headless(paths, args.db, demo, durability=args.durability))
 
 
 # ---- commands that talk to a server ------------------------------------------------------------

@@ -23,6 +23,7 @@ from executor import Change, Clock, Event, Executor, Function, RealClock, Run, S
 from executor.drivers.local.loader import LoadError
 from executor.drivers.local.reload import FunctionWatcher
 from executor.service.api import LoadStatus
+from executor.store import Durability
 from executor.util.backoff import Backoff
 
 T = TypeVar("T")
@@ -85,7 +86,8 @@ class EmbeddedBackend:
 
     def __init__(self, db: str, functions: Iterable[Function] = (), *, paths: Sequence[str] = (),
                  load_errors: Iterable[LoadError] = (), clock: Clock | None = None,
-                 backoff: Backoff | None = None, on_close: Callable[[], None] | None = None) -> None:
+                 backoff: Backoff | None = None, on_close: Callable[[], None] | None = None,
+                 durability: Durability = "normal") -> None:
         self.db = db
         self.title = f"embedded · {Path(db).name if db != ':memory:' else 'in memory'}"
         self.announcement = ""
@@ -97,6 +99,7 @@ class EmbeddedBackend:
         self._paths = list(paths)
         self._clock = clock
         self._backoff = backoff
+        self._durability = durability
         self._on_close = on_close
         self._executor: Executor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -137,7 +140,8 @@ class EmbeddedBackend:
         self._stop = asyncio.Event()
         watcher: FunctionWatcher | None = None
         try:
-            ex = Executor(self.db, self._functions, clock=self._clock, backoff=self._backoff)
+            ex = Executor(self.db, self._functions, clock=self._clock, backoff=self._backoff,
+                          durability=self._durability)
             await ex.start()
         except BaseException as exc:
             report(exc)

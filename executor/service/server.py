@@ -27,6 +27,7 @@ from executor import Executor, Limits
 from executor.drivers.local.reload import FunctionWatcher
 from executor.service.api import LoadStatus, create_app, stop_streams
 from executor.service.ownership import claim
+from executor.store import Durability
 
 KEY_ENV = "DURABLE_TUI_KEY"
 
@@ -138,7 +139,8 @@ class ApiServer:
 
 
 async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str | None = None,
-                max_event_bytes: int | None = None, out: TextIO = sys.stdout) -> int:
+                max_event_bytes: int | None = None, out: TextIO = sys.stdout,
+                durability: Durability = "normal") -> int:
     """Run until SIGINT or SIGTERM; raises ``ServeError`` (or ``DatabaseOwnedError``) when it
     cannot start."""
     # A server's log is its record: reload notices and engine warnings, timestamped, on stderr.
@@ -157,7 +159,7 @@ async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str
             os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
             ownership = claim(db, url)
         limits = Limits() if max_event_bytes is None else replace(Limits(), max_event_bytes=max_event_bytes)
-        async with Executor(db=db, limits=limits) as ex:
+        async with Executor(db=db, limits=limits, durability=durability) as ex:
             status = LoadStatus()
             # Hot reload: saving a function file swaps it in; GET /v1/functions shows current errors.
             async with FunctionWatcher(ex, paths, on_reload=status.update) as watcher:
@@ -183,5 +185,5 @@ def _banner(out: TextIO, paths: Sequence[str], ex: Executor, errors: Sequence[An
         where = f"{err.file}:{err.line}" if err.line else err.file
         print(f"load error {where}: {err.message}", file=out)
     auth = "every /v1 call needs 'Authorization: Bearer <key>'" if key else "no key: open to this machine only"
-    print(f"database: {db}", file=out)
+    print(f"database: {db} (durability {ex.store.durability})", file=out)
     print(f"listening on {url} ({auth}); Ctrl-C stops", file=out, flush=True)
