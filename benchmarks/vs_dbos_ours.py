@@ -7,6 +7,10 @@ Only the public API (``Executor``, ``create_function``, ``send``, ``send_signal`
 seen on the change feed, published right after the commit that finished the run: the times
 include that commit and no polling. Steps are sync handlers (run in a worker thread), the
 common case and what the DBOS side runs too.
+
+To see where the time goes, run a case under a sampling profiler, e.g.
+``py-spy record --nonblocking --threads --idle -o steps.svg -- python benchmarks/vs_dbos_ours.py steps
+--workdir /tmp`` or ``pyinstrument benchmarks/vs_dbos_ours.py steps --workdir /tmp`` (both from PyPI).
 """
 
 from __future__ import annotations
