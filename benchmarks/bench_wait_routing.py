@@ -23,7 +23,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from executor.expressions import (  # noqa: E402
-    CompiledExpression, bind_event, compile_expression, match_to_expression, prepare_variables)
+    CompiledExpression,
+    bind_event,
+    compile_expression,
+    match_to_expression,
+    prepare_variables,
+)
 from executor.expressions.index import IndexedWait, WaitIndex  # noqa: E402
 
 EVENT_NAME = "app/invoice.paid"

@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.timer import Timer
 
-from executor import Event, Run
+from executor import Durability, Event, Run
 
 from .backend import Backend, Kind, LogLine, SendResult
 from .launch import LaunchError, demo_events_for, open_backend
@@ -445,12 +445,12 @@ def _distinct_events(pairs: Iterable[tuple[str, dict[str, Any]]], keep: int = 10
 
 
 def run_console(paths: list[str], db: str, port: int, demo: bool, attach_url: str | None = None,
-                key: str | None = None) -> int:
+                key: str | None = None, durability: Durability = "normal") -> int:
     """Open the console and return the exit status: the embedded executor on ``db`` (serving
     the HTTP API on ``port``; 0 for none), or attached to ``attach_url`` — or to the server that
     already owns ``db``. 2 when it cannot start, with the reason on stderr."""
     try:
-        backend = open_backend(paths, db, port, attach_url, key)
+        backend = open_backend(paths, db, port, attach_url, key, durability)
     except LaunchError as exc:
         print(f"durable-tui: {exc}", file=sys.stderr)
         return 2

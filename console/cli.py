@@ -21,6 +21,7 @@ from typing import Any
 from executor import SchemaError
 from executor.service.client import ApiRequestError, Client, ServerUnavailableError
 from executor.service.ownership import DatabaseOwnedError, claim
+from executor import DURABILITIES
 from executor.service.printable import printable
 from executor.service.settings import ADMIN_KEY_ENV, DEFAULT_DB, DEFAULT_URL, KEY_ENV, URL_ENV
 
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (console, headless, serve):
         p.add_argument("paths", nargs="*", help="function files or folders (default: ./sample_functions)")
         p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file, or :memory: (default {DEFAULT_DB})")
+        p.add_argument("--durability", choices=DURABILITIES, default="normal",
+                       help="normal: commits survive a killed process; full: an fsync per commit, so they "
+                            "survive an OS crash or power loss too (default normal)")
     for p in (console, headless):
         p.add_argument("--demo", action="store_true", help="send the sample events in demo_events.json at start")
     console.add_argument("--port", type=int, default=8288,
@@ -151,14 +155,15 @@ def _host(args: argparse.Namespace) -> int:
         if args.command == "serve":
             return asyncio.run(serve(paths, db=args.db, host=args.host, port=args.port, key=args.key,
                                      admin_key=args.admin_key, max_event_bytes=args.max_event_bytes,
-                                     header_timeout=args.header_timeout, max_connections=args.max_connections))
+                                     header_timeout=args.header_timeout, max_connections=args.max_connections,
+                                     durability=args.durability))
         if args.command == "headless":
             return _run_headless(args, paths)
         from .app import run_console
 
         if args.command == "attach":
             return run_console([], DEFAULT_DB, 0, False, attach_url=args.url, key=args.key)
-        return run_console(paths, args.db, args.port, args.demo)
+        return run_console(paths, args.db, args.port, args.demo, durability=args.durability)
     except DatabaseOwnedError as exc:
         hint = f"; use the command line against {exc.url} (--url), or pass another --db" if exc.url else ""
         print(f"durable-tui {args.command}: {exc}{hint}", file=sys.stderr)
@@ -175,10 +180,10 @@ def _run_headless(args: argparse.Namespace, paths: list[str]) -> int:
 
     demo = demo_events_for(paths) if args.demo else []
     if args.db == ":memory:":
-        return asyncio.run(run_headless(paths, args.db, demo))
+        return asyncio.run(run_headless(paths, args.db, demo, durability=args.durability))
     Path(args.db).parent.mkdir(parents=True, exist_ok=True)
     with claim(args.db, None):
-        return asyncio.run(run_headless(paths, args.db, demo))
+        return asyncio.run(run_headless(paths, args.db, demo, durability=args.durability))
 
 
 # ---- commands that talk to a server ------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 
 from executor import Executor, LoadStatus
 from executor.service.ownership import DatabaseOwnedError, Ownership, claim
+from executor import Durability
 from executor.service.sockets import ServeError, bind, url_of
 
 from .backend import Backend
@@ -44,9 +45,10 @@ def demo_events_for(paths: list[str]) -> list[dict[str, Any]]:
 
 
 def open_backend(paths: list[str], db: str, port: int | None, attach_url: str | None = None,
-                 key: str | None = None) -> Backend:
+                 key: str | None = None, durability: Durability = "normal") -> Backend:
     """The backend for these options: ``attach_url``'s server, the server that owns ``db``, or an
-    embedded executor on ``db`` (serving the API on ``port`` unless it is 0 or busy)."""
+    embedded executor on ``db`` (serving the API on ``port`` unless it is 0 or busy). ``durability``
+    is the embedded executor's; an attached console uses the server's."""
     if attach_url:
         return RemoteBackend(attach_url, key)
     sock = _bind_api(port)
@@ -67,7 +69,7 @@ def open_backend(paths: list[str], db: str, port: int | None, attach_url: str | 
         if sock is not None:
             sock.close()
 
-    backend = EmbeddedBackend(db, paths=paths, on_close=release)
+    backend = EmbeddedBackend(db, paths=paths, on_close=release, durability=durability)
     if sock is not None:
         backend.serve = _api(sock, backend.load_status)
         backend.notice("INFO", "api", f"HTTP API on {url}: curl -d '{{\"name\": \"app/x\"}}' {url}/e/local")

@@ -22,7 +22,7 @@ _EXPORTS = {
     "executor.feed": ("Change", "Subscription"),
     "executor.records": ("ChangeKind", "Event", "Limits", "Run", "RunStatus", "StepState", "StepStatus"),
     "executor.specs": ("Cancel", "FunctionSpec", "TriggerCron", "TriggerEvent"),
-    "executor.store": ("SchemaError",),
+    "executor.store": ("DURABILITIES", "Durability", "SchemaError"),
     "executor.util.backoff": ("Backoff",),
     "executor.util.clock": ("Clock", "RealClock", "VirtualClock"),
 }
@@ -55,6 +55,6 @@ if TYPE_CHECKING:
     from executor.feed import Change, Subscription
     from executor.records import ChangeKind, Event, Limits, Run, RunStatus, StepState, StepStatus
     from executor.specs import Cancel, FunctionSpec, TriggerCron, TriggerEvent
-    from executor.store import SchemaError
+    from executor.store import DURABILITIES, Durability, SchemaError
     from executor.util.backoff import Backoff
     from executor.util.clock import Clock, RealClock, VirtualClock

@@ -20,7 +20,7 @@ from executor.feed import ChangeFeed, Subscription
 from executor.errors import NotFoundError
 from executor.records import ChangeKind, Event, Limits, Run, RunStatus, StepState
 from executor.specs import FunctionSpec
-from executor.store import Store
+from executor.store import Durability, Store
 from executor.util.backoff import Backoff, default_backoff
 from executor.util.clock import Clock, RealClock
 
@@ -32,16 +32,18 @@ class Executor:
 
     ``db`` is a file path or ``":memory:"``; ``backoff`` maps a retry number (1 = first retry)
     to seconds; ``clock`` is injectable (``VirtualClock`` in tests); ``limits`` overrides the
-    documented limits; ``concurrency`` bounds how many runs execute at once.
+    documented limits; ``concurrency`` bounds how many runs execute at once; ``durability``
+    is ``"normal"`` (survives a killed process) or ``"full"`` (an fsync per commit: survives
+    power loss too).
     """
 
     def __init__(self, db: str = ":memory:", functions: Iterable[Function] = (), *,
                  clock: Clock | None = None, backoff: Backoff | None = None,
-                 limits: Limits | None = None, concurrency: int = 64) -> None:
+                 limits: Limits | None = None, concurrency: int = 64, durability: Durability = "normal") -> None:
         self.clock: Clock = clock or RealClock()
         self.limits = limits or Limits()
         self.feed = ChangeFeed()
-        self.store = Store(db)
+        self.store = Store(db, durability)
         self._local = LocalDriver(self.clock.now_ms)
         self._engine = Engine(self.store, self.clock, self.feed, self.limits, backoff or default_backoff,
                               {LOCAL: self._local}, concurrency=concurrency)

@@ -160,6 +160,26 @@ async def test_headless_runner_loads_the_paths(project):
     assert proc.returncode == 0 and "1 function(s) from sample_functions: hello" in out
 
 
+async def test_headless_takes_a_durability_and_refuses_an_unknown_one(project):
+    async def headless(*args: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "console.cli", "headless", "--db", "state.db", *args, cwd=project,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out = (await proc.communicate())[0].decode()
+        return proc.returncode, out
+
+    code, out = await headless("--durability", "full")
+    assert code == 0 and "database: state.db (durability full)" in out
+    code, out = await headless("--durability", "fsync")
+    assert code == 2 and "argument --durability: invalid choice: 'fsync' (choose from 'normal', 'full')" in out
+
+
+@pytest.mark.parametrize("command", ["console", "serve", "headless"])
+def test_every_hosting_command_takes_a_durability(command):
+    assert build_parser().parse_args([command]).durability == "normal"
+    assert build_parser().parse_args([command, "--durability", "full"]).durability == "full"
+
+
 async def test_no_paths_and_no_sample_functions_folder(tmp_path):
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "console.cli", "headless", cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from console.backend import EventInfo, FunctionInfo, Kind, LogLine, SendResult, WaitInfo, trigger_text
-from executor import (Backoff, Change, Clock, Event, Executor, Function, FunctionWatcher, LoadError, LoadStatus,
-                      RealClock, Run, StepState, Subscription)
+from executor import (Backoff, Change, Clock, Durability, Event, Executor, Function, FunctionWatcher, LoadError,
+                      LoadStatus, RealClock, Run, StepState, Subscription)
 
 T = TypeVar("T")
 
@@ -77,7 +77,8 @@ class EmbeddedBackend:
 
     def __init__(self, db: str, functions: Iterable[Function] = (), *, paths: Sequence[str] = (),
                  load_errors: Iterable[LoadError] = (), clock: Clock | None = None,
-                 backoff: Backoff | None = None, on_close: Callable[[], None] | None = None) -> None:
+                 backoff: Backoff | None = None, on_close: Callable[[], None] | None = None,
+                 durability: Durability = "normal") -> None:
         self.db = db
         self.title = f"embedded · {Path(db).name if db != ':memory:' else 'in memory'}"
         self.announcement = ""
@@ -89,6 +90,7 @@ class EmbeddedBackend:
         self._paths = list(paths)
         self._clock = clock
         self._backoff = backoff
+        self._durability = durability
         self._on_close = on_close
         self._executor: Executor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -129,7 +131,8 @@ class EmbeddedBackend:
         self._stop = asyncio.Event()
         watcher: FunctionWatcher | None = None
         try:
-            ex = Executor(self.db, self._functions, clock=self._clock, backoff=self._backoff)
+            ex = Executor(self.db, self._functions, clock=self._clock, backoff=self._backoff,
+                          durability=self._durability)
             await ex.start()
         except BaseException as exc:
             report(exc)

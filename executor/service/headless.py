@@ -17,6 +17,7 @@ from typing import TextIO
 from executor import Change, EventValidationError, Executor
 from executor.drivers.local.reload import FunctionWatcher
 from executor.service.printable import printable
+from executor.store import Durability
 from executor.util.durations import format_ms
 
 
@@ -79,15 +80,15 @@ async def _read_events(ex: Executor, stream: TextIO, out: TextIO) -> None:
 
 
 async def run_headless(paths: Sequence[str], db: str, demo_events: list[dict], stdin: TextIO = sys.stdin,
-                       out: TextIO = sys.stdout) -> int:
-    async with Executor(db=db, backoff=lambda attempt: min(2.0 ** attempt, 30.0)) as ex:
+                       out: TextIO = sys.stdout, durability: Durability = "normal") -> int:
+    async with Executor(db=db, backoff=lambda attempt: min(2.0 ** attempt, 30.0), durability=durability) as ex:
         # Hot reload: a saved function file is live at once; reload notices print as log lines.
         async with FunctionWatcher(ex, paths) as watcher:
             for err in watcher.errors:
                 print(f"load error {printable(err.describe(), multiline=True)}", file=out)
             names = ", ".join(sorted(ex.functions)) or "none"
             print(f"durable-tui: {len(ex.functions)} function(s) from {', '.join(paths)}: {names}", file=out)
-            print(f"database: {db}. Type an event as JSON, one per line (Ctrl-D to stop).", file=out, flush=True)
+            print(f"database: {db} (durability {durability}). Type an event as JSON, one per line (Ctrl-D to stop).", file=out, flush=True)
             printer = asyncio.create_task(_print_changes(ex, out))
             try:
                 if demo_events:

@@ -31,6 +31,7 @@ from executor.service.connections import BACKLOG, HEADER_TIMEOUT_SECONDS, protoc
 from executor.service.ownership import claim
 from executor.service.settings import ADMIN_KEY_ENV, KEY_ENV
 from executor.service.sockets import ServeError, bind, is_loopback, url_of
+from executor.store import Durability
 
 class _Uvicorn(uvicorn.Server):
     """uvicorn, stopping on SIGINT/SIGTERM without re-raising the signal afterwards (uvicorn
@@ -106,7 +107,7 @@ class ApiServer:
 async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str | None = None,
                 admin_key: str | None = None, max_event_bytes: int | None = None,
                 header_timeout: float = HEADER_TIMEOUT_SECONDS, max_connections: int | None = None,
-                out: TextIO = sys.stdout) -> int:
+                out: TextIO = sys.stdout, durability: Durability = "normal") -> int:
     """Run until SIGINT or SIGTERM; raises ``ServeError`` (or ``DatabaseOwnedError``) when it
     cannot start."""
     # A server's log is its record: reload notices and engine warnings, timestamped, on stderr.
@@ -129,7 +130,7 @@ async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str
             os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
             ownership = claim(db, url)
         limits = Limits() if max_event_bytes is None else replace(Limits(), max_event_bytes=max_event_bytes)
-        async with Executor(db=db, limits=limits) as ex:
+        async with Executor(db=db, limits=limits, durability=durability) as ex:
             status = LoadStatus()
             # Hot reload: saving a function file swaps it in; GET /v1/functions shows current errors.
             async with FunctionWatcher(ex, paths, on_reload=status.update) as watcher:
@@ -160,5 +161,5 @@ def _banner(out: TextIO, paths: Sequence[str], ex: Executor, errors: Sequence[An
         auth += ", every /v1 call needs 'Authorization: Bearer <admin key>'"
     elif key:
         auth = "every /v1 call needs 'Authorization: Bearer <key>'"
-    print(f"database: {db}", file=out)
+    print(f"database: {db} (durability {ex.store.durability})", file=out)
     print(f"listening on {url} ({auth}); Ctrl-C stops", file=out, flush=True)

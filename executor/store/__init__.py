@@ -1,5 +1,5 @@
 """SQLite persistence: the schema and its migrations, and the ``Store`` with its typed ``Tx``."""
 
-from .store import SCHEMA_VERSION, SchemaError, Store, Tx
+from .store import DURABILITIES, SCHEMA_VERSION, Durability, SchemaError, Store, Tx
 
-__all__ = ["SCHEMA_VERSION", "SchemaError", "Store", "Tx"]
+__all__ = ["DURABILITIES", "SCHEMA_VERSION", "Durability", "SchemaError", "Store", "Tx"]

@@ -3,8 +3,10 @@
 One writer connection behind an asyncio lock (WAL mode): each engine transition is one
 transaction, so a crash leaves the database at a transition boundary. File databases get a
 second, read-only connection so listings for the console and API never queue behind the engine.
-``synchronous=NORMAL`` in WAL mode survives a killed process (the case the crash test covers);
-only an operating-system crash or power loss can drop the last transactions.
+The ``durability`` setting picks SQLite's ``synchronous`` level (WAL in both): ``"normal"``
+survives a killed process (the case the crash test covers), and an operating-system crash or
+power loss can drop the last transactions; ``"full"`` syncs the WAL to disk on every commit, so a
+committed transition survives power loss too, at the cost of one fsync per commit.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import aiosqlite
 
@@ -21,6 +23,11 @@ from executor.records import Event, QueueItem, Run, RunStatus, StepState, Wait
 from executor.util import jsonvalues
 
 SCHEMA_VERSION = 2
+
+Durability = Literal["normal", "full"]
+#: ``durability`` value → the ``PRAGMA synchronous`` level that gives it.
+_SYNCHRONOUS: dict[str, str] = {"normal": "NORMAL", "full": "FULL"}
+DURABILITIES: tuple[str, ...] = tuple(_SYNCHRONOUS)
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -356,8 +363,12 @@ class Tx:
 
 
 class Store:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, durability: Durability = "normal") -> None:
+        if durability not in _SYNCHRONOUS:
+            raise ValueError(f"durability must be one of {', '.join(map(repr, DURABILITIES))}, not {durability!r}: "
+                             "'normal' survives a killed process, 'full' also an OS crash or power loss")
         self.path = path
+        self.durability = durability
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._lock: Any = None
@@ -372,7 +383,7 @@ class Store:
         await self._writer.execute("PRAGMA busy_timeout = 10000")
         if not self.in_memory:
             await self._writer.execute("PRAGMA journal_mode = WAL")
-        await self._writer.execute("PRAGMA synchronous = NORMAL")
+        await self._writer.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[self.durability]}")
         await self._migrate()
         if self.in_memory:
             self._reader = self._writer

@@ -121,3 +121,17 @@ async def test_schema_is_versioned_and_newer_databases_are_refused(tmp_path):
     with pytest.raises(SchemaError, match="schema version 999"):
         async with Executor(db=db):
             pass
+
+
+@pytest.mark.parametrize("durability, synchronous", [("normal", 1), ("full", 2)])
+async def test_durability_sets_the_writers_synchronous_level(tmp_path, durability, synchronous):
+    async with Executor(db=str(tmp_path / "state.db"), durability=durability) as ex:
+        # ``synchronous`` is a per-connection setting: the writer's is the one commits obey.
+        writer = ex.store._writer
+        assert (await (await writer.execute("PRAGMA synchronous")).fetchone())[0] == synchronous
+        assert (await (await writer.execute("PRAGMA journal_mode")).fetchone())[0] == "wal"
+
+
+def test_an_unknown_durability_is_refused_naming_the_allowed_values(tmp_path):
+    with pytest.raises(ValueError, match="durability must be one of 'normal', 'full', not 'fsync'"):
+        Executor(db=str(tmp_path / "state.db"), durability="fsync")
