@@ -17,11 +17,9 @@ from executor.records import MiB
 from executor.service.api import create_app
 from executor.service.guard import loopback_host
 from executor.service.server import ApiServer, bind
-from tests import test_api
-from tests.test_api import JSON, pending_waits, post_events
+from tests.service.support import JSON, pending_waits, post_events
 
 pytestmark = pytest.mark.timeout(30)
-serve_app, served = test_api.serve_app, test_api.served   # the API tests' server fixtures
 
 
 async def raw_request(url: str, head: bytes, body: bytes = b"", *, read_timeout: float = 5.0) -> bytes:

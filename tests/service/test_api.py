@@ -3,104 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
-from executor import Executor, Limits, create_function
-from executor.drivers.local.loader import LoadError
-from executor import LoadStatus
-from executor.service.api import create_app
+from executor import Limits, LoadError, LoadStatus
 from executor.service.client import ApiRequestError, Client, ServerUnavailableError
+from executor.service.api import create_app
 from executor.service.server import ApiServer, bind
+from tests.service import support
+from tests.service.support import FUNCTIONS, JSON, finished, pending_waits, post_events
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@create_function(id="greet", trigger="test/greet")
-async def greet(ctx):
-    name = await ctx.step.run("load-name", lambda: ctx.event.data.get("name", "world"))
-    shout = await ctx.step.run("shout", str.upper, name)
-    return f"hello {shout}"
-
-
-@create_function(id="napper", trigger="test/nap")
-async def napper(ctx):
-    await ctx.step.sleep("nap", "1h")
-    return "rested"
-
-
-@create_function(id="approver", trigger="test/approve")
-async def approver(ctx):
-    got = await ctx.step.wait_for_signal("approval", signal=ctx.event.data["signal"], timeout="1d",
-                                         on_conflict="replace")
-    return got.data if got else "timed out"
-
-
-FUNCTIONS = [greet, napper, approver]
-
-
-@dataclass
-class Served:
-    ex: Executor
-    server: ApiServer
-    url: str
-    http: httpx.AsyncClient
-    client: Client
-
-
-@pytest.fixture
-async def serve_app(make_executor):
-    """Start an API server: ``await serve_app(key=…, limits=…, …)`` → ``Served``."""
-    started: list[tuple[ApiServer, httpx.AsyncClient, Client]] = []
-
-    async def start(*, key: str | None = None, limits: Limits | None = None,
-                    load_status: LoadStatus | None = None, **app_options: Any) -> Served:
-        ex = await make_executor(FUNCTIONS, limits=limits)
-        app = create_app(ex, key=key, load_status=load_status, **app_options)
-        server = await ApiServer(app, bind("127.0.0.1", 0)).start()
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        http = httpx.AsyncClient(base_url=server.url, headers=headers)
-        client = Client(server.url, key)
-        started.append((server, http, client))
-        return Served(ex, server, server.url, http, client)
-
-    yield start
-    for server, http, client in started:
-        await http.aclose()
-        await client.aclose()
-        await server.stop()
-
-
-@pytest.fixture
-async def served(serve_app) -> Served:
-    return await serve_app()
-
-
-#: /v1 writes must say they send JSON (a web page cannot, without a CORS preflight).
-JSON = {"Content-Type": "application/json"}
-
-
-async def post_events(s: Served, body: Any, key: str = "any-key") -> tuple[int, dict[str, Any]]:
-    raw = body if isinstance(body, bytes) else httpx.Request("POST", "/", json=body).content
-    response = await s.http.post(f"/e/{key}", content=raw, headers={"Content-Type": "application/json"})
-    return response.status_code, response.json()
-
-
-async def finished(s: Served, run_id: str) -> dict[str, Any]:
-    await s.ex.wait_for_run(run_id, timeout=5)
-    return (await s.http.get(f"/v1/runs/{run_id}")).json()["data"]
-
-
-async def pending_waits(s: Served, count: int) -> list[dict[str, Any]]:
-    """The server's wait list once it holds ``count`` waits (runs park asynchronously)."""
-    async with asyncio.timeout(5):
-        while len(waits := (await s.http.get("/v1/waits")).json()["data"]) < count:
-            await asyncio.sleep(0.01)
-    return waits
 
 
 # ---- the event API ---------------------------------------------------------------------------
@@ -280,15 +196,16 @@ async def test_list_events_by_name_with_cursor(served):
 
 
 async def test_functions_with_their_triggers_and_load_errors(serve_app):
-    broken = LoadError(file=__file__, line=3, message="SyntaxError: invalid syntax")
+    source = support.__file__      # where the served functions are defined
+    broken = LoadError(file=source, line=3, message="SyntaxError: invalid syntax")
     s = await serve_app(load_status=LoadStatus([broken, LoadError("other.py", None, "boom")]))
     body = (await s.http.get("/v1/functions")).json()
     by_id = {f["id"]: f for f in body["data"]}
     assert set(by_id) == {"greet", "napper", "approver"}
     assert by_id["greet"]["triggers"][0]["event"] == "test/greet"
-    assert by_id["greet"]["source_file"] == __file__
+    assert by_id["greet"]["source_file"] == source
     assert by_id["greet"]["load_error"] == broken.to_dict()
-    assert broken.to_dict()["where"] == f"{__file__}:3"
+    assert broken.to_dict()["where"] == f"{source}:3"
     assert body["metadata"]["load_errors"] == [broken.to_dict(), {"file": "other.py", "line": None, "message": "boom", "where": "other.py"}]
 
 

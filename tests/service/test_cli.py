@@ -16,7 +16,7 @@ from console.cli import EXIT_NO_SERVER, EXIT_REFUSED, EXIT_USAGE, main
 from executor.drivers.local.loader import LoadError
 from executor import LoadStatus
 from executor.service.server import bind
-from tests.test_api import finished, pending_waits, serve_app, served  # noqa: F401,F811  (fixtures shared with the API tests)
+from tests.service.support import finished, pending_waits
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import inngest
 import pytest
 
-from tests.test_api import finished, serve_app, served  # noqa: F401,F811  (fixtures shared with the API tests)
+from tests.service.support import finished
 
 pytestmark = pytest.mark.timeout(30)
 
