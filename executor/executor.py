@@ -13,10 +13,14 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
+from executor.apps import Apps
+from executor.drivers.inngest.driver import InngestDriver
+from executor.drivers.inngest.sync import DRIVER
 from executor.drivers.local.driver import LocalDriver
 from executor.drivers.local.function import LOCAL, Function
 from executor.engine.engine import Engine
 from executor.feed import ChangeFeed, Subscription
+from executor.ops import Op
 from executor.errors import NotFoundError
 from executor.records import ChangeKind, Event, Limits, Run, RunStatus, StepState
 from executor.specs import FunctionSpec
@@ -34,19 +38,24 @@ class Executor:
     to seconds; ``clock`` is injectable (``VirtualClock`` in tests); ``limits`` overrides the
     documented limits; ``concurrency`` bounds how many runs execute at once; ``durability``
     is ``"normal"`` (survives a killed process) or ``"full"`` (an fsync per commit: survives
-    power loss too).
+    power loss too). ``signing_key`` signs requests to apps served by an Inngest SDK (and checks
+    theirs); a dev setup needs none.
     """
 
     def __init__(self, db: str = ":memory:", functions: Iterable[Function] = (), *,
                  clock: Clock | None = None, backoff: Backoff | None = None,
-                 limits: Limits | None = None, concurrency: int = 64, durability: Durability = "normal") -> None:
+                 limits: Limits | None = None, concurrency: int = 64, durability: Durability = "normal",
+                 signing_key: str | None = None) -> None:
         self.clock: Clock = clock or RealClock()
         self.limits = limits or Limits()
         self.feed = ChangeFeed()
         self.store = Store(db, durability)
         self._local = LocalDriver(self.clock.now_ms)
+        self._inngest = InngestDriver(self.clock.now_ms, signing_key=signing_key)
         self._engine = Engine(self.store, self.clock, self.feed, self.limits, backoff or default_backoff,
-                              {LOCAL: self._local}, concurrency=concurrency)
+                              {LOCAL: self._local, DRIVER: self._inngest}, concurrency=concurrency)
+        #: Apps served by an Inngest SDK (sync, resync, remove).
+        self.apps = Apps(self.store, self._engine, self._inngest, self.clock, self.feed)
         self._initial = list(functions)
         self._started = False
 
@@ -56,6 +65,7 @@ class Executor:
         await self.store.open()
         try:
             self.set_functions(self._initial)
+            await self.apps.load()
             await self._engine.start()
         except BaseException:
             await self.store.close()
@@ -69,6 +79,7 @@ class Executor:
             return
         self._started = False
         await self._engine.stop()
+        await self._inngest.aclose()
         await self.store.close()
 
     async def __aenter__(self) -> "Executor":
@@ -151,6 +162,25 @@ class Executor:
     async def cancel(self, run_id: str) -> bool:
         """Cancel a run at its next step boundary. False if it had already finished."""
         return await self._engine.cancel(run_id)
+
+    async def checkpoint(self, run_id: str, ops: list[Op]) -> dict[str, StepState]:
+        """Steps an Inngest SDK ran inline during its request (``POST /v1/checkpoint/{run}/async``),
+        committed before this returns. ``CheckpointRefused`` when no request of the run is in flight."""
+        return await self._inngest.checkpoint(run_id, ops)
+
+    async def run_events(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's events as an SDK receives them (``GET /v0/runs/{id}/batch``)."""
+        run = await self.run(run_id)
+        event = await self.store.get_event(run.event_id) if run is not None and run.event_id else None
+        if run is None or event is None:
+            raise NotFoundError(f"no run with id {run_id!r}")
+        return [{**event.to_dict(), "user": event.user or {}}]
+
+    async def run_memo(self, run_id: str) -> dict[str, Any]:
+        """A run's step results by hashed id (``GET /v0/runs/{id}/actions``)."""
+        if await self.run(run_id) is None:
+            raise NotFoundError(f"no run with id {run_id!r}")
+        return {s.hashed_id: s.memo for s in await self.store.steps(run_id) if s.has_memo}
 
     # ---- reads -------------------------------------------------------------------------
 

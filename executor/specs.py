@@ -77,11 +77,13 @@ class Cancel:
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """A function as the engine registers it. ``driver`` names who runs it ("local" for our SDK, an
-    app's name for an Inngest SDK app); ``mode`` is recorded on each run for display."""
+    """A function as the engine registers it. ``driver`` names who runs it ("local" for our SDK,
+    "inngest" for an app served by an Inngest SDK), ``app`` the app it came with (functions are
+    replaced an app at a time); ``mode`` is recorded on each run for display."""
 
     id: str
     driver: str
+    app: str | None = None
     name: str | None = None
     triggers: tuple[Trigger, ...] = ()
     cancel: tuple[Cancel, ...] = ()
@@ -90,6 +92,11 @@ class FunctionSpec:
     source: str | None = None            # a file path (local) or an app URL
     mode: str = "checkpointing"
     options: Mapping[str, Any] = field(default_factory=dict)   # flow control and other options as synced
+
+    @property
+    def group(self) -> str:
+        """What replaces this function as a whole: its app, or its driver's set."""
+        return self.app or self.driver
 
     @property
     def max_attempts(self) -> int:

@@ -70,12 +70,14 @@ class Engine:
 
     # ---- functions ---------------------------------------------------------------------
 
-    def set_functions(self, driver: str, specs: Iterable[FunctionSpec]) -> None:
-        """Replace ``driver``'s functions at once; runs parked for a missing function resume if it is back."""
+    def set_functions(self, group: str, specs: Iterable[FunctionSpec]) -> None:
+        """Replace ``group``'s functions at once (``FunctionSpec.group``: our function files, or one
+        app); runs parked for a missing function resume if it is back."""
         registry = self.core.registry
-        self.scheduler.push(registry.replace(driver, specs))
+        before = set(registry.of_group(group))
+        self.scheduler.push(registry.replace(group, specs))
         self.cron.set_functions(registry.all().values())
-        self.core.feed.publish([Change(ChangeKind.FUNCTION, fn_id) for fn_id in registry.of_driver(driver)])
+        self.core.feed.publish([Change(ChangeKind.FUNCTION, fn_id) for fn_id in before | set(registry.of_group(group))])
 
     # ---- events and runs in --------------------------------------------------------------
 

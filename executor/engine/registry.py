@@ -1,7 +1,8 @@
-"""The functions the engine knows, as specs grouped by the driver that runs them.
+"""The functions the engine knows, as specs grouped by where they come from (``FunctionSpec.group``:
+our SDK's function files, or one synced app).
 
-Each driver replaces its own set at once (a hot reload of the function files, an app's sync), so
-one app re-syncing never disturbs another's functions. Trigger lookup is by event name first
+Each group is replaced at once (a hot reload of the function files, an app's sync), so one app
+re-syncing never disturbs another's functions. Trigger lookup is by event name first
 (exact names in a dict, wildcards in a short list), so an event is matched against the functions
 that could want it, not against all of them.
 """
@@ -18,7 +19,7 @@ from executor.specs import FunctionSpec, TriggerEvent
 
 class Registry:
     def __init__(self) -> None:
-        self._by_driver: dict[str, dict[str, FunctionSpec]] = {}
+        self._by_group: dict[str, dict[str, FunctionSpec]] = {}
         self._all: dict[str, FunctionSpec] = {}
         self._exact: dict[str, list[tuple[FunctionSpec, TriggerEvent]]] = {}
         self._wildcard: list[tuple[FunctionSpec, TriggerEvent]] = []
@@ -36,33 +37,33 @@ class Registry:
     def all(self) -> dict[str, FunctionSpec]:
         return dict(self._all)
 
-    def of_driver(self, driver: str) -> dict[str, FunctionSpec]:
-        return dict(self._by_driver.get(driver, {}))
+    def of_group(self, group: str) -> dict[str, FunctionSpec]:
+        return dict(self._by_group.get(group, {}))
 
-    def check(self, driver: str, specs: Iterable[FunctionSpec]) -> dict[str, FunctionSpec]:
+    def check(self, group: str, specs: Iterable[FunctionSpec]) -> dict[str, FunctionSpec]:
         """``specs`` by id, or ``FunctionDefinitionError`` for an id defined twice or owned by
-        another driver (changes nothing)."""
+        another group (changes nothing)."""
         mine: dict[str, FunctionSpec] = {}
         for spec in specs:
             owner = self._all.get(spec.id)
-            if owner is not None and owner.driver != driver:
-                raise FunctionDefinitionError(
-                    f"function id {spec.id!r} is already defined by {owner.driver} ({owner.source})")
+            if owner is not None and owner.group != group:
+                where = f"app {owner.app!r}" if owner.app else f"the {owner.driver} functions"
+                raise FunctionDefinitionError(f"function id {spec.id!r} is already defined by {where} ({owner.source})")
             if spec.id in mine:
                 raise FunctionDefinitionError(
                     f"function id {spec.id!r} is defined twice ({mine[spec.id].source} and {spec.source})")
             mine[spec.id] = spec
         return mine
 
-    def replace(self, driver: str, specs: Iterable[FunctionSpec]) -> list[QueueItem]:
-        """Swap ``driver``'s functions for ``specs``; returns parked queue items whose function is
+    def replace(self, group: str, specs: Iterable[FunctionSpec]) -> list[QueueItem]:
+        """Swap ``group``'s functions for ``specs``; returns parked queue items whose function is
         back, for the caller to schedule."""
-        mine = self.check(driver, specs)
+        mine = self.check(group, specs)
         if mine:
-            self._by_driver[driver] = mine
+            self._by_group[group] = mine
         else:
-            self._by_driver.pop(driver, None)
-        self._all = {fid: s for group in self._by_driver.values() for fid, s in group.items()}
+            self._by_group.pop(group, None)
+        self._all = {fid: s for group in self._by_group.values() for fid, s in group.items()}
         self._index()
         back: list[QueueItem] = []
         for function_id in [f for f in self.parked if f in self._all]:

@@ -32,6 +32,7 @@ from executor.errors import EventValidationError
 from executor.executor import Executor
 from executor.feed import Change, Subscription
 from executor.records import MiB
+from executor.service.devserver import add_devserver_routes
 from executor.service.gql import add_gql_routes
 from executor.service.guard import BODY_TIMEOUT_SECONDS, Access, BodyCaps, Guard
 from executor.service.openapi import EVENT_BODY_SCHEMA, JSON_OBJECT_BODY, PRINTABLE, document
@@ -98,6 +99,7 @@ def create_app(executor: Executor, *, key: str | None = None, admin_key: str | N
     _add_stream_route(v1, executor, app.state.streams_stopping)
     app.include_router(v1)
     add_gql_routes(app, executor, key=key)
+    add_devserver_routes(app, executor)
     document(app, keyed=access.bearer is not None)
     return app
 

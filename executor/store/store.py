@@ -333,6 +333,19 @@ class Tx:
              wait.created_at, _j(wait.index_key)),
         )
 
+    async def save_app(self, name: str, url: str | None, sync: Any, error: str | None, synced_at: int | None,
+                       now: int) -> None:
+        """An app as last synced (``sync``: the register body, re-read at start) or its sync error."""
+        await self._db.execute(
+            "INSERT INTO apps (name, url, sync, error, synced_at, created_at) VALUES (?,?,?,?,?,?) "
+            "ON CONFLICT(name) DO UPDATE SET url = excluded.url, sync = COALESCE(excluded.sync, apps.sync), "
+            "error = excluded.error, synced_at = COALESCE(excluded.synced_at, apps.synced_at)",
+            (name, url, _j(sync), error, synced_at, now))
+
+    async def delete_app(self, name: str) -> bool:
+        cur = await self._db.execute("DELETE FROM apps WHERE name = ?", (name,))
+        return cur.rowcount > 0
+
     async def get_wait(self, wait_id: str) -> Wait | None:
         cur = await self._db.execute(f"SELECT {_WAIT_COLUMNS} FROM waits WHERE id = ?", (wait_id,))
         row = await cur.fetchone()
@@ -519,6 +532,11 @@ class Store:
     async def get_wait(self, wait_id: str) -> Wait | None:
         rows = await self._all(f"SELECT {_WAIT_COLUMNS} FROM waits WHERE id = ?", (wait_id,))
         return _wait_from_row(rows[0]) if rows else None
+
+    async def apps(self) -> list[dict[str, Any]]:
+        rows = await self._all("SELECT name, url, sync, error, synced_at, created_at FROM apps ORDER BY name")
+        return [{"name": r[0], "url": r[1], "sync": _jl(r[2]), "error": r[3], "synced_at": r[4], "created_at": r[5]}
+                for r in rows]
 
     async def queue_items(self) -> list[QueueItem]:
         rows = await self._all("SELECT id, run_id, due_at, kind, payload FROM queue")

@@ -29,6 +29,8 @@ from executor.specs import (DEFAULT_RETRIES, MAX_RETRIES, Cancel, FunctionSpec, 
 from executor.util.durations import parse_duration
 
 MODE = "sdk"
+#: The driver every synced app's functions run through.
+DRIVER = "inngest"
 MAX_TRIGGERS = 10
 MAX_CANCELS = 5
 _MAX_JITTER_MS = 5 * 60 * 1000
@@ -187,7 +189,7 @@ def _function(raw: Any, app_name: str, position: int) -> SyncedFunction:
     url, step_retries = _step(slug, field(raw, "steps"))
     retries = step_retries if step_retries is not None else field(raw, "retries")
     spec = FunctionSpec(
-        id=slug, driver=app_name, name=name or None,
+        id=slug, driver=DRIVER, app=app_name, name=name or None,
         triggers=check_triggers(slug, _triggers(slug, field(raw, "triggers"))),
         cancel=check_cancel(slug, _cancels(slug, field(raw, "cancel"))),
         retries=_retries(slug, retries),

@@ -77,7 +77,7 @@ async def test_a_real_out_of_band_sync_becomes_function_specs(client, stub):
     assert sorted(specs) == ["myapp-batched", "myapp-debounced", "myapp-full", "myapp-full-failure"]
 
     full = specs["myapp-full"]
-    assert (full.driver, full.name, full.retries, full.mode) == (APP, "Full options", 2, "sdk")
+    assert (full.driver, full.app, full.name, full.retries, full.mode) == ("inngest", APP, "Full options", 2, "sdk")
     assert full.triggers == (TriggerEvent("app/go", expression="event.data.ok == true"), TriggerCron("*/5 * * * *"))
     assert full.cancel == (Cancel("app/cancel", if_exp="event.data.id == async.data.id", timeout="1h"),)
     assert full.source == f"{URL}?fnId=myapp-full&stepId=step"
