@@ -258,6 +258,10 @@ class Engine:
             fields: dict[str, Any] = {}
             if run.started_at is None:
                 fields["started_at"] = control.started_at
+            if applied is not None and applied.memoized and run.attempt:
+                # Progress: the next request is a new one, with retries of its own (as on Inngest,
+                # where each step's completion queues a fresh item at attempt 0).
+                fields["attempt"] = run.attempt = 0
             self._record_warnings(run, result.warnings, fields)
             terminal = (await self._fate(tx, t, run, spec, result, fatal, fields) if final
                         else self._fatal(fatal, fields))

@@ -14,7 +14,7 @@ from executor.engine.core import Core, Transition
 from executor.engine.events import validate_event
 from executor.feed import Change
 from executor.engine.waits import index_key_of
-from executor.errors import ExpressionError
+from executor.errors import ErrorInfo, ExpressionError
 from executor.expressions import bind_event
 from executor.records import ChangeKind, Event, QueueKind, Run, RunStatus, Wait, WaitKind
 from executor.specs import FunctionSpec
@@ -25,6 +25,8 @@ from executor.util.ids import new_id
 log = logging.getLogger("durable_tui.engine")
 
 INVOKED_EVENT = "inngest/function.invoked"
+#: ``FunctionSpec.mode`` (and so ``Run.mode``) of functions served by an Inngest SDK.
+SDK_MODE = "sdk"
 FINISHED_EVENT = "inngest/function.finished"
 FAILED_EVENT = "inngest/function.failed"
 CANCELLED_EVENT = "inngest/function.cancelled"
@@ -119,11 +121,20 @@ async def close_run(core: Core, tx: Tx, run: Run, fields: dict[str, Any], t: Tra
 
 def lifecycle_events(run: Run, status: str, fields: dict[str, Any], event: Event, now: int) -> list[Event]:
     base = {"function_id": run.function_id, "run_id": run.id, "event": event.to_dict()}
+    error = _standard_error(run, fields.get("error")) if status == RunStatus.FAILED else None
     finished = {**base, **({"result": fields.get("output")} if status == RunStatus.COMPLETED
-                           else {"error": fields.get("error")} if status == RunStatus.FAILED else {})}
+                           else {"error": error} if status == RunStatus.FAILED else {})}
     raw = [{"name": FINISHED_EVENT, "data": finished}]
     if status == RunStatus.FAILED:
-        raw.append({"name": FAILED_EVENT, "data": {**base, "error": fields.get("error")}})
+        raw.append({"name": FAILED_EVENT, "data": {**base, "error": error}})
     elif status == RunStatus.CANCELLED:
         raw.append({"name": CANCELLED_EVENT, "data": base})
     return [validate_event(r, now, allow_reserved=True) for r in raw]
+
+
+def _standard_error(run: Run, error: Any) -> dict[str, Any]:
+    """A failed run's error as Inngest's lifecycle events carry it: ``{error, name, message, stack}``,
+    where ``error`` says what failed — for an SDK's run, the HTTP status its last request got."""
+    info = ErrorInfo.from_dict(error)
+    summary = "invalid status code: 500" if run.mode == SDK_MODE else f"{info.name}: {info.message}"
+    return {"error": summary, "name": info.name, "message": info.message, "stack": info.stack}

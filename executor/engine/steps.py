@@ -25,6 +25,7 @@ from executor.store import Tx
 from executor.util import jsonvalues
 from executor.util.durations import check_horizon, parse_duration, parse_instant
 
+_NOT_STEPS = frozenset({Opcode.NONE, Opcode.STEP, Opcode.RUN_COMPLETE, Opcode.DISCOVERY_REQUEST})
 RETRY_AFTER_MIN_MS = 1000
 RETRY_AFTER_MAX_MS = 24 * 3600 * 1000
 #: Inngest's default invoke timeout is a year; ours stays inside the 366-day ceiling.
@@ -59,12 +60,14 @@ class StepOps:
 
     async def apply(self, ops: list[Op]) -> Applied:
         ordered = sorted(ops, key=lambda o: o.op != Opcode.WAIT_FOR_EVENT)
-        planned = [o for o in ordered if o.op == Opcode.STEP_PLANNED and o.id not in self.hot.steps]
-        self._group = planned[0].id if len(planned) > 1 else None
+        # Ops reported together are one parallel group (Inngest: a response with several ops), so
+        # the next discovery waits for all of them, not just the planned steps.
+        fresh = [o for o in ops if o.id not in self.hot.steps and o.op not in _NOT_STEPS]
+        self._group = fresh[0].id if len(fresh) > 1 else None
         for op in ordered:
             if self.applied.fatal is not None:
                 break
-            if op.op in (Opcode.NONE, Opcode.STEP, Opcode.RUN_COMPLETE, Opcode.DISCOVERY_REQUEST):
+            if op.op in _NOT_STEPS:
                 continue
             state = await self._apply_one(op)
             if state is not None:
@@ -79,7 +82,8 @@ class StepOps:
             return existing
         seq = op.seq if op.seq is not None else max((s.seq for s in self.hot.steps.values()), default=-1) + 1
         return StepState(run_id=self.run.id, hashed_id=op.id, step_id=op.step_id, name=op.display_name or op.name,
-                         op=op.kind, seq=seq, group=op.group, started_at=op.started_at)
+                         op=op.kind, seq=seq, group=op.group or self._group, started_at=op.started_at,
+                         detail={"race": True} if op.race and self._group else {})
 
     def _account(self, state: StepState, size: int = 0) -> StepState:
         """Count a step against the run's limits; later ops of this batch see it at once (the
