@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from executor.apps import Apps
 from executor.drivers.inngest.driver import InngestDriver
+from executor.drivers.inngest.gateway import call_gateway
 from executor.drivers.inngest.sync import DRIVER
 from executor.drivers.local.driver import LocalDriver
 from executor.drivers.local.function import LOCAL, Function
@@ -53,11 +54,15 @@ class Executor:
         self._local = LocalDriver(self.clock.now_ms)
         self._inngest = InngestDriver(self.clock.now_ms, signing_key=signing_key)
         self._engine = Engine(self.store, self.clock, self.feed, self.limits, backoff or default_backoff,
-                              {LOCAL: self._local, DRIVER: self._inngest}, concurrency=concurrency)
+                              {LOCAL: self._local, DRIVER: self._inngest}, concurrency=concurrency,
+                              gateway=self._ai_gateway)
         #: Apps served by an Inngest SDK (sync, resync, remove).
         self.apps = Apps(self.store, self._engine, self._inngest, self.clock, self.feed)
         self._initial = list(functions)
         self._started = False
+
+    async def _ai_gateway(self, step: str, opts: Mapping[str, Any]) -> Op:
+        return await call_gateway(self._inngest.client, step, opts, now_ms=self.clock.now_ms())
 
     # ---- lifecycle ---------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from executor.engine.core import Core, HotRun, Transition
@@ -23,7 +23,7 @@ from executor.engine.pauses import expire, fire, send_signal, wake
 from executor.engine.routing import finish_run, route
 from executor.engine.runs import add_event, create_run, request_cancel, start_run
 from executor.engine.scheduler import Scheduler
-from executor.engine.steps import RETRY_AFTER_MAX_MS, RETRY_AFTER_MIN_MS, Applied, StepOps
+from executor.engine.steps import GATEWAY_REQUEST, RETRY_AFTER_MAX_MS, RETRY_AFTER_MIN_MS, Applied, StepOps
 from executor.errors import ErrorInfo, EventValidationError, NotFoundError
 from executor.ops import Driver, InvocationRequest, InvocationResult, Op, RunStopped
 from executor.records import (STEP_WAITS, ChangeKind, Event, Limits, QueueItem, QueueKind, Run, RunStatus,
@@ -36,13 +36,18 @@ from executor.util.ids import seeded_id
 
 log = logging.getLogger("durable_tui.engine")
 
+#: Makes the HTTP call a ``step.ai.infer`` describes: (hashed step id, the op's options) -> the
+#: step's outcome as an op (``StepRun`` with the reply, or ``StepError``).
+Gateway = Callable[[str, Mapping[str, Any]], Awaitable[Op]]
+
 
 class Engine:
     def __init__(self, store: Store, clock: Clock, feed: ChangeFeed, limits: Limits, backoff: Backoff,
-                 drivers: Mapping[str, Driver], concurrency: int = 64) -> None:
+                 drivers: Mapping[str, Driver], concurrency: int = 64, gateway: Gateway | None = None) -> None:
         self.scheduler = Scheduler(clock, self._handle, concurrency)
         self.core = Core(store, clock, feed, limits, backoff, self.scheduler)
         self.drivers = dict(drivers)
+        self.gateway = gateway
         self.cron = CronTimers(clock, self._start_cron_run)
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -219,8 +224,13 @@ class Engine:
             attempt=item.payload.get("attempt", run.attempt), max_attempts=spec.max_attempts, limits=core.limits,
             control=control, target=item.payload.get("target"), request_id=item.id,
             disable_immediate_execution=any(s.status == StepStatus.PLANNED for s in hot.steps.values()))
+        gateway_call = (hot.steps[request.target].detail.get(GATEWAY_REQUEST)
+                        if request.target in hot.steps else None)
         try:
-            result = await driver.invoke(request)
+            if gateway_call is not None and self.gateway is not None:
+                result = InvocationResult(ops=[await self.gateway(request.target, gateway_call)])
+            else:
+                result = await driver.invoke(request)
         except asyncio.CancelledError:
             raise
         except Exception as exc:   # a driver bug must not lose the run: retry it like a function error

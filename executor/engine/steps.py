@@ -28,6 +28,8 @@ from executor.util.durations import check_horizon, parse_duration, parse_instant
 _NOT_STEPS = frozenset({Opcode.NONE, Opcode.STEP, Opcode.RUN_COMPLETE, Opcode.DISCOVERY_REQUEST})
 RETRY_AFTER_MIN_MS = 1000
 RETRY_AFTER_MAX_MS = 24 * 3600 * 1000
+#: Where a planned ``step.ai.infer`` keeps the call to make (private: ``StepState.to_dict`` leaves it out).
+GATEWAY_REQUEST = "_gateway"
 #: Inngest's default invoke timeout is a year; ours stays inside the 366-day ceiling.
 DEFAULT_INVOKE_TIMEOUT = "365d"
 
@@ -126,6 +128,8 @@ class StepOps:
             return await self._wait_for_signal(state, op)
         if op.op == Opcode.INVOKE_FUNCTION:
             return await self._invoke(state, op)
+        if op.op == Opcode.AI_GATEWAY:
+            return await self._gateway(state, op)
         return await self._fail(state, ErrorInfo(
             "UnsupportedOpcode", f"{self.where(state.step_id)}: durable-tui does not support the {op.op} op"), op)
 
@@ -186,6 +190,18 @@ class StepOps:
                              detail={**state.detail, **({"race": True} if op.race else {})})
         self.t.queued.append(await self.tx.enqueue(self.core.item(
             self.run.id, QueueKind.INVOKE, reason="planned", target=op.id)))
+        return await self._save(planned)
+
+    async def _gateway(self, state: StepState, op: Op) -> StepState:
+        """``step.ai.infer``: the server makes the call, as a planned step of its own (durable, and
+        retried like one); the request, credentials included, is kept out of what the step shows."""
+        if op.id in self.hot.steps:
+            return state        # planned already: its call is queued
+        public = {k: op.opts.get(k) for k in ("url", "format") if op.opts.get(k)}
+        planned = state.copy(status=StepStatus.PLANNED, group=state.group or op.id,
+                             detail={**state.detail, "ai": public, GATEWAY_REQUEST: dict(op.opts)})
+        self.t.queued.append(await self.tx.enqueue(self.core.item(
+            self.run.id, QueueKind.INVOKE, reason="ai gateway", target=op.id)))
         return await self._save(planned)
 
     async def _send_events(self, state: StepState, op: Op) -> StepState:

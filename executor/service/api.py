@@ -106,8 +106,11 @@ def create_app(executor: Executor, *, key: str | None = None, admin_key: str | N
 
 def stop_streams(app: FastAPI) -> None:
     """End every open ``/v1/stream`` response. A server calls this before shutting down:
-    an SSE stream never ends by itself, and the server would otherwise wait for it."""
-    app.state.streams_stopping.set()
+    an SSE stream never ends by itself, and the server would otherwise wait for it. (An app not built
+    by ``create_app`` has none.)"""
+    stopping = getattr(app.state, "streams_stopping", None)
+    if stopping is not None:
+        stopping.set()
 
 
 # ---- errors and auth ---------------------------------------------------------------------
