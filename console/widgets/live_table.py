@@ -10,6 +10,7 @@ are added above it, re-sorted or patched.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -129,6 +130,9 @@ class LiveTable(ScrollView, can_focus=True):
         self._labels: dict[str, str] = {}
         self._cells: dict[str, list[Text]] = {}
         self._versions: dict[str, int] = {}
+        # Table-wide, never reused: a row removed and added again (a filter cleared) must not
+        # be drawn from the cached line of its earlier life.
+        self._next_version = itertools.count(1)
         self._order: list[str] = []
         self._index: dict[str, int] = {}
         self._sort_key: Callable[[str], Any] = lambda key: 0
@@ -177,7 +181,7 @@ class LiveTable(ScrollView, can_focus=True):
         current = self._cells.get(key)
         if current is None:
             self._cells[key] = texts
-            self._versions[key] = 0
+            self._versions[key] = next(self._next_version)
             self._order.append(key)
             self._index[key] = len(self._order) - 1
             self._resized()
@@ -185,7 +189,7 @@ class LiveTable(ScrollView, can_focus=True):
             return True
         if any(a.plain != b.plain or a.spans != b.spans or a.style != b.style for a, b in zip(current, texts)):
             self._cells[key] = texts
-            self._versions[key] += 1
+            self._versions[key] = next(self._next_version)
             self._refresh_row(key)
         return False
 
