@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import threading
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -203,17 +204,22 @@ class EmbeddedBackend:
 
     async def functions(self) -> list[FunctionInfo]:
         loaded, counts = await self.on_executor(_functions_and_counts)
-        errors = {str(Path(e.file)): describe_load_error(e) for e in self.load_status.errors}
-        out = []
+        # Keyed by the real path: every function of a broken file is flagged, not only the first.
+        errors = {os.path.realpath(e.file): (e.file, describe_load_error(e)) for e in self.load_status.errors}
+        out, flagged = [], set()
         for fn in loaded.values():
             file = str(Path(fn.source_file)) if fn.source_file else None
+            real = os.path.realpath(file) if file else None
+            error = errors.get(real) if real else None
+            if error is not None:
+                flagged.add(real)
             out.append(FunctionInfo(
                 id=fn.id, name=fn.display_name, file=file, mode=fn.mode, retries=fn.retries,
                 triggers=tuple(trigger_text(t.to_dict()) for t in fn.triggers),
                 events=tuple(t.event for t in fn.event_triggers),
-                error=errors.pop(file, None) if file else None, counts=dict(counts.get(fn.id, {}))))
+                error=error[1] if error else None, counts=dict(counts.get(fn.id, {}))))
         out.extend(FunctionInfo(id=Path(file).name, name=Path(file).name, file=file, error=message)
-                   for file, message in errors.items())
+                   for real, (file, message) in errors.items() if real not in flagged)
         return out
 
     async def runs(self, *, status: str | None = None, function_id: str | None = None,

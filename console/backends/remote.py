@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from console.backend import EventInfo, FunctionInfo, Kind, LogLine, SendResult, WaitInfo, trigger_text
@@ -28,6 +29,11 @@ RECONNECT_SECONDS = 2.0
 
 def run_from_dict(raw: dict[str, Any]) -> Run:
     return Run(**{k: v for k, v in raw.items() if k in _RUN_FIELDS})
+
+
+def _load_error_text(error: dict[str, Any]) -> str:
+    where = f"{error.get('file')}:{error['line']}" if error.get("line") else str(error.get("file"))
+    return f"{where}: {error.get('message')}"
 
 
 def step_from_dict(run_id: str, raw: dict[str, Any]) -> StepState:
@@ -89,20 +95,22 @@ class RemoteBackend:
     async def functions(self) -> list[FunctionInfo]:
         listing = await self.client.functions()
         counts = await self._run_counts()
-        out = []
+        out, flagged = [], set()
         for raw in listing.functions:
             error = raw.get("load_error")
+            if error:
+                flagged.add(error.get("file"))
             out.append(FunctionInfo(
                 id=raw["id"], name=raw.get("name") or raw["id"], file=raw.get("source_file"), mode=raw.get("mode", ""),
                 retries=raw.get("retries"), counts=dict(counts.get(raw["id"], {})),
                 triggers=tuple(trigger_text(t) for t in raw.get("triggers", [])),
                 events=tuple(t["event"] for t in raw.get("triggers", []) if "event" in t),
-                error=f"{error.get('file')}:{error.get('line')}: {error.get('message')}" if error else None))
-        loaded_files = {f.file for f in out}
+                error=_load_error_text(error) if error else None))
+        # A broken file none of whose functions is loaded gets a row of its own.
         for error in listing.load_errors:
-            if error.get("file") not in loaded_files:
-                out.append(FunctionInfo(id=str(error.get("file")), name=str(error.get("file")), file=error.get("file"),
-                                        error=f"{error.get('file')}:{error.get('line')}: {error.get('message')}"))
+            if error.get("file") not in flagged:
+                name = Path(str(error.get("file"))).name
+                out.append(FunctionInfo(id=name, name=name, file=error.get("file"), error=_load_error_text(error)))
         return out
 
     async def _run_counts(self) -> dict[str, Counter[str]]:

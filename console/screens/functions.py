@@ -30,7 +30,8 @@ class FunctionsScreen(TableView[FunctionInfo]):
     TABLE_ID = "functions-table"
     PANE_ID = "function-detail"
     HELP = ("enter shows the function's runs; i invokes it with data you type (whatever its triggers)\n"
-            "runs: total, then ▶ running ◌ queued ✘ failed; ⚠ marks a file that failed to load")
+            "runs: total, then ▶ running ◌ queued ✘ failed; ⚠ marks a file that failed to load and every\n"
+            "function of it (they run their last good version until the file loads again); they are listed first")
 
     def __init__(self) -> None:
         super().__init__()
@@ -48,8 +49,11 @@ class FunctionsScreen(TableView[FunctionInfo]):
     def key_of(self, info: FunctionInfo) -> str:
         return info.key
 
-    def order(self, key: str) -> tuple[bool, str]:
-        return (not self.rows[key].loaded, key)
+    def order(self, key: str) -> tuple[bool, bool, str]:
+        """Whatever needs attention first: files that failed to load, then the functions of broken
+        files (still running their last good version), then the healthy ones."""
+        info = self.rows[key]
+        return (info.error is None, info.loaded, key)
 
     def cells(self, info: FunctionInfo) -> dict[str, Cell]:
         name: Cell = Text(f"⚠ {info.id}", style="yellow") if info.error else info.id

@@ -150,6 +150,9 @@ def function_details(info: FunctionInfo) -> RenderableType:
         lines.append(_field("file", display_path(info.file)))
     if info.error:
         lines += [Text(""), Text("load error", style="bold underline"), Text(info.error, style="red")]
+        if info.loaded:
+            lines.append(Text("Its file failed to load, so this function runs the last version that loaded; "
+                              "fix the file and save to load it again.", style="yellow"))
     return Group(*lines)
 
 
