@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from console.app import _distinct_events
 from console.backend import Kind, LogLine
 from console.messages import RELOAD_ABOVE, Dirty
 from console.screens.log import LogBook
 from console.screens.prefill import data_for_expression
 from console.screens.run_query import RunQuery
+from console.sending import distinct_events
 from console.widgets.format import countdown, duration, fit, short_id, status_text
 from console.widgets.live_table import Column, Flex, lay_out
 from console.widgets.step_tree import shape_of
@@ -93,9 +93,19 @@ def test_logbook_numbers_lines_in_arrival_order_and_keeps_the_latest():
     assert [line.message for line in book.since(2)] == ["three"]
 
 
+def test_logbook_puts_a_late_line_in_its_place_and_says_so():
+    book = LogBook()
+    book.add(10, "PRINT", "stdout", "printed at once")
+    book.add(5, "INFO", "engine", "logged earlier, delivered later")
+    book.add(10, "INFO", "console", "same time, after")
+    assert [line.message for line in book.since(0)] == ["logged earlier, delivered later", "printed at once",
+                                                         "same time, after"]
+    assert book.rewrites == 1
+
+
 def test_recent_events_are_distinct_and_leave_out_the_executors_own():
     pairs = [("a", {"x": 1}), ("inngest/function.finished", {}), ("a", {"x": 1}), ("b", {}), ("a", {"x": 2})]
-    assert _distinct_events(pairs) == [("a", {"x": 1}), ("b", {}), ("a", {"x": 2})]
+    assert distinct_events(pairs) == [("a", {"x": 1}), ("b", {}), ("a", {"x": 2})]
 
 
 def test_parallel_steps_are_grouped_where_the_first_was_reached():

@@ -90,6 +90,10 @@ class EmbeddedBackend:
         self.db = db
         self.title = f"embedded · {Path(db).name if db != ':memory:' else 'in memory'}"
         self.announcement = ""
+        self.quit_warning = ("This console runs the executor: runs stop with it, and the database is in memory, "
+                             "so every run and event is lost." if db == ":memory:" else
+                             f"This console runs the executor: sleeping, waiting and running runs pause until "
+                             f"durable-tui starts again on {db}.")
         #: The current load errors, shared with the HTTP API this backend serves.
         self.load_status = LoadStatus(list(load_errors))
         #: Run on the executor's loop beside it until close (the HTTP API); set before start().
@@ -242,6 +246,18 @@ class EmbeddedBackend:
     async def steps(self, run_id: str) -> list[StepState]:
         return await self.on_executor(lambda ex: ex.steps(run_id))
 
+    async def run_counts(self) -> dict[str, int]:
+        return dict(await self.on_executor(_status_counts))
+
+    async def events_by_id(self, event_ids: Iterable[str]) -> list[Event]:
+        wanted = list(dict.fromkeys(i for i in event_ids if i))
+
+        async def fetch(ex: Executor) -> list[Event]:
+            found = [await ex.event(event_id) for event_id in wanted]
+            return [event for event in found if event is not None]
+
+        return await self.on_executor(fetch)
+
     async def event_names(self, event_ids: Iterable[str]) -> dict[str, str]:
         """Event names by id, cached: events never change once stored."""
         wanted = {i for i in event_ids if i}
@@ -347,14 +363,25 @@ def _from_feed(change: Change) -> Change:
     return change
 
 
-async def _functions_and_counts(ex: Executor) -> tuple[dict[str, Function], dict[str, Counter[str]]]:
-    """The registry and run counts per function and status, in one pass over the runs."""
-    counts: dict[str, Counter[str]] = {}
+async def _all_runs(ex: Executor) -> AsyncIterator[Run]:
+    """Every run, newest first, a page at a time (the executor has no count query)."""
     before: str | None = None
     while True:
         page = await ex.runs(limit=5000, before=before)
         for run in page:
-            counts.setdefault(run.function_id, Counter())[run.status] += 1
+            yield run
         if len(page) < 5000:
-            return ex.functions, counts
+            return
         before = page[-1].id
+
+
+async def _functions_and_counts(ex: Executor) -> tuple[dict[str, Function], dict[str, Counter[str]]]:
+    """The registry and run counts per function and status, in one pass over the runs."""
+    counts: dict[str, Counter[str]] = {}
+    async for run in _all_runs(ex):
+        counts.setdefault(run.function_id, Counter())[run.status] += 1
+    return ex.functions, counts
+
+
+async def _status_counts(ex: Executor) -> Counter[str]:
+    return Counter([run.status async for run in _all_runs(ex)])

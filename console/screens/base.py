@@ -12,15 +12,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
-from executor import Event
+from executor import Event, Run
 
 from ..backend import Backend, WaitInfo
-from ..messages import Dirty
+from ..messages import Dirty, Link
+from ..widgets.format import clock_time
 from ..widgets.live_table import LiveTable
+from ..widgets.status_strip import StatusStrip
 from ..widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
@@ -40,6 +43,7 @@ class Selection:
     wait: WaitInfo | None = None
     event: Event | None = None
     copy: tuple[str, str] | None = None      # (what it is, the id) for `y`
+    marked: tuple[Run, ...] = ()             # runs marked with `space`: `c` and `r` act on them instead
 
 
 class ViewScreen(Screen[None]):
@@ -56,6 +60,8 @@ class ViewScreen(Screen[None]):
         super().__init__()
         self._pending = Dirty(reload=True)
         self._busy = False
+        #: A refresh has succeeded: what is on screen is data, not a blank waiting for some.
+        self.has_loaded = False
 
     @property
     def console_app(self) -> "DurableConsole":
@@ -71,8 +77,10 @@ class ViewScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield TopBar(self.VIEW, self.backend.title)
+        yield StatusStrip()
+        yield Static(id="stale", classes="-hidden")
         yield from self.compose_body()
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=True)
 
     def compose_body(self) -> Iterable:
         return ()
@@ -81,14 +89,33 @@ class ViewScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.console_app.views.add(self)
+        self.watch(self.app, "link", self._follow_link)
 
     def on_unmount(self) -> None:
         self.console_app.views.discard(self)
 
     def on_screen_resume(self) -> None:
+        # Running rows and countdowns stood still while hidden: move them before anything else.
+        if self.is_mounted and self.console_app.link.connected and not self.console_app.paused:
+            self.tick(self.backend.now_ms())
         self.kick()
         # After the switch has settled: during it the app still sees the previous stack.
         self.call_after_refresh(self.app.refresh_bindings)
+
+    def _follow_link(self, link: Link) -> None:
+        """While the executor cannot be reached, say so above the data and show the data as stale."""
+        banner = self.query_one("#stale", Static)
+        self.set_class(not link.connected, "-stale")
+        banner.set_class(link.connected, "-hidden")
+        if link.connected:
+            return
+        since = clock_time(link.since_ms, self.backend.now_ms())
+        retry = f"retrying in {link.retry_in()}s" if link.retry_in() else "retrying now"
+        banner.update(Text(f"⚠ disconnected since {since}, {retry}: showing the data as it was then (stale)",
+                           no_wrap=True, overflow="ellipsis"))
+        if not self.has_loaded:
+            self.show_unloaded(f"Not loaded: the executor does not answer ({link.error or 'no connection'}). "
+                               "This list loads when the connection is back.")
 
     @property
     def on_top(self) -> bool:
@@ -107,7 +134,7 @@ class ViewScreen(Screen[None]):
         self.absorb(Dirty(reload=True))
 
     def kick(self) -> None:
-        if self._busy or not self._pending or not self.is_mounted:
+        if self._busy or not self._pending or not self.is_mounted or not self.console_app.link.connected:
             return
         self._busy = True
         self.run_worker(self._drain(), group="refresh", exit_on_error=False)
@@ -118,7 +145,12 @@ class ViewScreen(Screen[None]):
                 dirty = self._pending.take()
                 try:
                     await self.refresh_view(dirty)
+                    self.has_loaded = True
                 except Exception as exc:  # a failed read must not end the console; say it and go on
+                    if self.console_app.is_disconnect(exc):
+                        # Read again once the connection is back; the top bar already says why.
+                        self._pending.merge(dirty)
+                        return
                     self.console_app.report_failure(f"refreshing {self.VIEW or 'the view'}", exc)
         finally:
             self._busy = False
@@ -137,7 +169,15 @@ class ViewScreen(Screen[None]):
         for table in self.query(LiveTable):
             table.set_class(message is not None, "-empty")
 
+    def show_unloaded(self, message: str) -> None:
+        """Say why the view has nothing to show yet (a view without an empty state has its banner)."""
+        if self.query("#empty"):
+            self.show_empty(message)
+
     # ---- selection ----------------------------------------------------------------------
 
     def selection(self) -> Selection:
         return Selection()
+
+    def clear_marks(self) -> None:
+        """Forget rows marked for a bulk action (after it ran)."""

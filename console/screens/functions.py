@@ -26,6 +26,8 @@ COUNTS_EVERY = 2.0
 
 class FunctionsScreen(TableView[FunctionInfo]):
     VIEW = "functions"
+    NOUN = "functions"
+    FILTER_HINT = "filter as you type: id, trigger, file or error words (enter keeps it, esc clears it)"
     ACTIONS = frozenset({"copy_id"})
     TABLE_ID = "functions-table"
     PANE_ID = "function-detail"
@@ -67,6 +69,12 @@ class FunctionsScreen(TableView[FunctionInfo]):
     def details(self, info: FunctionInfo) -> RenderableType:
         return function_details(info)
 
+    def search_text(self, info: FunctionInfo) -> str:
+        return " ".join(filter(None, (info.id, info.name, *info.triggers, info.file, info.error)))
+
+    def empty_hint(self) -> str:
+        return self.console_app.no_functions_hint()
+
     async def refresh_view(self, dirty: Dirty) -> None:
         if not (dirty.reload or dirty.functions or dirty.runs):
             return
@@ -80,7 +88,7 @@ class FunctionsScreen(TableView[FunctionInfo]):
         self._counted_at = time.monotonic()
         self.console_app.function_count = sum(1 for f in infos if f.loaded)
         self.replace(infos)
-        self.show_empty(None if infos else self.console_app.no_functions_hint())
+        self.update_empty()
         self.show_detail()
 
     def _count_later(self) -> None:

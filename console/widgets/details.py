@@ -33,9 +33,10 @@ from .step_tree import step_timing
 
 
 def _field(name: str, value: Any, style: str = "") -> Text:
-    """A fixed-width label and its value, so a pane reads as an aligned list."""
+    """A fixed-width label and its value, so a pane reads as an aligned list; a label as long as
+    the column ("child run id") still keeps a space before its value."""
     text = Text()
-    text.append(f"{name:<12}", style="bold")
+    text.append(f"{name:<12} ", style="bold")
     text.append(str(value), style=style)
     return text
 
@@ -140,7 +141,7 @@ def function_details(info: FunctionInfo) -> RenderableType:
     if info.loaded:
         lines += [
             _field("name", info.name),
-            _field("triggers", "\n            ".join(info.triggers) or "none (invoke only)"),
+            _field("triggers", "\n             ".join(info.triggers) or "none (invoke only)"),
             _field("mode", info.mode),
             _field("retries", info.retries),
             _field("file", display_path(info.file)),

@@ -139,6 +139,9 @@ class LiveTable(ScrollView, can_focus=True):
         self._reverse = False
         self._lines: dict[tuple[Any, ...], Strip] = {}
         self._highlighted: str | None = None
+        #: Rows can be marked (a ■ in the gutter before the first cell), for bulk actions.
+        self.markable = False
+        self.marks: set[str] = set()
 
     # ---- columns ------------------------------------------------------------------------
 
@@ -198,10 +201,23 @@ class LiveTable(ScrollView, can_focus=True):
             return
         del self._cells[key]
         del self._versions[key]
+        self.marks.discard(key)
         self._order.remove(key)
         self._reindex()
         self._resized()
         self.refresh()
+
+    def toggle_mark(self, key: str) -> None:
+        if key in self._cells:
+            self.marks ^= {key}
+            self._refresh_row(key)
+
+    def set_marks(self, keys: set[str]) -> None:
+        """Mark exactly these rows (those that are listed)."""
+        changed = self.marks ^ keys
+        self.marks = {key for key in keys if key in self._cells}
+        for key in changed:
+            self._refresh_row(key)
 
     def order_by(self, sort_key: Callable[[str], Any], reverse: bool = False) -> None:
         """Order rows by a function of their key (the model behind the row); kept for later adds
@@ -323,15 +339,18 @@ class LiveTable(ScrollView, can_focus=True):
         key = self._order[index]
         cursor = index == self.cursor_row
         style = self.get_component_rich_style("live-table--cursor") if cursor else self.rich_style
-        return self._line((key, self._versions[key], cursor, self.has_focus, width), self._cells[key], style, width)
+        marked = key in self.marks
+        return self._line((key, self._versions[key], cursor, self.has_focus, width, marked), self._cells[key], style,
+                          width, marked)
 
-    def _line(self, cache_key: tuple[Any, ...], cells: list[Text], style: Style, width: int) -> Strip:
+    def _line(self, cache_key: tuple[Any, ...], cells: list[Text], style: Style, width: int,
+              marked: bool = False) -> Strip:
         cached = self._lines.get(cache_key)
         if cached is not None:
             return cached
         line = Text(style=style, no_wrap=True, end="")
-        for column, cell in zip(self.specs, cells):
-            line.append(" ")
+        for index, (column, cell) in enumerate(zip(self.specs, cells)):
+            line.append("■" if marked and index == 0 else " ", style="bold")
             line.append_text(as_text(cell, column.width))
             line.append(" ")
         # Every segment needs a style: the NO_COLOR filter reads each one's colours.

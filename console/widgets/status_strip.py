@@ -1,0 +1,57 @@
+"""The strip under the top bar: runs per status, and sparklines of runs started and failed per
+second over the last minute. It follows the app's ``stats`` (every view has its own strip, all
+showing the same numbers) and fits 80 columns by shortening the counts to glyph and number."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.events import Resize
+from textual.widgets import Sparkline, Static
+
+from ..stats import Stats
+from .format import RUN_STATUS
+
+#: Below this many columns the counts drop their words (the glyphs stay, and `?` explains them).
+WORDS_FROM = 110
+
+
+def counts_text(stats: Stats, words: bool) -> Text:
+    text = Text(no_wrap=True, end="")
+    text.append("runs ", style="bold")
+    if not stats.counted:
+        text.append("counting…", style="dim")
+        return text
+    for status, (glyph, colour) in RUN_STATUS.items():
+        count = stats.counts.get(status, 0)
+        text.append(f"{glyph} {count}" if words else f"{glyph}{count}", style=colour if count else "dim")
+        text.append(f" {status.lower()}  " if words else " ", style="" if count else "dim")
+    return text
+
+
+class StatusStrip(Horizontal):
+    """Counts on the left; "started" and "failed" sparklines, each with its last second's value."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="counts")
+        yield Static("started/s", classes="spark-label")
+        yield Sparkline([0, 0], id="started-spark")
+        yield Static("0", id="started-now", classes="spark-now")
+        yield Static("failed/s", classes="spark-label")
+        yield Sparkline([0, 0], id="failed-spark")
+        yield Static("0", id="failed-now", classes="spark-now")
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "stats", self._show)
+
+    def on_resize(self, event: Resize) -> None:
+        self._show(getattr(self.app, "stats", Stats()))
+
+    def _show(self, stats: Stats) -> None:
+        self.query_one("#counts", Static).update(counts_text(stats, self.app.size.width >= WORDS_FROM))
+        for name, series in (("started", stats.started), ("failed", stats.failed)):
+            # Two points at least: a single one draws as a full bar whatever its value.
+            self.query_one(f"#{name}-spark", Sparkline).data = list(series) if len(series) > 1 else [0, *series, 0]
+            # The last full second: the current one is still filling.
+            self.query_one(f"#{name}-now", Static).update(str(series[-2]) if len(series) > 1 else "0")
