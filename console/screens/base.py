@@ -55,6 +55,8 @@ class ViewScreen(Screen[None]):
     #: Extra lines for the `?` help of this view (filter syntax and the like).
     HELP: ClassVar[str] = ""
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_FROM, "-wide")]
+    #: Refreshing reads the backend, so it waits while the executor cannot be reached.
+    READS_BACKEND: ClassVar[bool] = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -134,7 +136,9 @@ class ViewScreen(Screen[None]):
         self.absorb(Dirty(reload=True))
 
     def kick(self) -> None:
-        if self._busy or not self._pending or not self.is_mounted or not self.console_app.link.connected:
+        if self._busy or not self._pending or not self.is_mounted:
+            return
+        if self.READS_BACKEND and not self.console_app.link.connected:
             return
         self._busy = True
         self.run_worker(self._drain(), group="refresh", exit_on_error=False)

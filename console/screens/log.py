@@ -60,6 +60,7 @@ def log_text(line: LogLine, now_ms: int) -> Text:
 
 class LogScreen(ViewScreen):
     VIEW = "log"
+    READS_BACKEND = False   # the console's own log book: it goes on while disconnected
     HELP = "↑/↓ page up/down scroll; new lines are appended at the bottom as they happen"
 
     def __init__(self) -> None:
