@@ -114,3 +114,26 @@ def test_parallel_steps_are_grouped_where_the_first_was_reached():
 
     steps = [step("s1", "s1"), step("p1", "p1"), step("p2", "p1"), step("s2", None)]
     assert shape_of(steps) == [("s1", ()), ("group:p1", ("p1", "p2")), ("s2", ())]
+
+
+def test_keymap_file_flattens_dotted_ids_and_reports_what_it_cannot_use(tmp_path):
+    from console import keymap
+
+    known = {"send.event", "runs.filter", "quit"}
+    assert keymap.load(tmp_path / "missing.toml", known) == ({}, [])
+    path = tmp_path / "keys.toml"
+    path.write_text('send.event = "E"\n"runs.filter" = "ctrl+f, slash"\nquit = ""\n')
+    mapping, problems = keymap.load(path, known)
+    assert mapping == {"send.event": "E", "runs.filter": "ctrl+f,slash"}
+    assert problems == [f"{path}: quit = '' is not a key or a comma-separated list of keys "
+                        "(e.g. \"E\", \"ctrl+f\", \"slash,f3\")"]
+    path.write_text("send.event = E\n")
+    mapping, problems = keymap.load(path, known)
+    assert mapping == {} and "the default keys apply" in problems[0]
+
+
+def test_default_keys_file_follows_xdg_config_home(monkeypatch, tmp_path):
+    from console import keymap
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert keymap.default_path() == tmp_path / "durable-tui" / "keys.toml"
