@@ -112,10 +112,13 @@ class RunActionsMixin:
                         "cancel", timeout=4)
             return
         done = len(runs) - len(going)
-        detail = (f"{plural(len(going), 'run')} in progress stop at their next step boundary"
-                  + (f"; {done} finished {'one is' if done == 1 else 'ones are'} left as they are" if done else "")
-                  + f". {note}".rstrip(" ."))
-        self._ask_bulk(f"Cancel {plural(len(going), 'run')} ({which})?", detail, "cancel", going, self._cancel_one)
+        detail = f"{'It stops' if len(going) == 1 else 'They stop'} at the next step boundary; finished steps stay."
+        if done:
+            one = done == 1
+            detail += (f" {plural(done, 'other run')} {which} {'has' if one else 'have'} already finished and "
+                       f"{'is' if one else 'are'} left alone.")
+        self._ask_bulk(f"Cancel {plural(len(going), 'run')} ({which})?", f"{detail} {note}".strip(), "cancel", going,
+                       self._cancel_one)
 
     def rerun_many(self: "DurableConsole", runs: Sequence[Run], which: str, note: str = "") -> None:
         detail = (f"Each starts a new run of its function on its original event: {plural(len(runs), 'new run')}. "

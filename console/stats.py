@@ -2,7 +2,7 @@
 each of the last seconds.
 
 Counts come from the backend (one pass over every run, so they are re-read at most every
-``Recount.interval`` — two seconds, or ten times what the last count cost when that is more, so
+``Recount.interval`` — a second, or ten times what the last count cost when that is more, so
 a big database never keeps the executor busy counting). The per-second trend is folded from the
 change feed as it arrives, so it costs nothing to keep.
 """
@@ -19,7 +19,7 @@ from executor import Change
 #: Seconds of history behind each sparkline.
 TREND_SECONDS = 60
 #: Recounting waits at least this long, and at least ``COST_FACTOR`` times the last count's cost.
-MIN_INTERVAL = 2.0
+MIN_INTERVAL = 1.0
 COST_FACTOR = 10
 
 

@@ -212,7 +212,8 @@ async def test_space_marks_runs_and_c_cancels_the_marked_ones_after_saying_how_m
         await pilot.press("c")
         assert isinstance(app.screen, ConfirmScreen)
         assert app.screen._question == "Cancel 2 runs (marked)?"
-        assert "1 finished one is left as they are" in app.screen._detail
+        assert app.screen._detail == ("They stop at the next step boundary; finished steps stay. 1 other run marked "
+                                      "has already finished and is left alone.")
         await pilot.press("y")
         await until(lambda: run_is(backend, ids[2], "Cancelled"))
         await until(lambda: run_is(backend, ids[1], "Cancelled"))

@@ -163,7 +163,7 @@ async def test_attached_console_says_it_is_disconnected_once_keeps_stale_data_an
             live = str(app.screen.query_one("#live").content)
             assert live.startswith("✕ disconnected, retrying"), live
             assert app.screen.has_class("-stale") and app.screen.query_one("#stale").display
-            assert "showing the data as it was then (stale)" in str(app.screen.query_one("#stale").content)
+            assert "⚠ stale: disconnected since" in str(app.screen.query_one("#stale").content)
             await pilot.pause(1.0)                       # several attempts fail meanwhile
             assert notifications(app).count("Lost the connection") == 1, "one notice, not one per attempt"
             assert log_text(app).count("lost the connection") == 1, "one log line, not two per attempt"

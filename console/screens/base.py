@@ -113,7 +113,7 @@ class ViewScreen(Screen[None]):
             return
         since = clock_time(link.since_ms, self.backend.now_ms())
         retry = f"retrying in {link.retry_in()}s" if link.retry_in() else "retrying now"
-        banner.update(Text(f"⚠ disconnected since {since}, {retry}: showing the data as it was then (stale)",
+        banner.update(Text(f"⚠ stale: disconnected since {since}, {retry}; showing the data as it was then",
                            no_wrap=True, overflow="ellipsis"))
         if not self.has_loaded:
             self.show_unloaded(f"Not loaded: the executor does not answer ({link.error or 'no connection'}). "

@@ -239,8 +239,7 @@ class RunsScreen(TableView[Run]):
     def _show_marks(self) -> None:
         count = len(self.table.marks)
         self.marks_line.set_class(not count, "-hidden")
-        self.marks_line.update(f"■ {count} marked: c cancels them, r reruns them (both ask first); "
-                               "space unmarks one, a all")
+        self.marks_line.update(f"■ {count} marked: c cancels them, r reruns them; space unmarks, a toggles all")
 
     def _listed(self) -> tuple[list[Run], str, str]:
         """Every listed run, how to call them, and a warning when the window may leave some out."""

@@ -13,9 +13,10 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from rich.console import RenderableType
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.events import Resize
 from textual.timer import Timer
-from textual.widgets import Input, Static
+from textual.widgets import Input, Label, Static
 
 from ..widgets.details import DetailPane
 from ..widgets.live_table import Cell, Column, LiveTable
@@ -90,7 +91,9 @@ class TableView(ViewScreen, Generic[R]):
     # ---- layout -------------------------------------------------------------------------
 
     def compose_body(self) -> Iterable:
-        yield FilterInput(placeholder=self.FILTER_HINT, id="filter", classes="-hidden")
+        with Horizontal(id="filter-row", classes="-hidden"):
+            yield Label("/", id="filter-label")
+            yield FilterInput(placeholder=self.FILTER_HINT, id="filter")
         yield Static(id="filter-error", classes="-hidden")
         yield self.table
         yield Static(id="empty", classes="empty")
@@ -174,9 +177,8 @@ class TableView(ViewScreen, Generic[R]):
         return TextQuery.parse(text)
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", FilterInput)
-        box.remove_class("-hidden")
-        box.focus()
+        self.query_one("#filter-row").remove_class("-hidden")
+        self.query_one("#filter", FilterInput).focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "filter":
@@ -198,9 +200,8 @@ class TableView(ViewScreen, Generic[R]):
             self._filter_timer.stop()
         if not self.apply_filter(text, final=True):
             return
-        box = self.query_one("#filter", FilterInput)
-        box.value = text
-        box.set_class(not self.query_now.active, "-hidden")
+        self.query_one("#filter", FilterInput).value = text
+        self.query_one("#filter-row").set_class(not self.query_now.active, "-hidden")
         self.table.focus()
 
     def apply_filter(self, text: str, *, final: bool) -> bool:

@@ -350,7 +350,7 @@ class LiveTable(ScrollView, can_focus=True):
             return cached
         line = Text(style=style, no_wrap=True, end="")
         for index, (column, cell) in enumerate(zip(self.specs, cells)):
-            line.append("■" if marked and index == 0 else " ", style="bold")
+            line.append("■" if marked and index == 0 else " ")
             line.append_text(as_text(cell, column.width))
             line.append(" ")
         # Every segment needs a style: the NO_COLOR filter reads each one's colours.
