@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
-from textual.command import CommandPalette
+from textual.command import CommandInput, CommandPalette
 from textual.pilot import Pilot
 
 import executor.util.ids
@@ -169,8 +169,9 @@ def test_log_view(snap_compare, size):
 def test_command_palette(snap_compare, size):
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
         await until(lambda: table(pilot.app).row_count == 5)
-        await press(pilot, "colon")
+        await press(pilot, "home", "colon")
         await until(lambda: isinstance(pilot.app.screen, CommandPalette))
+        pilot.app.screen.query_one(CommandInput).cursor_blink = False
         await pilot.press(*"run")
         await pilot.pause(0.5)
     assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
@@ -180,7 +181,7 @@ def test_command_palette(snap_compare, size):
 def test_help_of_the_runs_view(snap_compare, size):
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
         await until(lambda: table(pilot.app).row_count == 5)
-        await press(pilot, "question_mark")
+        await press(pilot, "home", "question_mark")
     assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
 
 
