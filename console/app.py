@@ -212,7 +212,6 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
             self._count_functions()
         if dirty.runs or dirty.reload:
             self._count_runs_soon()
-        self._update_stats()
         for view in list(self.views):
             view.absorb(dirty)
 

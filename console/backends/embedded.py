@@ -247,7 +247,8 @@ class EmbeddedBackend:
         return await self.on_executor(lambda ex: ex.steps(run_id))
 
     async def run_counts(self) -> dict[str, int]:
-        return dict(await self.on_executor(_status_counts))
+        """One ``GROUP BY`` in the store, not a pass over the runs."""
+        return await self.on_executor(lambda ex: ex.store.count_runs())
 
     async def events_by_id(self, event_ids: Iterable[str]) -> list[Event]:
         wanted = list(dict.fromkeys(i for i in event_ids if i))
@@ -363,25 +364,14 @@ def _from_feed(change: Change) -> Change:
     return change
 
 
-async def _all_runs(ex: Executor) -> AsyncIterator[Run]:
-    """Every run, newest first, a page at a time (the executor has no count query)."""
+async def _functions_and_counts(ex: Executor) -> tuple[dict[str, Function], dict[str, Counter[str]]]:
+    """The registry and run counts per function and status, in one pass over the runs."""
+    counts: dict[str, Counter[str]] = {}
     before: str | None = None
     while True:
         page = await ex.runs(limit=5000, before=before)
         for run in page:
-            yield run
+            counts.setdefault(run.function_id, Counter())[run.status] += 1
         if len(page) < 5000:
-            return
+            return ex.functions, counts
         before = page[-1].id
-
-
-async def _functions_and_counts(ex: Executor) -> tuple[dict[str, Function], dict[str, Counter[str]]]:
-    """The registry and run counts per function and status, in one pass over the runs."""
-    counts: dict[str, Counter[str]] = {}
-    async for run in _all_runs(ex):
-        counts.setdefault(run.function_id, Counter())[run.status] += 1
-    return ex.functions, counts
-
-
-async def _status_counts(ex: Executor) -> Counter[str]:
-    return Counter([run.status async for run in _all_runs(ex)])

@@ -64,6 +64,7 @@ class ViewScreen(Screen[None]):
         self._busy = False
         #: A refresh has succeeded: what is on screen is data, not a blank waiting for some.
         self.has_loaded = False
+        self._empty_message: str | None = ""
 
     @property
     def console_app(self) -> "DurableConsole":
@@ -100,6 +101,7 @@ class ViewScreen(Screen[None]):
         # Running rows and countdowns stood still while hidden: move them before anything else.
         if self.is_mounted and self.console_app.link.connected and not self.console_app.paused:
             self.tick(self.backend.now_ms())
+        self.query_one(StatusStrip).sync()
         self.kick()
         # After the switch has settled: during it the app still sees the previous stack.
         self.call_after_refresh(self.app.refresh_bindings)
@@ -167,6 +169,9 @@ class ViewScreen(Screen[None]):
 
     def show_empty(self, message: str | None) -> None:
         """An empty table shrinks to its header and the view says what to do instead."""
+        if message == self._empty_message:
+            return                      # every refresh asks; a redraw costs the screen a layout
+        self._empty_message = message
         empty = self.query_one("#empty", Static)
         empty.display = message is not None
         empty.update(message or "")

@@ -99,6 +99,7 @@ class RunsScreen(TableView[Run]):
         self._event_text: dict[str, str] = {}
         self._sort = 0
         self.marks_line = Static(id="marks", classes="-hidden")
+        self._marks_shown = 0
 
     @property
     def run_query(self) -> RunQuery:
@@ -238,6 +239,9 @@ class RunsScreen(TableView[Run]):
 
     def _show_marks(self) -> None:
         count = len(self.table.marks)
+        if count == self._marks_shown:
+            return
+        self._marks_shown = count
         self.marks_line.set_class(not count, "-hidden")
         self.marks_line.update(f"■ {count} marked: c cancels them, r reruns them; space unmarks, a toggles all")
 

@@ -31,7 +31,14 @@ def counts_text(stats: Stats, words: bool) -> Text:
 
 
 class StatusStrip(Horizontal):
-    """Counts on the left; "started" and "failed" sparklines, each with its last second's value."""
+    """Counts on the left; "started" and "failed" sparklines, each with its last second's value.
+
+    Only the strip on screen is redrawn (a hidden view's catches up when shown), and a part is
+    updated only when what it says changed: a text of a new width costs the screen a layout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: dict[str, object] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="counts")
@@ -43,15 +50,30 @@ class StatusStrip(Horizontal):
         yield Static("0", id="failed-now", classes="spark-now")
 
     def on_mount(self) -> None:
-        self.watch(self.app, "stats", self._show)
+        self.watch(self.app, "stats", self.sync)
 
     def on_resize(self, event: Resize) -> None:
-        self._show(getattr(self.app, "stats", Stats()))
+        self._shown.pop("counts", None)
+        self.sync()
 
-    def _show(self, stats: Stats) -> None:
-        self.query_one("#counts", Static).update(counts_text(stats, self.app.size.width >= WORDS_FROM))
+    def sync(self, stats: Stats | None = None) -> None:
+        """Show the app's stats, if this strip is on screen."""
+        if getattr(self.app, "visible_view", None) is not self.screen:
+            return
+        stats = stats if stats is not None else getattr(self.app, "stats", Stats())
+        self._set("counts", counts_text(stats, self.app.size.width >= WORDS_FROM), Static)
         for name, series in (("started", stats.started), ("failed", stats.failed)):
             # Two points at least: a single one draws as a full bar whatever its value.
-            self.query_one(f"#{name}-spark", Sparkline).data = list(series) if len(series) > 1 else [0, *series, 0]
+            self._set(f"{name}-spark", list(series) if len(series) > 1 else [0, *series, 0], Sparkline)
             # The last full second: the current one is still filling.
-            self.query_one(f"#{name}-now", Static).update(str(series[-2]) if len(series) > 1 else "0")
+            self._set(f"{name}-now", str(series[-2]) if len(series) > 1 else "0", Static)
+
+    def _set(self, part: str, value: object, kind: type) -> None:
+        if self._shown.get(part) == value:
+            return
+        self._shown[part] = value
+        widget = self.query_one(f"#{part}", kind)
+        if isinstance(widget, Sparkline):
+            widget.data = value    # type: ignore[assignment]
+        else:
+            widget.update(value)   # type: ignore[arg-type]
