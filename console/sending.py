@@ -135,7 +135,7 @@ class SendingMixin:
         self.push_screen(ConfirmScreen(f"Send the {count} demo event{'s' if count != 1 else ''}?",
                                        f"{listed}. Each starts runs of the sample functions."), answered)
 
-    @work(exclusive=True, group="dialog", exit_on_error=False)
+    @work(group="demo", exit_on_error=False)   # not "dialog": opening one must not cancel the send
     async def send_demo(self: "DurableConsole") -> None:
         began = self.backend.now_ms()
         try:

@@ -48,6 +48,8 @@ class TableView(ViewScreen, Generic[R]):
     NOUN: ClassVar[str] = "rows"
     BINDINGS = [Binding("slash", "filter", "Filter", id="list.filter",
                         tooltip="Filter the list as you type (esc in the filter clears it)")]
+    # The rows, never the (hidden) filter line: keys typed while the view opens must not land in it.
+    AUTO_FOCUS = "LiveTable"
 
     def __init__(self) -> None:
         super().__init__()
@@ -164,9 +166,8 @@ class TableView(ViewScreen, Generic[R]):
     def update_empty(self) -> None:
         if self.rows:
             self.show_empty(None)
-        elif self.query_now.active and self.loaded:
-            self.show_empty(f"No {self.NOUN} match “{self.query_now.describe()}” (of {len(self.loaded)} loaded). "
-                            "Press / and esc to clear the filter.")
+        elif self.query_now.active:
+            self.show_empty(f"No {self.NOUN} match “{self.query_now.describe()}”. Press / and esc to clear the filter.")
         else:
             self.show_empty(self.empty_hint())
 
@@ -178,7 +179,9 @@ class TableView(ViewScreen, Generic[R]):
 
     def action_filter(self) -> None:
         self.query_one("#filter-row").remove_class("-hidden")
-        self.query_one("#filter", FilterInput).focus()
+        # At once, not after the keys already queued (``focus()`` waits its turn): what is typed
+        # right after `/` is the filter, not commands for the rows.
+        self.set_focus(self.query_one("#filter", FilterInput))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "filter":
