@@ -89,7 +89,9 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
         Binding("question_mark", "help", "Keys", id="help", tooltip="Show the keys of this view"),
         Binding("ctrl+p,colon", "command_palette", "Commands", show=False, id="palette"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit the console"),
-        *[Binding(key, f"view('{mode}')", f"{label} view", show=False, id=f"view.{mode}",
+        # Priority: handled as the key arrives, so the keys typed right after it reach the view
+        # it shows (not the one it leaves); a focused input still takes digits as text.
+        *[Binding(key, f"view('{mode}')", f"{label} view", show=False, id=f"view.{mode}", priority=True,
                   tooltip=f"Show the {label} list") for key, mode, label in VIEWS],
         # Where `/` or `o` does nothing, they say so instead of letting the next keys act.
         Binding("slash", "unavailable('filter')", show=False, id="list.filter"),
@@ -348,13 +350,13 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
     # ---- navigation ---------------------------------------------------------------------
 
     async def action_view(self, mode: str) -> None:
-        """Show that view's list: a run opened earlier in that view is closed, so the keys typed
-        next reach the list (its filter), not the run."""
+        """Show that view's list, never a run opened there earlier (the keys typed next must reach
+        the list): a view is left at its list, and the one shown is brought back to it."""
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
         if mode != self.current_mode:
             self._history = [*self._history[-20:], self.current_mode]
             await self.switch_mode(mode)
-        while len(self.screen_stack) > 1:
-            await self.pop_screen()
 
     async def action_back(self) -> None:
         if len(self.screen_stack) > 1:

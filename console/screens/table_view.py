@@ -46,7 +46,9 @@ class TableView(ViewScreen, Generic[R]):
     FILTER_HINT: ClassVar[str] = "filter: words to find (enter keeps it, esc clears it)"
     #: What the rows are, for "No … match".
     NOUN: ClassVar[str] = "rows"
-    BINDINGS = [Binding("slash", "filter", "Filter", id="list.filter",
+    # Priority: the filter line takes focus as `/` arrives, so the keys typed right after it are the
+    # filter even in a burst (a paste, a fast typist over SSH); in the line itself `/` is text.
+    BINDINGS = [Binding("slash", "filter", "Filter", id="list.filter", priority=True,
                         tooltip="Filter the list as you type (esc in the filter clears it)")]
     # The rows, never the (hidden) filter line: keys typed while the view opens must not land in it.
     AUTO_FOCUS = "LiveTable"
