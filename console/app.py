@@ -281,9 +281,9 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
         since = was.since_ms if not was.connected else self.backend.now_ms()
         self.link = Link(False, since, retry_at, str(data.get("error") or ""))
         if was.connected:
-            self.notify(f"Lost the connection: {data.get('error') or 'no answer'}. The views keep the last data, "
-                        "marked stale, and the console reconnects by itself.", title="Disconnected",
-                        severity="warning", timeout=10)
+            self.notify(f"Lost the connection to {self.backend.title.removeprefix('attached · ')}. The views keep "
+                        "the last data, marked stale, and the console reconnects by itself (why: 5 Log).",
+                        title="Disconnected", severity="warning", timeout=10)
 
     def is_disconnect(self, exc: BaseException) -> bool:
         """A failure that only means the executor cannot be reached now (no toast: the top bar says it)."""

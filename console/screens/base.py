@@ -118,8 +118,8 @@ class ViewScreen(Screen[None]):
         banner.update(Text(f"⚠ stale: disconnected since {since}, {retry}; showing the data as it was then",
                            no_wrap=True, overflow="ellipsis"))
         if not self.has_loaded:
-            self.show_unloaded(f"Not loaded: the executor does not answer ({link.error or 'no connection'}). "
-                               "This list loads when the connection is back.")
+            self.show_unloaded("Not loaded: the executor does not answer. This list loads when the connection is "
+                               "back (why: 5 Log).")
 
     @property
     def on_top(self) -> bool:
