@@ -127,6 +127,7 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
         self._counts: dict[str, int] | None = None
         self._recount = Recount()
         self._recount_timer: Timer | None = None
+        self._counting = self._count_again = False
         self._clashes: set[str] = set()
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -153,6 +154,8 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
             self.send_demo()
 
     async def on_unmount(self) -> None:
+        if self._recount_timer is not None:
+            self._recount_timer.stop()
         await self.backend.close()
 
     def _load_keys(self) -> None:
@@ -225,11 +228,17 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
         if self._recount_timer is None:
             self._recount_timer = self.set_timer(max(0.01, self._recount.wait()), self._count_runs)
 
-    @work(group="counts", exclusive=True, exit_on_error=False)
+    @work(group="counts", exit_on_error=False)
     async def _count_runs(self) -> None:
+        """Re-read the counts; one read at a time (a read asked for meanwhile follows it), none
+        cancelled half-way (the executor would be left holding a call nobody awaits)."""
         self._recount_timer = None
+        if self._counting:
+            self._count_again = True
+            return
         if not self.link.connected:
             return
+        self._counting, self._count_again = True, False
         self._recount.begin()
         try:
             self._counts = await self.backend.run_counts()
@@ -239,6 +248,9 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
             return
         finally:
             self._recount.end()
+            self._counting = False
+            if self._count_again:
+                self._count_runs_soon()
         self._update_stats()
 
     def _update_stats(self) -> None:

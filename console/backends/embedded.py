@@ -194,7 +194,19 @@ class EmbeddedBackend:
             result = fn(ex)
             return await result if asyncio.iscoroutine(result) else result  # type: ignore[return-value]
 
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), self._loop))
+        coro = call()
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        except RuntimeError:            # the executor's loop has stopped: the console is closing
+            coro.close()
+            raise
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            # Given up before the executor's loop started it (the console quitting, say): it never
+            # will, so close it rather than leave a coroutine nobody awaits.
+            if future.cancel():
+                coro.close()
 
     def now_ms(self) -> int:
         """The executor's clock; the wall clock until the executor (and its clock) is up."""
