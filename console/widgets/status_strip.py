@@ -69,11 +69,17 @@ class StatusStrip(Horizontal):
             self._set(f"{name}-now", str(series[-2]) if len(series) > 1 else "0", Static)
 
     def _set(self, part: str, value: object, kind: type) -> None:
-        if self._shown.get(part) == value:
+        before = self._shown.get(part)
+        if before == value:
             return
         self._shown[part] = value
         widget = self.query_one(f"#{part}", kind)
         if isinstance(widget, Sparkline):
             widget.data = value    # type: ignore[assignment]
         else:
-            widget.update(value)   # type: ignore[arg-type]
+            # A layout only when the width changed (the values' cells are fixed width).
+            widget.update(value, layout=part == "counts" and _cells(before) != _cells(value))  # type: ignore[arg-type]
+
+
+def _cells(value: object) -> int:
+    return value.cell_len if isinstance(value, Text) else len(str(value or ""))
