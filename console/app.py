@@ -323,8 +323,9 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
         if action in CURSOR_ACTIONS:
             view = self.visible_view
             return view is not None and action in view.ACTIONS
-        if action == "back":
-            return len(self.screen_stack) > 1 or bool(self._history)
+        if action == "back":   # out of a run opened on the list, or to the previous view
+            view = self.visible_view
+            return (view is not None and view is not self.screen_stack[0]) or bool(self._history)
         if action == "demo":
             return bool(self.demo_events)
         return True
