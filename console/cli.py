@@ -44,11 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run durable step functions from Python files and watch their runs live. "
                     "With no command (or only paths and options), `console` is meant.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    console = sub.add_parser("console", help="the operations console on an embedded executor (default)")
-    attach = sub.add_parser("attach", help="the operations console on a running `durable-tui serve`")
-    headless = sub.add_parser("headless", help="run functions without a UI, reading events as JSON lines "
-                                               "from stdin and printing every transition")
-    serve = sub.add_parser("serve", help="run functions behind the HTTP API, no UI")
+
+    def command(name: str, help_: str, where: str = "") -> argparse.ArgumentParser:
+        """A command whose own --help says what it does (the list above shows ``help_``)."""
+        return sub.add_parser(name, help=help_, description=f"{help_[0].upper()}{help_[1:]}{where}.")
+
+    console = command("console", "the operations console on an embedded executor (default)")
+    attach = command("attach", "the operations console on a running server (`durable-tui serve`, or another "
+                               "console's HTTP API)")
+    headless = command("headless", "run functions without a UI, reading events as JSON lines from stdin and "
+                                   "printing every transition")
+    serve = command("serve", "run functions behind the HTTP API, no UI")
     for p in (console, headless, serve):
         p.add_argument("paths", nargs="*", help="function files or folders (default: ./sample_functions)")
         p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file, or :memory: (default {DEFAULT_DB})")
@@ -76,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="open connections at most (default: below the open-files limit)")
 
     def remote(name: str, help_: str) -> argparse.ArgumentParser:
-        return _remote_options(sub.add_parser(name, help=help_))
+        return _remote_options(command(name, help_, ", on the server at --url"))
 
     data_help = "JSON, or @file.json to read it from a file"
     send = remote("send", "send an event")

@@ -60,8 +60,7 @@ def open_backend(paths: list[str], db: str, port: int | None, attach_url: str | 
             sock.close()
         if not exc.url:
             raise LaunchError(f"{exc}, which has no HTTP API to attach to; stop it or pass another --db") from None
-        return RemoteBackend(exc.url, key,
-                             announcement=f"{exc}: attached to it instead of opening the database as a second writer")
+        return RemoteBackend(exc.url, key, announcement=owner_notice(db, exc))
 
     def release() -> None:
         if ownership is not None:
@@ -76,6 +75,15 @@ def open_backend(paths: list[str], db: str, port: int | None, attach_url: str | 
     elif port:
         backend.notice("WARNING", "api", f"HTTP API not started: port {port} is busy")
     return backend
+
+
+def owner_notice(db: str, exc: DatabaseOwnedError) -> str:
+    """What the operator is told on attaching to the database's owner. The owner may be a
+    ``serve`` or another console (both record only a pid and a URL), so it is named for neither."""
+    pid = exc.owner.get("pid")
+    by = f"another durable-tui (pid {pid})" if pid else "another durable-tui"
+    return (f"database {db} is in use by {by}, which serves it at {exc.url}: attached to it instead of "
+            "opening the database as a second writer")
 
 
 def _claim(db: str, url: str | None) -> Ownership | None:

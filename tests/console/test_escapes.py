@@ -13,7 +13,7 @@ from console.widgets.step_tree import StepTree
 from executor import NonRetriableError, create_function
 from executor.service.printable import printable
 
-from .test_console_support import make_console, pane_text, row_text, run_is, send, started, until
+from tests.console.support import make_console, pane_text, row_text, run_is, send, started, until
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from console.app import _distinct_events
 from console.backend import Kind, LogLine
 from console.messages import RELOAD_ABOVE, Dirty
 from console.screens.log import LogBook
 from console.screens.prefill import data_for_expression
 from console.screens.run_query import RunQuery
+from console.sending import distinct_events
 from console.widgets.format import countdown, duration, fit, short_id, status_text
 from console.widgets.live_table import Column, Flex, lay_out
 from console.widgets.step_tree import shape_of
@@ -93,9 +93,19 @@ def test_logbook_numbers_lines_in_arrival_order_and_keeps_the_latest():
     assert [line.message for line in book.since(2)] == ["three"]
 
 
+def test_logbook_puts_a_late_line_in_its_place_and_says_so():
+    book = LogBook()
+    book.add(10, "PRINT", "stdout", "printed at once")
+    book.add(5, "INFO", "engine", "logged earlier, delivered later")
+    book.add(10, "INFO", "console", "same time, after")
+    assert [line.message for line in book.since(0)] == ["logged earlier, delivered later", "printed at once",
+                                                         "same time, after"]
+    assert book.rewrites == 1
+
+
 def test_recent_events_are_distinct_and_leave_out_the_executors_own():
     pairs = [("a", {"x": 1}), ("inngest/function.finished", {}), ("a", {"x": 1}), ("b", {}), ("a", {"x": 2})]
-    assert _distinct_events(pairs) == [("a", {"x": 1}), ("b", {}), ("a", {"x": 2})]
+    assert distinct_events(pairs) == [("a", {"x": 1}), ("b", {}), ("a", {"x": 2})]
 
 
 def test_parallel_steps_are_grouped_where_the_first_was_reached():
@@ -104,3 +114,26 @@ def test_parallel_steps_are_grouped_where_the_first_was_reached():
 
     steps = [step("s1", "s1"), step("p1", "p1"), step("p2", "p1"), step("s2", None)]
     assert shape_of(steps) == [("s1", ()), ("group:p1", ("p1", "p2")), ("s2", ())]
+
+
+def test_keymap_file_flattens_dotted_ids_and_reports_what_it_cannot_use(tmp_path):
+    from console import keymap
+
+    known = {"send.event", "runs.filter", "quit"}
+    assert keymap.load(tmp_path / "missing.toml", known) == ({}, [])
+    path = tmp_path / "keys.toml"
+    path.write_text('send.event = "E"\n"runs.filter" = "ctrl+f, slash"\nquit = ""\n')
+    mapping, problems = keymap.load(path, known)
+    assert mapping == {"send.event": "E", "runs.filter": "ctrl+f,slash"}
+    assert problems == [f"{path}: quit = '' is not a key or a comma-separated list of keys "
+                        "(e.g. \"E\", \"ctrl+f\", \"slash,f3\")"]
+    path.write_text("send.event = E\n")
+    mapping, problems = keymap.load(path, known)
+    assert mapping == {} and "the default keys apply" in problems[0]
+
+
+def test_default_keys_file_follows_xdg_config_home(monkeypatch, tmp_path):
+    from console import keymap
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert keymap.default_path() == tmp_path / "durable-tui" / "keys.toml"

@@ -139,6 +139,15 @@ def row_text(app: DurableConsole, key: str) -> str:
     return " | ".join(cell.plain.rstrip() for cell in t.row_cells(key).values())
 
 
+def drawn_row(app: DurableConsole, key: str) -> str:
+    """The row as the table draws it (through its line cache), or "" when it is not listed."""
+    t = table(app)
+    if not t.has_row(key):
+        return ""
+    strip = t.render_line(t.keys().index(key) + 1 - t.scroll_offset.y)
+    return "".join(segment.text for segment in strip)
+
+
 def table_text(app: DurableConsole) -> str:
     return "\n".join(row_text(app, key) for key in table(app).keys())
 

@@ -13,15 +13,18 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
+from textual.command import CommandInput, CommandPalette
 from textual.pilot import Pilot
 
 import executor.util.ids
+from console.backend import connection_change
 from console.backends.embedded import EmbeddedBackend
+from console.messages import Link
 from console.screens.run_detail import RunDetailScreen
 from console.widgets.step_tree import StepTree
 from executor import VirtualClock
 
-from .test_console_support import BROKEN_FILE, make_console, row_text, send, started, table, until, view
+from tests.console.support import BROKEN_FILE, make_console, row_text, send, started, table, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -82,7 +85,8 @@ async def settled(pilot: Pilot) -> None:
     app = pilot.app
 
     def quiet() -> bool:
-        return not app._dirty and not view(app)._pending and not view(app)._busy
+        shown = app.visible_view
+        return not app._dirty and shown is not None and not shown._pending and not shown._busy
 
     await until(quiet, what="settled")
     await pilot.pause(0.15)
@@ -92,6 +96,8 @@ async def settled(pilot: Pilot) -> None:
 def scenario(then: Callable[[Pilot, dict[str, str]], Awaitable[None]]) -> Callable[[Pilot], Awaitable[None]]:
     async def run_before(pilot: Pilot) -> None:
         runs = await populate(pilot)
+        pilot.app._count_runs()
+        await until(lambda: sum(pilot.app.stats.counts.values()) == len(runs), what="the header's counts")
         await then(pilot, runs)
         await settled(pilot)
     return run_before
@@ -156,4 +162,48 @@ def test_events_view(snap_compare, size):
 def test_log_view(snap_compare, size):
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
         await press(pilot, "5")
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_command_palette(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        await until(lambda: table(pilot.app).row_count == 5)
+        await press(pilot, "home", "colon")
+        await until(lambda: isinstance(pilot.app.screen, CommandPalette))
+        pilot.app.screen.query_one(CommandInput).cursor_blink = False
+        await pilot.press(*"run")
+        await pilot.pause(0.5)
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_of_the_runs_view(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        await until(lambda: table(pilot.app).row_count == 5)
+        await press(pilot, "home", "question_mark")
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_runs_marked_filtered_and_the_bulk_question(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        await until(lambda: table(pilot.app).row_count == 5)
+        await press(pilot, "slash", *"a", "enter")          # every function here has an "a" somewhere
+        await press(pilot, "home", "space", "down", "space")
+        await press(pilot, "c")
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_disconnected(snap_compare, size):
+    """As an attached console shows a server that stopped answering (the feed's connection
+    change, fed in directly: the layout is the same whichever backend lost its executor)."""
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        await until(lambda: table(pilot.app).row_count == 5)
+        await press(pilot, "home")
+        app = pilot.app
+        app._follow_connection(connection_change(False, 5.0, "no server at http://127.0.0.1:9 (connection refused)"))
+        app.link = Link(False, app.link.since_ms, None, app.link.error)    # "retrying now": no moving countdown
+        await pilot.pause(0.2)
     assert snap_compare(console(), terminal_size=size, run_before=scenario(then))

@@ -17,7 +17,7 @@ from console.screens.waits import WaitsScreen
 from console.widgets.step_tree import GroupNode, StepTree
 from executor import StepState, VirtualClock
 
-from .test_console_support import (
+from tests.console.support import (
     BROKEN_FILE,
     advance,
     log_text,
@@ -255,7 +255,7 @@ async def test_functions_view_shows_triggers_counts_files_and_load_errors():
         await pilot.press("1")
         assert isinstance(app.screen, FunctionsScreen)
         await until(lambda: table(app).has_row("broken") and "✘1" in row_text(app, "broken"))
-        assert row_text(app, "greet").startswith("greet | app/greet | 0 | test_console_support.py")
+        assert row_text(app, "greet").startswith("greet | app/greet | 0 | support.py")
         assert "invoke only" in row_text(app, "compute")
         error_key = "file:functions/half_written.py"
         assert row_text(app, error_key).startswith("⚠ half_written.py | load error")
@@ -294,7 +294,8 @@ async def test_log_view_shows_load_errors_executor_logging_and_prints():
         assert isinstance(app.screen, LogScreen)
         print("a line printed by a step")
         await until(lambda: "a line printed by a step" in log_text(app))
-        await until(lambda: app.screen._last_seq == app.logbook.since(0)[-1].seq, what="log view caught up")
+        await until(lambda: app.screen._last_seq == max(line.seq for line in app.logbook.since(0)),
+                    what="log view caught up")
         assert "ERROR loader functions/half_written.py:3: SyntaxError: invalid syntax" in log_text(app)
 
 
@@ -306,9 +307,18 @@ async def test_help_shows_the_keys_of_the_current_view():
         from console.screens.dialogs import HelpScreen
 
         assert isinstance(app.screen, HelpScreen)
-        keys = dict(app.screen._keys)
-        assert keys["/"] == "Filter" and keys["e"] == "Event" and keys["q"] == "Quit" and keys["3"] == "Waits view"
-        assert "status:failed" in app.screen._notes
+        [(own, own_keys), (shared, shared_keys)] = app.screen.sections
+        assert (own, shared) == ("Runs", "everywhere"), "the view's own keys come first"
+        own_keys = {key: (what, binding_id) for key, what, binding_id in own_keys}
+        shared_keys = {key: (what, binding_id) for key, what, binding_id in shared_keys}
+        assert own_keys["/"] == ("Filter the list as you type (esc in the filter clears it)", "list.filter")
+        assert own_keys["o"] == ("Sort the runs by the next column", "runs.sort")
+        assert own_keys["space"] == ("Mark or unmark the run under the cursor", "runs.mark")
+        assert own_keys["↓ j"] == ("Down", "table.down"), "a binding without a long form shows its short one"
+        assert shared_keys["e"][1] == "send.event" and shared_keys["q"] == ("Quit the console", "quit")
+        assert shared_keys["3"] == ("Show the Waits list", "view.waits")
+        assert "/" not in shared_keys, "a key the view binds is listed once, under the view"
+        assert "status:failed" in app.screen._notes and "keys.toml" in app.screen._notes
         await pilot.press("escape")
         assert isinstance(app.screen, RunsScreen)
 

@@ -3,6 +3,7 @@ rule: a console started on a database that a server owns goes to that server."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,7 +16,7 @@ from executor.service.api import create_app
 from executor.service.ownership import claim
 from executor.service.server import ApiServer, bind
 
-from .test_console_support import FUNCTIONS, row_text, run_is, started, step_status, table, until
+from tests.console.support import FUNCTIONS, notifications, row_text, run_is, started, step_status, table, until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -50,6 +51,8 @@ async def test_attached_console_shows_live_runs_and_acts_through_the_api(server)
         await until(lambda: "Completed" in row_text(app, fanout))
         await pilot.press("3")
         assert table(app).row_count == 0
+        await pilot.press("q")
+        await until(lambda: app._exit, what="q to quit at once: the executor is the server's, it goes on")
 
 
 async def test_console_on_an_owned_database_attaches_to_its_server(tmp_path, server):
@@ -59,6 +62,13 @@ async def test_console_on_an_owned_database_attaches_to_its_server(tmp_path, ser
         backend = open_backend([], db, port=None)
         assert isinstance(backend, RemoteBackend) and backend.url == url
         assert "attached to it instead of opening the database as a second writer" in backend.announcement
+        app = DurableConsole(backend, live_interval=0.02, tick_seconds=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await started(pilot, app)
+            await until(lambda: "attached to it instead" in notifications(app), what="the attach notice")
+            # The owner may be a console as well as a serve: the notice names neither.
+            assert f"in use by another durable-tui (pid {os.getpid()}), which serves it at {url}" in notifications(app)
+            assert "durable-tui serve" not in notifications(app)
 
 
 async def test_console_refuses_a_database_owned_by_a_process_without_an_api(tmp_path):

@@ -13,7 +13,7 @@ from console.screens.waits import WaitsScreen
 from console.widgets.json_editor import JsonEditor
 from console.widgets.step_tree import StepTree
 
-from .test_console_support import (
+from tests.console.support import (
     DEMO,
     log_text,
     make_console,
@@ -197,6 +197,12 @@ async def test_r_reruns_the_selected_run():
         run_id = (await send(backend, "app/fanout")).started[0]
         await until(lambda: table(app).cursor_key == run_id)
         await pilot.press("r")
+        assert isinstance(app.screen, ConfirmScreen), "r asks first"
+        assert "A new run of the function starts on the same event" in str(app.screen._detail)
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert table(app).row_count == 1
+        await pilot.press("r", "y")
         await until(lambda: table(app).row_count == 2)
         assert "rerun of" in notifications(app)
         assert table(app).cursor_key == run_id, "the cursor stays on the run it was on"
@@ -267,6 +273,9 @@ async def test_d_sends_the_demo_events_and_demo_flag_sends_them_at_start():
         await started(pilot, app)
         await until(lambda: table(app).row_count == 2, what="the demo runs")
         await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen), "d asks first"
+        assert app.screen._question == "Send the 2 demo events?"
+        await pilot.press("y")
         await until(lambda: table(app).row_count == 4)
         assert "sent app/greet: started greet" in log_text(app)
 
@@ -276,4 +285,9 @@ async def test_q_quits():
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, app)
         await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen), "the console runs the executor: q asks first"
+        assert "every run and event is lost" in app.screen._detail
+        await pilot.press("n")
+        assert not app._exit
+        await pilot.press("q", "y")
         await until(lambda: app._exit, what="exit")

@@ -80,6 +80,8 @@ def test_send_an_event_with_the_keyboard_and_see_the_run_complete(session: str):
     shown = wait_for(session, '"hello tmux"')
     assert "pick-name" in shown and "app/e2e" in shown
     tmux("send-keys", "-t", session, "q")
+    wait_for(session, "Quit durable-tui?")          # it runs the executor: q asks first
+    tmux("send-keys", "-t", session, "y")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and alive(session):
         time.sleep(0.1)
