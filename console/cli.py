@@ -97,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=50, help="how many (default 50)")
     remote("run", "show a run with its steps and pending waits").add_argument("id", help="run id")
     remote("cancel", "cancel a run").add_argument("id", help="run id")
-    remote("rerun", "start a fresh run of a run's function on the same event").add_argument("id", help="run id")
+    rerun = remote("rerun", "start a fresh run of a run's function on the same event")
+    rerun.add_argument("id", help="run id")
+    rerun.add_argument("--from-step", metavar="STEP", help="keep the results of the steps before STEP (its id)")
     remote("functions", "list loaded functions and load errors")
     invoke = remote("invoke", "start a function now, whatever its triggers")
     invoke.add_argument("function", help="function id")
@@ -242,7 +244,7 @@ async def _cancel(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any]
 
 
 async def _rerun(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
-    return {"run_id": await c.rerun(a.id)}, lambda r: f"started run {r['run_id']}"
+    return {"run_id": await c.rerun(a.id, a.from_step)}, lambda r: f"started run {r['run_id']}"
 
 
 async def _functions(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:

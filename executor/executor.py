@@ -160,9 +160,11 @@ class Executor:
         """Start ``function_id`` now with ``data``, whatever its triggers."""
         return await self._engine.start_run(function_id, data or {})
 
-    async def rerun(self, run_id: str) -> Run:
-        """Start a fresh run of the same function with the same event (no memo carried over)."""
-        return await self._engine.rerun(run_id)
+    async def rerun(self, run_id: str, *, from_step: str | None = None) -> Run:
+        """Start a fresh run of the same function with the same event. With ``from_step`` (a step
+        id as shown, or its hashed id) the new run keeps the results of every step the old one
+        reached before it, and runs that step and the rest again (Inngest's "rerun from step")."""
+        return await self._engine.rerun(run_id, from_step=from_step)
 
     async def cancel(self, run_id: str) -> bool:
         """Cancel a run at its next step boundary. False if it had already finished."""

@@ -140,8 +140,9 @@ class Client:
     async def cancel(self, run_id: str) -> None:
         await self._data("DELETE", f"/v1/runs/{run_id}")
 
-    async def rerun(self, run_id: str) -> str:
-        return (await self._data("POST", f"/v1/runs/{run_id}/rerun"))["run_id"]
+    async def rerun(self, run_id: str, from_step: str | None = None) -> str:
+        body = {"from_step": from_step} if from_step else {}
+        return (await self._data("POST", f"/v1/runs/{run_id}/rerun", json=body))["run_id"]
 
     # ---- functions and waits -------------------------------------------------------------
 

@@ -346,6 +346,11 @@ class Tx:
         cur = await self._db.execute("DELETE FROM apps WHERE name = ?", (name,))
         return cur.rowcount > 0
 
+    async def get_queue_item(self, item_id: str) -> QueueItem | None:
+        cur = await self._db.execute("SELECT id, run_id, due_at, kind, payload FROM queue WHERE id = ?", (item_id,))
+        r = await cur.fetchone()
+        return QueueItem(id=r[0], run_id=r[1], due_at=r[2], kind=r[3], payload=_jl(r[4]) or {}) if r else None
+
     async def get_wait(self, wait_id: str) -> Wait | None:
         cur = await self._db.execute(f"SELECT {_WAIT_COLUMNS} FROM waits WHERE id = ?", (wait_id,))
         row = await cur.fetchone()
@@ -532,6 +537,19 @@ class Store:
     async def get_wait(self, wait_id: str) -> Wait | None:
         rows = await self._all(f"SELECT {_WAIT_COLUMNS} FROM waits WHERE id = ?", (wait_id,))
         return _wait_from_row(rows[0]) if rows else None
+
+    async def retries(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Retry backoffs in progress, shaped like the waits listing (``kind`` "retry"), soonest first."""
+        clause, params = _where([("q.kind = ?", "retry"), ("q.run_id = ?", run_id)])
+        rows = await self._all(
+            "SELECT q.id, q.run_id, r.function_id, q.due_at, q.payload, s.step_id, s.error FROM queue q "
+            "JOIN runs r ON r.id = q.run_id "
+            "LEFT JOIN steps s ON s.run_id = q.run_id AND s.hashed_id = json_extract(q.payload, '$.step') "
+            f"{clause} ORDER BY q.due_at", params)
+        return [{"id": r[0], "run_id": r[1], "function_id": r[2], "kind": "retry", "deadline": r[3],
+                 "step_id": r[5], "attempt": (_jl(r[4]) or {}).get("attempt"), "error": _jl(r[6]),
+                 "event": None, "expression": None, "signal": None, "child_run_id": None, "active": True,
+                 "created_at": None} for r in rows]
 
     async def apps(self) -> list[dict[str, Any]]:
         rows = await self._all("SELECT name, url, sync, error, synced_at, created_at FROM apps ORDER BY name")

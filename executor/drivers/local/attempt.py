@@ -11,6 +11,7 @@ import asyncio
 import inspect
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any
 
 from executor.errors import ErrorInfo, NonRetriableError, RetryAfterError
@@ -46,9 +47,30 @@ async def call_handler(step_id: str, handler: Callable[..., Any], args: tuple[An
         current_handler.reset(token)
 
 
+#: Handler arguments are shown with the step up to this size (as JSON, or each one's repr).
+MAX_INPUT_BYTES = 64 * 1024
+
+
+def input_of(args: tuple[Any, ...]) -> list[Any]:
+    """The handler's arguments as the step's input (Inngest's ``opts.input``): JSON when they are,
+    otherwise each argument's ``repr``, cut to a size worth showing."""
+    try:
+        if len(jsonvalues.dumps(list(args))) <= MAX_INPUT_BYTES:
+            return jsonvalues.roundtrip(list(args))[0]
+    except jsonvalues.NotJSONError:
+        pass
+    return [repr(a)[:MAX_INPUT_BYTES // max(len(args), 1)] for a in args]
+
+
 async def run_attempt(state: StepState, handler: Callable[..., Any], args: tuple[Any, ...], *,
                       now_ms: Callable[[], int], limits: Limits, where: str) -> Op:
     """Run the handler once and say what happened as ``StepRun``, ``StepError`` or ``StepFailed``."""
+    op = await _attempt(state, handler, args, now_ms=now_ms, limits=limits, where=where)
+    return replace(op, opts={**op.opts, "input": input_of(args)}) if args else op
+
+
+async def _attempt(state: StepState, handler: Callable[..., Any], args: tuple[Any, ...], *,
+                   now_ms: Callable[[], int], limits: Limits, where: str) -> Op:
     started = now_ms()
     try:
         result = await call_handler(state.step_id, handler, args)
