@@ -223,7 +223,8 @@ class Engine:
         driver = self.drivers.get(spec.driver) if spec is not None else None
         if spec is None or driver is None:
             core.registry.park(item, run.function_id)
-            log.warning("run %s waits for function %r, which is not loaded", run.id, run.function_id)
+            log.warning("run %s waits for function %r, which is not loaded", run.id, run.function_id,
+                        extra={"run_id": run.id, "function_id": run.function_id})
             core.feed.publish([Change(ChangeKind.RUN, run.id, run.id, run.status,
                                       {"missing_function": run.function_id})])
             return
@@ -251,7 +252,8 @@ class Engine:
         except asyncio.CancelledError:
             raise
         except Exception as exc:   # a driver bug must not lose the run: retry it like a function error
-            log.exception("the %s driver failed to invoke run %s", spec.driver, run.id)
+            log.exception("the %s driver failed to invoke run %s", spec.driver, run.id,
+                          extra={"run_id": run.id, "function_id": run.function_id})
             result = InvocationResult(error=ErrorInfo.from_exception(exc))
         await self.apply(run.id, result, control=control, item=item)
 
@@ -325,7 +327,7 @@ class Engine:
         if fresh:
             fields["nondeterminism"] = run.nondeterminism + fresh
             log.warning("non-determinism in function %r, run %s: %s", run.function_id, run.id,
-                        "; ".join(w["message"] for w in fresh))
+                        "; ".join(w["message"] for w in fresh), extra={"run_id": run.id, "function_id": run.function_id})
 
     @staticmethod
     def _fatal(fatal: ErrorInfo | None, fields: dict[str, Any]) -> RunStatus | None:
