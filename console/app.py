@@ -26,7 +26,7 @@ from executor import Change, Durability
 from executor.service.client import ServerUnavailableError
 
 from . import keymap
-from .backend import Backend, Kind, LogLine
+from .backend import Backend, FunctionInfo, Kind, LogLine
 from .commands import ConsoleCommands
 from .launch import LaunchError, demo_events_for, open_backend
 from .messages import Dirty, Link
@@ -120,6 +120,9 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
         self.views: WeakSet[ViewScreen] = WeakSet()
         self.logbook = LogBook()
         self.function_count = 0
+        #: The loaded functions by id (a run of any other is parked), once read.
+        self.functions: dict[str, FunctionInfo] = {}
+        self.functions_known = False
         self.live_interval = live_interval
         self.keys_file = keys_file
         self._send_demo = send_demo
@@ -149,7 +152,7 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
             return
         if self.backend.announcement:
             self.notify(self.backend.announcement, title="Attached", timeout=15)
-        self.function_count = sum(1 for f in await self.backend.functions() if f.loaded)
+        self.learn_functions(await self.backend.functions())
         await self.switch_mode(self._start_view)
         self._pump()
         self._count_runs()
@@ -229,7 +232,16 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
 
     @work(group="functions", exclusive=True, exit_on_error=False)
     async def _count_functions(self) -> None:
-        self.function_count = sum(1 for f in await self.backend.functions() if f.loaded)
+        self.learn_functions(await self.backend.functions())
+
+    def learn_functions(self, infos: Sequence[FunctionInfo]) -> None:
+        """Remember which functions are loaded; the views that say "not loaded" redraw if that changed."""
+        loaded = {f.id: f for f in infos if f.loaded}
+        changed = self.functions_known and loaded != self.functions
+        self.functions, self.functions_known, self.function_count = loaded, True, len(loaded)
+        if changed:
+            for view in list(self.views):
+                view.functions_changed()
 
     def _count_runs_soon(self) -> None:
         if self._recount_timer is None:

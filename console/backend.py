@@ -49,6 +49,8 @@ class FunctionInfo:
     retries: int | None = None
     error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    app: str | None = None                  # the SDK app serving it (None: a function file of ours)
+    url: str | None = None                  # where that app is reached
 
     @property
     def loaded(self) -> bool:
@@ -91,13 +93,47 @@ class WaitInfo:
     signal: str | None = None
     deadline: int | None = None
     created_at: int | None = None
+    #: False for a signal wait another run took over (``on_conflict="replace"``): the signal now
+    #: goes to that run; this one ends at its timeout, or when fired.
+    active: bool = True
+    child_run_id: str | None = None         # an invoke's child run
+    attempt: int | None = None              # a retry backoff: the attempts made so far
+    error: dict[str, Any] | None = None     # a retry backoff: why the last attempt failed
+
+    @property
+    def superseded(self) -> bool:
+        return self.kind == "signal" and not self.active
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "WaitInfo":
         return cls(id=raw["id"], run_id=raw["run_id"], function_id=raw.get("function_id") or "",
                    kind=raw["kind"], step_id=raw.get("step_id"), event=raw.get("event"),
                    expression=raw.get("expression"), signal=raw.get("signal"),
-                   deadline=raw.get("deadline"), created_at=raw.get("created_at"))
+                   deadline=raw.get("deadline"), created_at=raw.get("created_at"),
+                   active=raw.get("active", True) is not False, child_run_id=raw.get("child_run_id"),
+                   attempt=raw.get("attempt"), error=raw.get("error"))
+
+
+@dataclass(frozen=True)
+class AppInfo:
+    """An app served by an Inngest SDK, as the Apps view shows it (``GET /v1/apps``'s shape)."""
+
+    name: str
+    url: str | None = None
+    sdk_language: str | None = None
+    sdk_version: str | None = None
+    framework: str | None = None
+    app_version: str | None = None
+    functions: tuple[str, ...] = ()
+    synced_at: int | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "AppInfo":
+        return cls(name=raw["name"], url=raw.get("url"), sdk_language=raw.get("sdk_language"),
+                   sdk_version=raw.get("sdk_version"), framework=raw.get("framework"),
+                   app_version=raw.get("app_version"), functions=tuple(raw.get("functions") or ()),
+                   synced_at=raw.get("synced_at"), error=raw.get("error"))
 
 
 @dataclass(frozen=True)
@@ -112,22 +148,29 @@ class SendResult:
 
 @dataclass(frozen=True)
 class LogLine:
-    """One line of the Log view: executor logging, load errors, reload notices, prints."""
+    """One line of the Log view: executor logging, load errors, reload notices, prints, finished
+    runs. A line about a run carries its ids (what ``ctx.logger`` and the engine tag records with),
+    so the Log filters by run and a run's view shows its own lines."""
 
     seq: int
     ts: int
     level: str
     source: str
     message: str
+    run_id: str | None = None
+    function_id: str | None = None
+    step_id: str | None = None
 
     def to_change(self) -> Change:
-        return Change(Kind.LOG, str(self.seq), data={"ts": self.ts, "level": self.level, "source": self.source,
-                                                "message": self.message})
+        return Change(Kind.LOG, str(self.seq), self.run_id, data={
+            "ts": self.ts, "level": self.level, "source": self.source, "message": self.message,
+            "run_id": self.run_id, "function_id": self.function_id, "step_id": self.step_id})
 
     @classmethod
     def from_change(cls, change: Change) -> "LogLine":
         d = change.data
-        return cls(int(change.id), d["ts"], d["level"], d["source"], d["message"])
+        return cls(int(change.id), d["ts"], d["level"], d["source"], d["message"], d.get("run_id") or change.run_id,
+                   d.get("function_id"), d.get("step_id"))
 
 
 class Backend(Protocol):
@@ -167,8 +210,16 @@ class Backend(Protocol):
     async def send_signal(self, signal: str, data: dict[str, Any]) -> str: ...
     async def invoke(self, function_id: str, data: dict[str, Any]) -> Run: ...
     async def cancel(self, run_id: str) -> bool: ...
-    async def rerun(self, run_id: str) -> Run: ...
+    async def rerun(self, run_id: str, from_step: str | None = None) -> Run:
+        """A new run on the same event; with ``from_step`` it keeps the results of the steps
+        reached before that one (Inngest's "rerun from step")."""
     async def fire(self, wait_id: str) -> None: ...
+
+    async def apps(self) -> list[AppInfo]: ...
+    async def add_app(self, url: str) -> AppInfo:
+        """Remember the app at ``url`` and sync it; a failed sync is on the app, not raised."""
+    async def sync_app(self, name: str) -> AppInfo: ...
+    async def remove_app(self, name: str) -> None: ...
 
     def subscribe(self) -> AsyncIterator[list[Change]]:
         """Batches of changes in commit order, delivered on the caller's loop. The first batch

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from console.backend import (
+    AppInfo,
     EventInfo,
     FunctionInfo,
     Kind,
@@ -117,7 +118,8 @@ class RemoteBackend:
                 flagged.add(error.get("file"))
             out.append(FunctionInfo(
                 id=raw["id"], name=raw.get("name") or raw["id"], file=raw.get("source_file"), mode=raw.get("mode", ""),
-                retries=raw.get("retries"), counts=dict(counts.get(raw["id"], {})),
+                retries=raw.get("retries"), counts=dict(counts.get(raw["id"], {})), app=raw.get("app"),
+                url=raw.get("url"),
                 triggers=tuple(trigger_text(t) for t in raw.get("triggers", [])),
                 events=tuple(t["event"] for t in raw.get("triggers", []) if "event" in t),
                 error=_load_error_text(error) if error else None))
@@ -228,13 +230,14 @@ class RemoteBackend:
     # ---- actions ------------------------------------------------------------------------
 
     async def send(self, events: Sequence[dict[str, Any]]) -> list[SendResult]:
-        """The event API answers ids only; the started runs are read back per event. Resumed
-        runs are not reported over HTTP, so they show as none."""
-        ids = await self.client.send(list(events))
+        """``POST /v1/events`` answers, per event, the runs it started and the waiting runs it
+        resumed (Inngest's event API answers ids only)."""
+        routed = await self.client.send_and_route(list(events))
         results = []
-        for event_id, raw in zip(ids, events):
-            started = tuple(r["id"] for r in await self.client.event_runs(event_id))
-            results.append(SendResult(event_id, raw.get("name", ""), started, ()))
+        for event_id, raw in zip(routed.ids, events):
+            resumed = tuple(routed.resumed.get(event_id, ()))
+            self._resumed[event_id] = resumed
+            results.append(SendResult(event_id, raw.get("name", ""), tuple(routed.started.get(event_id, ())), resumed))
         return results
 
     async def send_signal(self, signal: str, data: dict[str, Any]) -> str:
@@ -254,13 +257,27 @@ class RemoteBackend:
             raise
         return True
 
-    async def rerun(self, run_id: str) -> Run:
-        run = await self.run(await self.client.rerun(run_id))
+    async def rerun(self, run_id: str, from_step: str | None = None) -> Run:
+        run = await self.run(await self.client.rerun(run_id, from_step))
         assert run is not None
         return run
 
     async def fire(self, wait_id: str) -> None:
         await self.client.fire(wait_id)
+
+    # ---- apps served by an Inngest SDK ----------------------------------------------------
+
+    async def apps(self) -> list[AppInfo]:
+        return [AppInfo.from_dict(raw) for raw in await self.client.apps()]
+
+    async def add_app(self, url: str) -> AppInfo:
+        return AppInfo.from_dict(await self.client.add_app(url))
+
+    async def sync_app(self, name: str) -> AppInfo:
+        return AppInfo.from_dict(await self.client.sync_app(name))
+
+    async def remove_app(self, name: str) -> None:
+        await self.client.remove_app(name)
 
     # ---- live ---------------------------------------------------------------------------
 

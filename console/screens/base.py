@@ -167,6 +167,9 @@ class ViewScreen(Screen[None]):
     def tick(self, now_ms: int) -> None:
         """Once a second while visible: move countdowns and running durations along."""
 
+    def functions_changed(self) -> None:
+        """The set of loaded functions changed (``app.functions``): redraw what depends on it."""
+
     def show_empty(self, message: str | None) -> None:
         """An empty table shrinks to its header and the view says what to do instead."""
         if message == self._empty_message:

@@ -86,7 +86,7 @@ class FunctionsScreen(TableView[FunctionInfo]):
             return
         infos = await self.backend.functions()
         self._counted_at = time.monotonic()
-        self.console_app.function_count = sum(1 for f in infos if f.loaded)
+        self.console_app.learn_functions(infos)
         self.replace(infos)
         self.update_empty()
         self.show_detail()

@@ -155,7 +155,8 @@ async def test_attached_console_says_it_is_disconnected_once_keeps_stale_data_an
             await started(pilot, app)
             [event_id] = await ex.send({"name": "app/greet", "data": {}})
             [run] = await ex.runs(event_id=event_id)
-            await until(lambda: "▶ Running" in row_text(app, run.id), what="the run over SSE")
+            await until(lambda: "▶ Running" in row_text(app, run.id) and "sleeping until" in row_text(app, run.id),
+                        what="the run over SSE")
             shown = row_text(app, run.id)
 
             await api.stop()
