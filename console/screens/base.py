@@ -50,6 +50,8 @@ class ViewScreen(Screen[None]):
     """A view: subclasses compose their body, refresh from a ``Dirty`` and report a selection."""
 
     VIEW: ClassVar[str] = ""
+    #: What a screen opened on top of a view shows ("Run", "Event"…), for the help's title; "" for a view.
+    KIND: ClassVar[str] = ""
     #: The app's cursor actions (``CURSOR_ACTIONS``) that make sense in this view.
     ACTIONS: ClassVar[frozenset[str]] = frozenset()
     #: Extra lines for the `?` help of this view (filter syntax and the like).

@@ -64,9 +64,9 @@ def _elapsed(run: Run, now_ms: int) -> int | None:
 
 def run_columns(width: int) -> list[Column]:
     if width >= WIDE_FROM:
-        return lay_out(width, [Column("status", "status", 11), Flex("function", "function", 3),
-                               Column("run", "run", 8), Flex("event", "event", 3), Column("started", "started", 12),
-                               Column("duration", "took", 7), Flex("state", "state", 6)])
+        return lay_out(width, [Column("status", "status", 11), Flex("function", "function", 3, 14),
+                               Column("run", "run", 8), Flex("event", "event", 2), Column("started", "started", 12),
+                               Column("duration", "took", 7), Flex("state", "state", 7)])
     return lay_out(width, [Column("status", "status", 11), Flex("function", "function", 2),
                            Column("started", "started", 12), Column("duration", "took", 7), Flex("state", "state", 3)])
 

@@ -7,9 +7,11 @@ id; the time-left column counts down once a second.
 from __future__ import annotations
 
 from rich.console import RenderableType
+from rich.text import Text
 
 from ..backend import WaitInfo
 from ..messages import Dirty
+from ..run_state import error_text
 from ..widgets.details import wait_details
 from ..widgets.format import clock_time, countdown, short_id, wait_kind_text
 from ..widgets.live_table import Cell, Column, Flex, LiveTable, lay_out
@@ -21,9 +23,15 @@ SHOWN = 2000
 NO_DEADLINE = 2**62
 
 
-def wait_target(wait: WaitInfo) -> str:
+def wait_target(wait: WaitInfo) -> Cell:
     if wait.kind == "sleep":
         return "—"
+    if wait.kind == "retry":
+        return Text(f"attempt {(wait.attempt or 0) + 1}: {error_text(wait.error) or 'failed'}", style="yellow")
+    if wait.kind == "invoke":
+        return f"run {short_id(wait.child_run_id)}" if wait.child_run_id else ""
+    if wait.superseded:
+        return Text(f"{wait.signal} (superseded)", style="dim")
     return wait.event or wait.signal or ""
 
 
@@ -34,8 +42,11 @@ class WaitsScreen(TableView[WaitInfo]):
     ACTIONS = frozenset({"fire", "cancel_run", "copy_id"})
     TABLE_ID = "waits-table"
     PANE_ID = "wait-detail"
-    HELP = ("enter opens the waiting run; f fires the selected wait now (a sleep ends, a wait times out)\n"
-            "e on an event wait opens the send dialog pre-filled to satisfy it; s on a signal wait sends the signal")
+    HELP = ("enter opens the waiting run; f fires the selected wait now (a sleep ends, a wait times out,\n"
+            "a retry backoff ends and the next attempt starts)\n"
+            "e on an event wait opens the send dialog pre-filled to satisfy it; s on a signal wait sends the signal\n"
+            "a signal wait marked superseded lost its signal to another run (on_conflict=\"replace\"): it ends\n"
+            "at its timeout, or with f")
 
     def columns(self, width: int) -> list[Column]:
         if width >= WIDE_FROM:
@@ -71,11 +82,12 @@ class WaitsScreen(TableView[WaitInfo]):
 
     def search_text(self, wait: WaitInfo) -> str:
         return " ".join(filter(None, (wait.kind, wait.function_id, wait.run_id, wait.step_id, wait.event,
-                                      wait.signal, wait.expression)))
+                                      wait.signal, wait.expression, error_text(wait.error),
+                                      "superseded" if wait.superseded else "")))
 
     def empty_hint(self) -> str:
-        return ("Nothing is sleeping or waiting. Runs that call step.sleep, wait_for_event or wait_for_signal "
-                "show up here with their deadlines.")
+        return ("Nothing is sleeping, waiting or retrying. Runs that call step.sleep, wait_for_event or "
+                "wait_for_signal, and steps waiting to be retried, show up here with their deadlines.")
 
     async def refresh_view(self, dirty: Dirty) -> None:
         if not (dirty.reload or dirty.waits):

@@ -49,6 +49,7 @@ WAIT_KINDS: dict[str, tuple[str, str]] = {
     "event": ("⋯", "event"),
     "signal": ("⚑", "signal"),
     "invoke": ("↳", "invoke"),
+    "retry": ("↻", "retry"),
 }
 
 LOG_LEVELS: dict[str, str] = {"DEBUG": "bright_black", "INFO": "", "WARNING": "yellow", "ERROR": "red",

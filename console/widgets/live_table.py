@@ -161,6 +161,12 @@ class LiveTable(ScrollView, can_focus=True):
         self._changed_everything()
         return True
 
+    def relabel(self, column_key: str, label: str) -> None:
+        """Change one column's heading (the header line alone is drawn again)."""
+        if column_key in self._labels and self._labels[column_key] != label:
+            self._labels[column_key] = label
+            self.refresh_line(0)
+
     def mark_column(self, column_key: str | None, marker: str = " ▼") -> None:
         """Show which column the rows are sorted by."""
         self._labels = {c.key: c.label + (marker if c.key == column_key else "") for c in self.specs}

@@ -6,7 +6,7 @@ import pytest
 
 from console.backend import Kind, LogLine
 from console.messages import RELOAD_ABOVE, Dirty
-from console.screens.log import LogBook
+from console.logbook import LogBook
 from console.screens.prefill import data_for_expression
 from console.screens.run_query import RunQuery
 from console.sending import distinct_events
