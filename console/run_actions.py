@@ -94,14 +94,6 @@ class RunActionsMixin:
         return f"fired {step}"
 
 
-def fire_wording(kind: str) -> tuple[str, str]:
-    """What `f` does to this kind of wait, and what follows: for the confirmation."""
-    if kind == "sleep":
-        return "end the sleep", "the run continues now"
-    if kind == "retry":
-        return "retry now", "the next attempt starts now instead of at the end of its backoff"
-    return "time out the wait", "the step returns None (as at its timeout) and the run continues"
-
     async def act(self: "DurableConsole", what: str, action: Awaitable[str]) -> None:
         """Do ``action`` and say how it went (in a notification and the Log view), stamped when it began."""
         began = self.backend.now_ms()
@@ -171,3 +163,12 @@ def fire_wording(kind: str) -> tuple[str, str]:
                  + (f"; {len(failed)} failed" if failed else "")]
         lines += [f"could not {verb} {line}" for line in failed]
         self.note("\n".join(lines), ts=began)
+
+
+def fire_wording(kind: str) -> tuple[str, str]:
+    """What `f` does to this kind of wait, and what follows: for the confirmation."""
+    if kind == "sleep":
+        return "end the sleep", "the run continues now"
+    if kind == "retry":
+        return "retry now", "the next attempt starts now instead of at the end of its backoff"
+    return "time out the wait", "the step returns None (as at its timeout) and the run continues"

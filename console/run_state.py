@@ -94,11 +94,13 @@ def run_state(run: Run, context: RunContext, now_ms: int) -> Text:
         return Text("cancelled", style="yellow")
     if run.status == "Completed":
         return Text(f"→ {compact_json(run.output, 120)}", style="dim")
-    if context.functions_known and context.function is None:
-        return Text(f"parked: function {run.function_id} not loaded", style="yellow")
+    missing = context.functions_known and context.function is None
     if context.wait is not None:
-        style = "yellow" if context.wait.kind == "retry" or context.wait.superseded else ""
-        return Text(wait_text(context.wait, now_ms, function=context.function, trigger=context.trigger), style=style)
+        style = "yellow" if context.wait.kind == "retry" or context.wait.superseded or missing else ""
+        text = wait_text(context.wait, now_ms, function=context.function, trigger=context.trigger)
+        return Text(text + (f" · function {run.function_id} not loaded" if missing else ""), style=style)
+    if missing:
+        return Text(f"parked: function {run.function_id} not loaded", style="yellow")
     if run.status == "Queued":
         return Text("queued", style="dim")
     return Text(f"running {run.current_step}" if run.current_step else "running")

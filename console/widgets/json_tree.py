@@ -240,6 +240,7 @@ class JsonTree(Tree[Entry]):
             self._fill(node)
             node.expand()
             node = self._by_path.get((section, path[:depth]))
+        _ = self.last_line      # lay the lines out now: a node just made has no line to move to yet
         return node
 
     # ---- copying ------------------------------------------------------------------------

@@ -223,6 +223,7 @@ class StepTree(Tree[NodeData]):
         if node is not None and n:
             node = next((c for c in node.children if isinstance(c.data, AttemptNode) and str(c.data.n) == n), node)
         target = node if node is not None else self.root
+        _ = self.last_line      # lay the lines out now: a node just made has no line to move to yet
         if self.cursor_node is not target:
             self.move_cursor(target)
 

@@ -279,7 +279,7 @@ async def test_a_long_detail_label_keeps_a_space_before_its_value():
         await until(lambda: isinstance(app.screen, RunDetailScreen) and len(app.screen._steps) == 1)
         tree = app.screen.query_one(StepTree)
         tree.move_cursor(tree.root.children[0])
-        await pilot.pause()
+        await until(lambda: "child" in pane_text(app).splitlines()[0], what="the step's details")
         assert re.search(r"child run id +\S", pane_text(app)), pane_text(app)
 
 

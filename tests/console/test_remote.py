@@ -40,7 +40,7 @@ async def test_attached_console_shows_live_runs_and_acts_through_the_api(server)
         assert app.screen.query_one("#connection").content == f"attached · {url}"
         [event_id] = await ex.send({"name": "app/greet", "data": {"name": "remo"}})
         [run] = await ex.runs(event_id=event_id)
-        await until(lambda: "nap" in row_text(app, run.id), what="the run over SSE")
+        await until(lambda: "sleeping until" in row_text(app, run.id), what="the run over SSE")
         assert row_text(app, run.id).startswith("▶ Running | greet")
         await until(lambda: step_status(backend, run.id, "nap"), what="the sleep")
         await pilot.press("c", "y")
