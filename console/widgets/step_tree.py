@@ -69,7 +69,7 @@ def attempt_label(attempt: dict[str, Any]) -> Text:
         status = request.get("status")
         took = request.get("duration_ms")
         label.append(f"  HTTP {status if status is not None else '—'}")
-        if isinstance(took, int):
+        if isinstance(took, (int, float)):
             label.append(f" · {duration(took)}")
         if request.get("error"):
             label.append(f"  {printable(str(request['error']))}", style="red")
