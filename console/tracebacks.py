@@ -37,6 +37,12 @@ class Trimmed:
     lines: list[str] = field(default_factory=list)        # the traceback as sent
 
 
+def relative(line: str) -> str:
+    """A frame line with paths below the working directory made relative (as the operator's
+    editor and shell know them)."""
+    return line.replace(f"{Path.cwd()}/", "")
+
+
 def is_library(location: str) -> bool:
     return location.startswith(_EXECUTOR_ROOT) or "/executor/drivers/" in location or \
         "/executor/engine/" in location or any(marker in location for marker in LIBRARY_MARKERS)

@@ -21,7 +21,7 @@ from textual.widgets import Input, Label, Static
 from executor import Event, Run, StepState
 
 from ..messages import Dirty
-from ..tracebacks import trim
+from ..tracebacks import relative, trim
 from ..widgets.details import OWN_SECTIONS
 from ..widgets.format import clock_time, duration, printable, short_id, status_text, step_kind
 from ..widgets.json_tree import JsonTree
@@ -129,7 +129,7 @@ class InspectorScreen(ViewScreen):
             text.append(f"  ·  created {clock_time(run.created_at, now_ms)}  took {duration(took)}", style="dim")
             return text
         text = Text.assemble(status_text(step.status), "  step ", (printable(step.step_id), "bold"),
-                             f"  {step_kind(step.op)}  ·  attempts {step.attempts}")
+                             f"  ·  {step_kind(step.op)} step  ·  {step.attempts} attempt{'s' if step.attempts != 1 else ''}")
         text.append(f"  ·  run {short_id(run.id)} of {printable(run.function_id)}", style="dim")
         return text
 
@@ -152,7 +152,7 @@ class InspectorScreen(ViewScreen):
             self._error(step.error)
             history = attempts_of(step)
             if history:
-                tree.add_section("attempts", [attempt_record(a, now_ms) for a in history], open_depth=2)
+                tree.add_section("attempts", [attempt_record(a, now_ms) for a in history], open_depth=3)
             extra = {k: v for k, v in detail.items() if k not in OWN_SECTIONS and v is not None}
             if extra:
                 tree.add_section(step_kind(step.op), extra, open_depth=2)
@@ -168,19 +168,20 @@ class InspectorScreen(ViewScreen):
         if not isinstance(stack, str) or not stack.strip():
             return
         trimmed = trim(stack)
-        section = self.json_tree.add_section("traceback", None)
-        self.json_tree.add_lines(section, "raised", trimmed.headline or [f"{error.get('name')}: {error.get('message')}"],
-                            section="traceback", style="red")
+        tree = self.json_tree
+        section = tree.add_heading("traceback")
+        tree.add_lines(section, "raised", trimmed.headline or [f"{error.get('name')}: {error.get('message')}"],
+                       section="traceback", style="red")
         if trimmed.user:
-            self.json_tree.add_lines(section, f"your code ({len(trimmed.user)} frame{'s' if len(trimmed.user) != 1 else ''})",
-                                [line for frame in trimmed.user for line in frame.lines], section="traceback")
+            frames = len(trimmed.user)
+            tree.add_lines(section, f"your code ({frames} frame{'s' if frames != 1 else ''})",
+                           [relative(line) for frame in trimmed.user for line in frame.lines], section="traceback")
         if trimmed.library:
-            self.json_tree.add_lines(section, f"executor and library frames ({len(trimmed.library)})",
-                                [line for frame in trimmed.library for line in frame.lines], section="traceback",
-                                expand=False, style="dim")
-        self.json_tree.add_lines(section, f"as sent ({len(trimmed.lines)} lines)", trimmed.lines, section="traceback",
-                            expand=False, style="dim")
-        section.expand()
+            tree.add_lines(section, f"executor and library frames ({len(trimmed.library)})",
+                           [line for frame in trimmed.library for line in frame.lines], section="traceback",
+                           expand=False, style="dim")
+        tree.add_lines(section, f"as sent ({len(trimmed.lines)} lines)", trimmed.lines, section="traceback",
+                       expand=False, style="dim")
 
     # ---- search, copy -------------------------------------------------------------------
 

@@ -139,6 +139,13 @@ class JsonTree(Tree[Entry]):
         self._open(node, open_depth)
         return node
 
+    def add_heading(self, title: str) -> TreeNode[Entry]:
+        """A section holding only the nodes added under it (``add_lines``)."""
+        node = self.root.add(Text(title, style="bold underline"), Entry(title, (), None, title), expand=True)
+        self._by_path[(title, ())] = node
+        self._filled.add(id(node))
+        return node
+
     def add_lines(self, parent: TreeNode[Entry], title: str, lines: Sequence[str], *, section: str,
                   expand: bool = True, style: str = "") -> TreeNode[Entry]:
         """A node of text lines under ``parent`` (a traceback's frames, say)."""

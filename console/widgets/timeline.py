@@ -169,10 +169,11 @@ def _outcome(attempt: dict[str, Any]) -> str:
 
 def bar(segments: Iterable[Segment], start: int, end: int, width: int) -> Text:
     """The segments drawn on ``width`` cells for the axis ``start``–``end``: each at least one
-    cell wide, later ones drawn over earlier ones where they meet."""
+    cell wide, later ones drawn over earlier ones where they meet, and execution over everything
+    (an instant attempt still shows between the backoffs around it)."""
     cells: list[tuple[str, str]] = [(" ", "")] * width
     span = max(end - start, 1)
-    for segment in segments:
+    for segment in sorted(segments, key=lambda s: s.char == EXEC):
         if segment.end < segment.start or width <= 0:
             continue
         first = min(max(int((segment.start - start) * width / span), 0), width - 1)

@@ -20,6 +20,8 @@ import executor.util.ids
 from console.backend import connection_change
 from console.backends.embedded import EmbeddedBackend
 from console.messages import Link
+from console.screens.event_detail import EventDetailScreen
+from console.screens.inspector import InspectorScreen
 from console.screens.run_detail import RunDetailScreen
 from console.widgets.step_tree import StepTree
 from executor import VirtualClock
@@ -60,7 +62,13 @@ def deterministic(monkeypatch: pytest.MonkeyPatch):
 #: a finished run, which the executor emits after the run's last commit)
 SCENARIO = (("greet", "app/greet", {"name": "ada"}, 1), ("fanout", "app/fanout", {}, 2),
             ("broken", "app/broken", {}, 3), ("approval", "app/invoice.created", {"invoiceId": "inv-1"}, 1),
-            ("task", "app/task.started", {"taskId": "7"}, 1))
+            ("task", "app/task.started", {"taskId": "7"}, 1), ("flaky", "app/flaky", {"card": "4000"}, 1),
+            # order invokes compute: its own event, the invoke's, and both runs' finished events
+            ("order", "app/order", {"orderId": "o-1", "items": [2, 3]}, 4),
+            # the same task again: its signal wait supersedes the first one's (on_conflict="replace")
+            ("task-again", "app/task.started", {"taskId": "7"}, 1))
+#: Runs once the scenario settles: one per event, and order's invoked child.
+RUNS = len(SCENARIO) + 1
 
 
 async def settled_run(backend: EmbeddedBackend, run_id: str, events: int) -> bool:
@@ -97,7 +105,7 @@ def scenario(then: Callable[[Pilot, dict[str, str]], Awaitable[None]]) -> Callab
     async def run_before(pilot: Pilot) -> None:
         runs = await populate(pilot)
         pilot.app._count_runs()
-        await until(lambda: sum(pilot.app.stats.counts.values()) == len(runs), what="the header's counts")
+        await until(lambda: sum(pilot.app.stats.counts.values()) == RUNS, what="the header's counts")
         await then(pilot, runs)
         await settled(pilot)
     return run_before
@@ -124,7 +132,7 @@ def test_functions_view(snap_compare, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_runs_view(snap_compare, size):
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
-        await until(lambda: table(pilot.app).row_count == 5)
+        await until(lambda: table(pilot.app).row_count == RUNS)
         await press(pilot, "home")
     assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
 
@@ -144,7 +152,7 @@ def test_run_detail_view(snap_compare, size):
 def test_waits_view(snap_compare, size):
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
         await press(pilot, "3")
-        await until(lambda: table(pilot.app).row_count == 3)
+        await until(lambda: table(pilot.app).row_count == 5)          # a sleep, two waits, a retry, a superseded one
         await press(pilot, "home")
     assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
 
@@ -168,7 +176,7 @@ def test_log_view(snap_compare, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_command_palette(snap_compare, size):
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
-        await until(lambda: table(pilot.app).row_count == 5)
+        await until(lambda: table(pilot.app).row_count == RUNS)
         await press(pilot, "home", "colon")
         await until(lambda: isinstance(pilot.app.screen, CommandPalette))
         pilot.app.screen.query_one(CommandInput).cursor_blink = False
@@ -180,7 +188,7 @@ def test_command_palette(snap_compare, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_help_of_the_runs_view(snap_compare, size):
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
-        await until(lambda: table(pilot.app).row_count == 5)
+        await until(lambda: table(pilot.app).row_count == RUNS)
         await press(pilot, "home", "question_mark")
     assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
 
@@ -188,7 +196,7 @@ def test_help_of_the_runs_view(snap_compare, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_runs_marked_filtered_and_the_bulk_question(snap_compare, size):
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
-        await until(lambda: table(pilot.app).row_count == 5)
+        await until(lambda: table(pilot.app).row_count == RUNS)
         await press(pilot, "slash", *"a", "enter")          # every function here has an "a" somewhere
         await press(pilot, "home", "space", "down", "space")
         await press(pilot, "c")
@@ -200,10 +208,125 @@ def test_disconnected(snap_compare, size):
     """As an attached console shows a server that stopped answering (the feed's connection
     change, fed in directly: the layout is the same whichever backend lost its executor)."""
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
-        await until(lambda: table(pilot.app).row_count == 5)
+        await until(lambda: table(pilot.app).row_count == RUNS)
         await press(pilot, "home")
         app = pilot.app
         app._follow_connection(connection_change(False, 5.0, "no server at http://127.0.0.1:9 (connection refused)"))
         app.link = Link(False, app.link.since_ms, None, app.link.error)    # "retrying now": no moving countdown
         await pilot.pause(0.2)
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+# ---- issue 12 and 10: the timeline, the inspector, the run's log, an event, the Apps view ----------
+
+async def open_run(pilot: Pilot, run_id: str, steps: int) -> RunDetailScreen:
+    pilot.app.open_run(run_id)
+    await until(lambda: isinstance(pilot.app.screen, RunDetailScreen) and len(pilot.app.screen._steps) == steps
+                and len(pilot.app.screen.timeline.keys()) > steps)
+    return pilot.app.screen
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_timeline_of_retries(snap_compare, size):
+    """Three attempts a second apart with the backoffs between them, each attempt on its own row;
+    beside the tree at 120x40, swapped in for it with t at 80x24."""
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        backend = pilot.app.backend
+        for attempts in (2, 3):
+            await backend.on_executor(lambda ex: ex.clock.advance(1000))   # the backoff is 1 s
+            await until(lambda: attempts_made(backend, runs["flaky"], attempts), what=f"attempt {attempts}")
+        await open_run(pilot, runs["flaky"], 1)
+        if size == (80, 24):
+            await press(pilot, "t")
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+async def attempts_made(backend: EmbeddedBackend, run_id: str, count: int) -> bool:
+    [step] = await backend.steps(run_id)
+    return step.attempts == count and step.status == "Retrying"
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_timeline_of_an_invoke(snap_compare, size):
+    """The invoked child run under its step; the cursor on the invoke step in the tree and the timeline."""
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        screen = await open_run(pilot, runs["order"], 2)
+        await settled(pilot)
+        screen.step_tree.move_cursor(screen.step_tree.root.children[1])
+        if size == (80, 24):
+            await press(pilot, "t")
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_inspector_of_a_failing_step(snap_compare, size):
+    """Input, the error, the traceback with the user's frame first, the attempt history."""
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        screen = await open_run(pilot, runs["flaky"], 1)
+        screen.step_tree.move_cursor(screen.step_tree.root.children[0])
+        await press(pilot, "enter")
+        await until(lambda: isinstance(pilot.app.screen, InspectorScreen) and pilot.app.screen._shown is not None)
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_inspector_search(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        screen = await open_run(pilot, runs["flaky"], 1)
+        screen.step_tree.move_cursor(screen.step_tree.root.children[0])
+        await press(pilot, "enter")
+        await until(lambda: isinstance(pilot.app.screen, InspectorScreen) and pilot.app.screen._shown is not None)
+        await press(pilot, "slash", *"declined", "enter")
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_run_log(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        await open_run(pilot, runs["order"], 2)
+        await press(pilot, "l")
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_event_of_a_run(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        await open_run(pilot, runs["order"], 2)
+        await press(pilot, "E")
+        await until(lambda: isinstance(pilot.app.screen, EventDetailScreen) and pilot.app.screen.info is not None)
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_log_view_filtered(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        await press(pilot, "5", "slash", *"level:warning", "enter")
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_command_palette_in_a_run(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        await open_run(pilot, runs["order"], 2)
+        await press(pilot, "colon")
+        await until(lambda: isinstance(pilot.app.screen, CommandPalette))
+        pilot.app.screen.query_one(CommandInput).cursor_blink = False
+        await pilot.press(*"run")
+        await pilot.pause(0.5)
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+SHOP = {"appName": "shop", "url": "http://127.0.0.1:9/api/inngest", "sdk": "js:v4.24.0", "framework": "nextjs",
+        "appVersion": "2026.1",
+        "functions": [{"id": "shop-checkout", "name": "Checkout", "triggers": [{"event": "shop/order.placed"}],
+                       "steps": {"step": {"id": "step", "name": "step", "runtime": {
+                           "type": "http", "url": "http://127.0.0.1:9/api/inngest?fnId=shop-checkout"}}}}]}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_apps_view(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        await pilot.app.backend.on_executor(lambda ex: ex.apps.register(SHOP))
+        await press(pilot, "6")
+        await until(lambda: table(pilot.app).row_count == 1)
     assert snap_compare(console(), terminal_size=size, run_before=scenario(then))

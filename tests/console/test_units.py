@@ -190,7 +190,9 @@ def test_timeline_bars_put_each_segment_on_the_axis_at_least_one_cell_wide():
     from console.widgets.timeline import Segment, bar
 
     drawn = bar([Segment(0, 50, "▒"), Segment(50, 100, "█"), Segment(100, 100, "┄")], 0, 100, 10).plain
-    assert drawn == "▒▒▒▒▒█████"[:9] + "┄", "a zero-length segment still shows, drawn over what it meets"
+    assert drawn == "▒▒▒▒▒█████", "execution is drawn over what it meets"
+    assert bar([Segment(0, 0, "█"), Segment(0, 100, "┄"), Segment(100, 100, "█")], 0, 100, 10).plain == \
+        "█┄┄┄┄┄┄┄┄█", "instant attempts show between the backoffs"
     assert bar([Segment(20, 40, "░")], 0, 100, 10).plain == "  ░░      "
 
 
