@@ -169,7 +169,8 @@ class LogLine:
     @classmethod
     def from_change(cls, change: Change) -> "LogLine":
         d = change.data
-        return cls(int(change.id), d["ts"], d["level"], d["source"], d["message"], d.get("run_id") or change.run_id,
+        seq = int(change.id) if change.id.isdigit() else 0     # the console numbers lines again anyway
+        return cls(seq, d["ts"], d["level"], d["source"], d["message"], d.get("run_id") or change.run_id,
                    d.get("function_id"), d.get("step_id"))
 
 

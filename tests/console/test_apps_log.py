@@ -199,3 +199,32 @@ async def test_replay_an_event_from_the_events_view_and_its_runs_from_the_event(
         await until(lambda: isinstance(app.screen, EventDetailScreen) and app.screen.info is not None)
         assert app.screen.table.keys() == list(both[0].started)
         assert "invoiceId" in pane_text(app)
+
+
+async def test_attached_the_log_shows_the_servers_lines_tagged_and_the_run_its_own():
+    from console.app import DurableConsole
+    from console.backends.remote import RemoteBackend
+    from executor import Executor, VirtualClock
+    from executor.service.api import create_app
+    from executor.service.logfeed import forward_logs
+
+    from tests.console.support import FUNCTIONS
+
+    async with Executor(":memory:", FUNCTIONS, clock=VirtualClock(), backoff=lambda attempt: 1.0) as ex:
+        api = await ApiServer(create_app(ex), bind("127.0.0.1", 0)).start()
+        try:
+            with forward_logs(ex):
+                app = DurableConsole(RemoteBackend(api.url), live_interval=0.02, tick_seconds=0)
+                async with app.run_test(size=(120, 40)) as pilot:
+                    await started(pilot, app)
+                    run = await ex.invoke("order", {"orderId": "o-9"})
+                    await until(lambda: run_is(app.backend, run.id, "Completed"))
+                    app.open_run(run.id)
+                    await until(lambda: isinstance(app.screen, RunDetailScreen) and app.screen._run is not None)
+                    await pilot.press("l")
+                    log = app.screen.run_log
+                    await until(lambda: log.shown == 3, what="the function's two lines and the run's end")
+                    text = "".join(line.text for line in log.lines)
+                    assert "placing order o-9" in text and "[price] pricing 2 items" in text
+        finally:
+            await api.stop()

@@ -119,3 +119,28 @@ async def test_apps_on_the_command_line(served, capsys):
     assert code == EXIT_REFUSED and "no app named 'shop'" in err
     code, _, err = await cli(capsys, "apps", "sync", "--url", served.url)
     assert code == EXIT_USAGE and "apps sync needs the app's name" in err
+
+
+async def test_a_servers_log_lines_reach_the_stream_tagged_with_their_run_and_step(serve_app):
+    from executor import create_function
+    from executor.service.logfeed import forward_logs
+
+    @create_function(id="chatty", trigger="test/chatty")
+    async def chatty(ctx):
+        def work() -> int:
+            ctx.logger.warning("working hard")
+            return 1
+        return await ctx.step.run("work", work)
+
+    s = await serve_app()
+    s.ex.set_functions([*s.ex.functions.values(), chatty])
+    with forward_logs(s.ex):
+        async with s.client.stream() as changes:
+            run = await s.ex.invoke("chatty", {})
+            async for change in changes:
+                if change["kind"] == "log":
+                    break
+    assert change["run_id"] == run.id
+    data = change["data"]
+    assert (data["level"], data["source"], data["message"]) == ("WARNING", "functions.chatty", "working hard")
+    assert (data["run_id"], data["function_id"], data["step_id"]) == (run.id, "chatty", "work")
