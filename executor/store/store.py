@@ -273,7 +273,10 @@ class Store:
             db.execute("RELEASE tx")
             if on_done is not None:
                 on_done()
-            self._schedule_flush()
+            if self._lock._waiters:          # others are ready: they join this group
+                self._schedule_flush()
+            else:                            # nobody to wait for: commit now, one task switch less
+                await self._commit(group)
         await asyncio.shield(group)
 
     def _schedule_flush(self) -> None:
@@ -284,27 +287,30 @@ class Store:
         """COMMIT the open group once no transition is inside it; wake every transition in it."""
         async with self._lock:
             self._flush_task = None
-            group, self._group = self._group, None
-            if group is None:
-                return
-            assert self._writer is not None
-            try:
-                if self.durability == "full":
-                    # The fsync would stall every other task of this loop: it waits in a thread
-                    # instead, while the lock keeps the connection to itself.
-                    await asyncio.to_thread(self._writer.execute, "COMMIT")
-                else:
-                    self._writer.execute("COMMIT")
-            except BaseException as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    self._writer.execute("ROLLBACK")
-                if not group.done():
-                    group.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                return
+            if self._group is not None:
+                await self._commit(self._group)
+
+    async def _commit(self, group: asyncio.Future[None]) -> None:
+        """COMMIT the open group (the lock is held) and settle its future."""
+        self._group = None
+        assert self._writer is not None
+        try:
+            if self.durability == "full":
+                # The fsync would stall every other task of this loop: it waits in a thread
+                # instead, while the lock keeps the connection to itself.
+                await asyncio.to_thread(self._writer.execute, "COMMIT")
+            else:
+                self._writer.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._writer.execute("ROLLBACK")
             if not group.done():
-                group.set_result(None)
+                group.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if not group.done():
+            group.set_result(None)
 
     # ---- reads -------------------------------------------------------------------------
 
