@@ -62,6 +62,7 @@ class Invocation:
         self._blocked = 0
         self._version = 0
         self._group: str | None = None
+        self._open: set[str] = set()        # steps reached whose result the function has not had yet
         self._poke: asyncio.Future[None] | None = None
 
     # ---- the driver's side --------------------------------------------------------------
@@ -86,10 +87,12 @@ class Invocation:
                 return
 
     def assign_group(self, state: StepState) -> None:
-        """Steps that start while another is still being executed or committed ran in parallel:
-        they share the first one's hashed id as their group, which the console draws together."""
-        state.group = self._group if self._executing and self._group else state.hashed_id
+        """Steps reached while another step of this invocation has not yet given the function its
+        result (it is executing, committing, sleeping or waiting) ran in parallel: they share the
+        first one's hashed id as their group, which the console draws together."""
+        state.group = self._group if self._open and self._group else state.hashed_id
         self._group = state.group
+        self._open.add(state.hashed_id)
 
     @contextlib.contextmanager
     def working(self) -> Iterator[None]:
@@ -215,6 +218,8 @@ class Invocation:
     async def deliver(self, state: StepState) -> Any:
         """What the function sees of a step the engine just committed: its value, its failure, or
         nothing yet (a retry is due later: this branch waits)."""
+        if state.has_memo:
+            self._open.discard(state.hashed_id)
         if state.status == StepStatus.COMPLETED:
             return state.output
         if state.status == StepStatus.FAILED:
