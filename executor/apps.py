@@ -10,8 +10,9 @@ sent and read again at start, so a restart needs no resync. A sync error is kept
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
@@ -30,6 +31,8 @@ from executor.store import Store
 from executor.util.clock import Clock
 
 log = logging.getLogger("durable_tui.apps")
+#: How often apps are synced again (Inngest's dev server: every 5 s unless --no-poll).
+POLL_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -207,10 +210,28 @@ class Apps:
         self._engine.set_functions(name, [])
         self._feed.publish([Change(ChangeKind.APP, name, status="removed")])
 
-    async def poll(self) -> None:
-        """Sync every known app URL again (the dev server does this every few seconds)."""
-        for url in sorted({i.url for i in self._info.values() if i.url}):
+    async def poll(self, *, only_failing: bool = False) -> None:
+        """Sync every known app URL again (the dev server does this every few seconds), or only
+        those whose last sync failed."""
+        for url in sorted({i.url for i in self._info.values() if i.url and (i.error or not only_failing)}):
             await self.sync_url(url)
+
+    async def keep_synced(self, urls: Iterable[str] = (), *, interval: float = POLL_INTERVAL_S,
+                          poll: bool = True) -> None:
+        """Add ``urls`` (``--sdk-url``), then sync the apps every ``interval`` seconds until cancelled —
+        all of them, or with ``poll=False`` only those whose sync failed (as the dev server's
+        ``--no-poll`` does). A failure is kept on its app; this never raises for one."""
+        for url in urls:
+            try:
+                await self.add_url(url)
+            except ValueError as exc:
+                log.error("--sdk-url %s: %s", url, exc)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.poll(only_failing=not poll)
+            except Exception:     # one bad round must not end syncing for the session
+                log.exception("syncing the apps failed; trying again in %s s", interval)
 
 
 def _register_body(app: AppSync) -> dict[str, Any]:
