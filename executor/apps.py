@@ -11,8 +11,9 @@ sent and read again at start, so a restart needs no resync. A sync error is kept
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
@@ -215,6 +216,16 @@ class Apps:
         those whose last sync failed."""
         for url in sorted({i.url for i in self._info.values() if i.url and (i.error or not only_failing)}):
             await self.sync_url(url)
+
+    @contextlib.asynccontextmanager
+    async def syncing(self, urls: Iterable[str] = (), *, poll: bool = True) -> AsyncIterator[None]:
+        """``keep_synced`` in the background for as long as the block runs (a server's lifetime)."""
+        task = asyncio.create_task(self.keep_synced(urls, poll=poll), name="durable-apps")
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def keep_synced(self, urls: Iterable[str] = (), *, interval: float = POLL_INTERVAL_S,
                           poll: bool = True) -> None:

@@ -145,12 +145,8 @@ async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str
                 server = await ApiServer(app, sock, header_timeout=header_timeout,
                                          max_connections=max_connections).start()
                 _banner(out, paths, ex, watcher.errors if watcher else [], db, url, key, admin_key)
-                syncing = asyncio.create_task(ex.apps.keep_synced(sdk_urls, poll=poll), name="durable-apps")
-                try:
+                async with ex.apps.syncing(sdk_urls, poll=poll):
                     await server.wait()
-                finally:
-                    syncing.cancel()
-                    await asyncio.gather(syncing, return_exceptions=True)
     finally:
         sock.close()
         if ownership is not None:
