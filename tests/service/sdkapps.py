@@ -7,7 +7,7 @@ HTTP driver POSTs its execution requests, and the SDK calls back for events and 
 
 ``SDKApp`` counts the execution requests it gets per function (Inngest's parallel rules fix those
 counts), can swap its functions behind the same URL (a re-sync with a changed app), and can be
-told to answer like something that is not an SDK at all.
+told to answer a given request like something that is not an SDK at all.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class SDKApp:
     def __init__(self, client: inngest.Inngest, functions: list[inngest.Function[Any]]) -> None:
         self.client = client
         self.requests: collections.Counter[str] = collections.Counter()   # fnId -> execution POSTs
-        self.canned: Reply | None = None
+        self._canned: dict[tuple[str, int], Reply] = {}
         self._inner = self._fastapi(functions)
         self._sock = bind("127.0.0.1", 0)
         self.url = url_of(self._sock) + SERVE_PATH
@@ -78,6 +78,10 @@ class SDKApp:
         inngest.fast_api.serve(app, self.client, functions, serve_path=SERVE_PATH)
         return app
 
+    def answer(self, fn_id: str, nth: int, reply: Reply) -> None:
+        """Give ``reply`` instead of the SDK's answer to the ``nth`` execution request of ``fn_id``."""
+        self._canned[(fn_id, nth)] = reply
+
     def swap(self, functions: list[inngest.Function[Any]]) -> None:
         """Serve another set of functions at the same URL (the app was redeployed)."""
         self._inner = self._fastapi(functions)
@@ -86,8 +90,9 @@ class SDKApp:
         if scope["type"] == "http" and scope["method"] == "POST":
             fn_id = parse_qs(scope["query_string"].decode()).get("fnId", [""])[0]
             self.requests[fn_id] += 1
-            if self.canned is not None:
-                await _answer(self.canned, send)
+            canned = self._canned.pop((fn_id, self.requests[fn_id]), None)
+            if canned is not None:
+                await _answer(canned, send)
                 return
         await self._inner(scope, receive, send)
 
