@@ -35,6 +35,8 @@ from executor.util.clock import Clock, VirtualClock
 SERVE_PATH = "/api/inngest"
 #: Real seconds a test waits for a run (every one here ends within a few).
 RUN_TIMEOUT_S = 15.0
+#: How long a stopping app lets requests still executing finish (a test that failed may leave one hanging).
+STOP_GRACE_S = 2
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -69,7 +71,7 @@ class SDKApp:
         self._sock = bind("127.0.0.1", 0)
         self.url = url_of(self._sock) + SERVE_PATH
         config = uvicorn.Config(self._asgi, interface="asgi3", log_level="warning", lifespan="off", ws="none",
-                                access_log=False)
+                                access_log=False, timeout_graceful_shutdown=STOP_GRACE_S)
         self._server = _InLoopServer(config)
         self._task: asyncio.Task[None] | None = None
 
