@@ -16,7 +16,7 @@ from executor.service.api import create_app
 from executor.service.client import Client
 from executor.service.server import ApiServer, bind
 from executor.util.clock import RealClock, VirtualClock
-from tests.service.sdkapps import DevServer, SDKApp
+from tests.service.sdkapps import CallLog, DevServer, SDKApp
 from tests.service.support import FUNCTIONS, Served
 
 
@@ -59,8 +59,11 @@ async def start_devserver():
                     limits: Limits | None = None) -> DevServer:
         clock = VirtualClock(int(time.time() * 1000)) if virtual else RealClock()
         ex = await Executor(":memory:", clock=clock, backoff=backoff, limits=limits).start()
-        server = await ApiServer(create_app(ex), bind("127.0.0.1", 0)).start()
-        dev = DevServer(ex, clock, server, httpx.AsyncClient(timeout=10))
+        app = create_app(ex)
+        calls: list[tuple[str, str]] = []
+        app.add_middleware(CallLog, calls=calls)
+        server = await ApiServer(app, bind("127.0.0.1", 0)).start()
+        dev = DevServer(ex, clock, server, httpx.AsyncClient(timeout=10), calls)
         started.append(dev)
         return dev
 

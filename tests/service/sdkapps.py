@@ -24,6 +24,7 @@ import fastapi
 import httpx
 import inngest
 import inngest.fast_api
+import orjson
 import uvicorn
 
 from executor import Executor, Run
@@ -60,20 +61,43 @@ class _InLoopServer(uvicorn.Server):
         yield
 
 
+class LoopServer:
+    """An ASGI callable served by uvicorn on a free loopback port, in this event loop."""
+
+    def __init__(self, asgi: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self._sock = bind("127.0.0.1", 0)
+        self.origin = url_of(self._sock)
+        config = uvicorn.Config(asgi, interface="asgi3", log_level="warning", lifespan="off", ws="none",
+                                access_log=False, timeout_graceful_shutdown=STOP_GRACE_S)
+        self._server = _InLoopServer(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]))
+        while not self._server.started:
+            if self._task.done():
+                await self._task
+                raise RuntimeError(f"the server at {self.origin} stopped while starting")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+        self._sock.close()
+
+
 class SDKApp:
     """inngest-py functions served on a free port (``url`` is what gets PUT to and registered)."""
 
     def __init__(self, client: inngest.Inngest, functions: list[inngest.Function[Any]]) -> None:
         self.client = client
         self.requests: collections.Counter[str] = collections.Counter()   # fnId -> execution POSTs
+        self.use_api: dict[str, list[bool]] = collections.defaultdict(list)   # fnId -> each request's flag
         self._canned: dict[tuple[str, int], Reply] = {}
         self._inner = self._fastapi(functions)
-        self._sock = bind("127.0.0.1", 0)
-        self.url = url_of(self._sock) + SERVE_PATH
-        config = uvicorn.Config(self._asgi, interface="asgi3", log_level="warning", lifespan="off", ws="none",
-                                access_log=False, timeout_graceful_shutdown=STOP_GRACE_S)
-        self._server = _InLoopServer(config)
-        self._task: asyncio.Task[None] | None = None
+        self._server = LoopServer(self._asgi)
+        self.url = self._server.origin + SERVE_PATH
 
     def _fastapi(self, functions: list[inngest.Function[Any]]) -> fastapi.FastAPI:
         app = fastapi.FastAPI()
@@ -96,22 +120,39 @@ class SDKApp:
             if canned is not None:
                 await _answer(canned, send)
                 return
+            body = await _read_body(receive)
+            self.use_api[fn_id].append(orjson.loads(body).get("use_api") is True)
+            receive = _replay(body, receive)
         await self._inner(scope, receive, send)
 
     async def start(self) -> "SDKApp":
-        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]))
-        while not self._server.started:
-            if self._task.done():
-                await self._task
-                raise RuntimeError(f"the SDK app at {self.url} stopped while starting")
-            await asyncio.sleep(0.01)
+        await self._server.start()
         return self
 
     async def stop(self) -> None:
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
-        self._sock.close()
+        await self._server.stop()
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, then: Receive) -> Receive:
+    """A ``receive`` that hands the already-read body to the app, then listens to the connection."""
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return await then()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+    return receive
 
 
 async def _answer(reply: Reply, send: Send) -> None:
@@ -121,14 +162,28 @@ async def _answer(reply: Reply, send: Send) -> None:
     await send({"type": "http.response.body", "body": reply.body})
 
 
+class CallLog:
+    """ASGI middleware noting each request's method and path (what an SDK called on the server)."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], calls: list[tuple[str, str]]) -> None:
+        self.app = app
+        self.calls = calls
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.calls.append((scope["method"], scope["path"]))
+        await self.app(scope, receive, send)
+
+
 @dataclass
 class DevServer:
-    """Our executor behind its HTTP API, as SDK apps see it."""
+    """Our executor behind its HTTP API, as SDK apps see it; ``calls`` lists the requests it got."""
 
     ex: Executor
     clock: Clock
     server: ApiServer
     http: httpx.AsyncClient
+    calls: list[tuple[str, str]]
 
     @property
     def url(self) -> str:
