@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -62,29 +63,38 @@ class _InLoopServer(uvicorn.Server):
 
 
 class LoopServer:
-    """An ASGI callable served by uvicorn on a free loopback port, in this event loop."""
+    """An ASGI callable served by uvicorn on a free loopback port, in this event loop; it can be
+    stopped and started again on the same port (an app going down and coming back)."""
 
     def __init__(self, asgi: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
-        self._sock = bind("127.0.0.1", 0)
+        self._asgi = asgi
+        self._sock: socket.socket | None = bind("127.0.0.1", 0)
         self.origin = url_of(self._sock)
-        config = uvicorn.Config(asgi, interface="asgi3", log_level="warning", lifespan="off", ws="none",
-                                access_log=False, timeout_graceful_shutdown=STOP_GRACE_S)
-        self._server = _InLoopServer(config)
+        self._port = self._sock.getsockname()[1]
+        self._server: _InLoopServer | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]))
-        while not self._server.started:
-            if self._task.done():
-                await self._task
+        sock = self._sock or bind("127.0.0.1", self._port)
+        self._sock = None
+        config = uvicorn.Config(self._asgi, interface="asgi3", log_level="warning", lifespan="off", ws="none",
+                                access_log=False, timeout_graceful_shutdown=STOP_GRACE_S)
+        self._server = server = _InLoopServer(config)
+        self._task = task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if task.done():
+                await task
                 raise RuntimeError(f"the server at {self.origin} stopped while starting")
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
-        self._server.should_exit = True
-        if self._task is not None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
             await self._task
-        self._sock.close()
+        self._server = self._task = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
 
 class SDKApp:

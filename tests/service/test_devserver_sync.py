@@ -121,3 +121,30 @@ async def test_an_app_with_a_broken_function_keeps_its_error_and_nothing_is_regi
     [listed] = (await devserver.http.get(f"{devserver.url}/v1/apps")).json()["data"]
     assert listed["name"] == "broken-app" and "bad-cancel" in listed["error"] and listed["functions"] == []
     assert "broken-app-bad-cancel" not in devserver.ex.specs()
+
+
+async def test_an_app_added_by_url_is_reported_under_its_own_name(devserver, sdk_app):
+    client = devserver.client("sync-app")
+    app = await sdk_app(client, *make_functions(client), sync=False)
+    reply = await devserver.http.post(f"{devserver.url}/v1/apps", json={"url": app.url})
+    assert reply.status_code == 200, reply.text
+    added = reply.json()["data"]
+    assert (added["name"], added["url"], added["error"]) == ("sync-app", app.url, None)
+    assert sorted(added["functions"]) == ["sync-app-extra", "sync-app-flaky", "sync-app-greet"]
+    listed = (await devserver.http.get(f"{devserver.url}/v1/apps")).json()["data"]
+    assert [a["name"] for a in listed] == ["sync-app"], "the URL placeholder gave way to the app"
+
+
+async def test_an_app_added_before_it_is_up_syncs_when_asked_again(devserver, sdk_app):
+    client = devserver.client("sync-app")
+    app = await sdk_app(client, *make_functions(client), sync=False)
+    await app.stop()
+    reply = await devserver.http.post(f"{devserver.url}/v1/apps", json={"url": app.url})
+    waiting = reply.json()["data"]
+    assert waiting["name"] == app.url and app.url in waiting["error"] and waiting["functions"] == []
+
+    await app.start()
+    resynced = await devserver.http.post(f"{devserver.url}/v1/apps/{app.url}/sync", json={})
+    assert resynced.status_code == 200, resynced.text
+    data = resynced.json()["data"]
+    assert (data["name"], data["error"], len(data["functions"])) == ("sync-app", None, 3)
