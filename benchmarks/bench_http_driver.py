@@ -14,7 +14,8 @@ Prints one JSON object per line: machine info first, then one line per scenario 
                        carries every earlier step's result (so request size grows with the run);
                        ``app_ms_per_request`` is the app's own time per request (its handler, as it
                        measures it), ``outside_app_ms_per_step`` the rest: our driver and engine, both
-                       HTTP stacks (httpx here, uvicorn there) and the loopback
+                       HTTP stacks (httpx here, uvicorn there) and the loopback; ``bare_post_ms`` is
+                       one POST to a trivial endpoint of the same app, i.e. HTTP alone
 
 The executor is on a database file with the real clock, as ``durable-tui serve`` runs it; the
 server and the app share this machine, so the numbers include the app's own time. Compare the
@@ -91,6 +92,7 @@ async def bench_http(workdir: Path, steps: int, repeat: int) -> dict[str, Any]:
                     raise RuntimeError(f"the app did not register its function: {ex.apps.list()}")
                 results = [await one_run(ex, "bench/http", steps) for _ in range(repeat)]
                 stats = (await http.get(f"http://127.0.0.1:{port}/stats")).json()
+                bare_ms = await bare_post_ms(http, f"http://127.0.0.1:{port}/echo", steps)
         finally:
             app.terminate()
             app.wait(timeout=10)
@@ -98,6 +100,7 @@ async def bench_http(workdir: Path, steps: int, repeat: int) -> dict[str, Any]:
     row = summary("http/inngest-py", steps, results)
     app_ms = stats["busy_s"] / stats["requests"] * 1000
     row["app_ms_per_request"] = round(app_ms, 3)
+    row["bare_post_ms"] = round(bare_ms, 3)
     row["outside_app_ms_per_step"] = round((sum(w for w, _ in results) * 1000 - stats["busy_s"] * 1000)
                                       / (steps * len(results)), 3)
     return row
@@ -116,6 +119,16 @@ async def sync_app(http: httpx.AsyncClient, url: str, app: subprocess.Popen[byte
                 await asyncio.sleep(0.05)
     if reply.status_code != 200 or not reply.json().get("ok"):
         raise RuntimeError(f"sync failed: {reply.status_code} {reply.text}")
+
+
+async def bare_post_ms(http: httpx.AsyncClient, url: str, count: int) -> float:
+    """The median time of a POST to a trivial endpoint: what any HTTP request costs here."""
+    times = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        (await http.post(url, content=b'{"steps": {}}')).raise_for_status()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
 
 
 def summary(scenario: str, steps: int, results: list[tuple[float, int]]) -> dict[str, Any]:

@@ -5,7 +5,8 @@
 One function, ``bench-steps`` (event ``bench/http``), runs ``event.data.steps`` trivial sync steps,
 the same body as the local function it is compared with. ``GET /stats`` says how many execution
 requests the app answered and how long it spent on them (from the request's first byte in to the
-reply's last byte out), so the benchmark can tell the SDK's share of a step from the server's.
+reply's last byte out), so the benchmark can tell the SDK's share of a step from the server's;
+``POST /echo`` is a bare request through the same stack, to time HTTP itself.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def build(api_url: str) -> fastapi.FastAPI:
     @app.get("/stats")
     def read_stats() -> dict[str, Any]:
         return stats
+
+    @app.post("/echo")
+    async def echo(request: fastapi.Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
 
     @app.middleware("http")
     async def timed(request: fastapi.Request, call_next: Callable[[fastapi.Request], Awaitable[Any]]) -> Any:
