@@ -28,6 +28,7 @@ import httpx
 import pytest
 
 from executor.service.sockets import bind, url_of
+from tests.helpers import eventually
 from tests.service.sdkapps import SERVE_PATH, DevServer
 
 INNGEST_JS = "4.24.0"
@@ -144,7 +145,8 @@ async def test_the_js_app_sleeps_and_waits_for_an_event_and_a_signal(devserver, 
     sleeper = await run_of(devserver, "sleeper")
     waiter = await run_of(devserver, "waiter", {"id": "order-1"})
     signaled = await run_of(devserver, "signaled", {"signal": f"approve-{waiter}"})
-    await asyncio.gather(*(_parked(devserver, r) for r in (waiter, signaled)))
+    for run_id in (waiter, signaled):
+        await eventually(lambda run_id=run_id: devserver.ex.waits(run_id))
     await devserver.http.post(f"{devserver.url}/e/key", json=[{"name": "js/approved", "data": {"id": "order-2"}}])
     reply = await devserver.http.post(f"{devserver.url}/e/key", json={"name": "js/approved", "data": {"id": "order-1"}})
     [matching] = reply.json()["ids"]
@@ -159,12 +161,6 @@ async def test_the_js_app_sleeps_and_waits_for_an_event_and_a_signal(devserver, 
                                                                    "data": {"by": "ana"}})
     slept = await devserver.finish(sleeper)
     assert slept.status == "Completed" and 1000 <= slept.output["slept_ms"] < 5000
-
-
-async def _parked(dev: DevServer, run_id: str) -> None:
-    async with asyncio.timeout(10):
-        while not await dev.ex.waits(run_id):
-            await asyncio.sleep(0.02)
 
 
 async def test_the_js_app_invokes_runs_steps_in_parallel_and_sends_events(devserver, js_app):
