@@ -4,7 +4,7 @@ runs in flight, restart it on the same database and port, lose nothing.
 The app (served in this process) runs multi-step functions whose step bodies append
 ``(run id, step id)`` to a side-effect log, with a sleep in the middle so some runs are parked
 when the server dies. After the kill the database says which steps were committed; after the
-restart (no re-sync: the app is remembered) every run completes with the right output, every
+restart (the app is known from the database before anything syncs it) every run completes with the right output, every
 step committed before the kill ran exactly once, and only a step whose request was in flight at
 the kill may have run a second time.
 """
@@ -146,7 +146,7 @@ async def test_sigkill_of_serve_with_sdk_runs_in_flight_loses_nothing(tmp_path: 
         assert committed <= set(before_kill), "a step was committed without its body having run"
         assert len(committed) < RUNS * STEPS, "the kill landed after all work was done; nothing was tested"
 
-        # Phase 2: the same database and port; the app is not synced again.
+        # Phase 2: the same database and port; the app is listed before any PUT reaches it.
         await server.start(server.port)
         apps = (await http.get(f"{server.url}/v1/apps")).json()["data"]
         assert [(a["name"], a["functions"]) for a in apps] == [("killed", ["killed-work"])]
