@@ -4,9 +4,9 @@ runs in flight, restart it on the same database and port, lose nothing.
 The app (served in this process) runs multi-step functions whose step bodies append
 ``(run id, step id)`` to a side-effect log, with a sleep in the middle so some runs are parked
 when the server dies. After the kill the database says which steps were committed; after the
-restart (the app is known from the database before anything syncs it) every run completes with the right output, every
-step committed before the kill ran exactly once, and only a step whose request was in flight at
-the kill may have run a second time.
+restart (the app is known from the database before anything syncs it) every run completes with
+the right output, every step committed before the kill ran exactly once, and only a step whose
+request was in flight at the kill may have run a second time.
 """
 
 from __future__ import annotations
