@@ -99,8 +99,7 @@ def _app_routes(apps: Apps) -> APIRouter:
     @v1.post("/{name:path}/sync", summary="Sync an app again from its URL")
     async def resync(name: str) -> JSONResponse:
         try:
-            await apps.resync(name)
-            return JSONResponse({"data": apps.get(name).to_dict()})
+            return JSONResponse({"data": (await apps.resync(name)).to_dict()})
         except NotFoundError as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
 

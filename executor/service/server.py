@@ -115,6 +115,8 @@ async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str
     # A server's log is its record: reload notices and engine warnings, timestamped, on stderr.
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO: one line per step of every SDK app would bury the record.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     key = key or os.environ.get(KEY_ENV) or None
     admin_key = admin_key or os.environ.get(ADMIN_KEY_ENV) or None
     if key is None and not is_loopback(host):
