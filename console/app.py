@@ -455,12 +455,13 @@ class DurableConsole(SendingMixin, RunActionsMixin, NavigationMixin, App[int]):
 
 
 def run_console(paths: list[str], db: str, port: int, demo: bool, attach_url: str | None = None,
-                key: str | None = None, durability: Durability = "normal") -> int:
+                key: str | None = None, durability: Durability = "normal", sdk_urls: Sequence[str] = (),
+                poll: bool = True) -> int:
     """Open the console and return the exit status: the embedded executor on ``db`` (serving
     the HTTP API on ``port``; 0 for none), or attached to ``attach_url`` — or to the server that
     already owns ``db``. 2 when it cannot start, with the reason on stderr."""
     try:
-        backend = open_backend(paths, db, port, attach_url, key, durability)
+        backend = open_backend(paths, db, port, attach_url, key, durability, sdk_urls=sdk_urls, poll=poll)
     except LaunchError as exc:
         print(f"durable-tui: {exc}", file=sys.stderr)
         return 2

@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "survive an OS crash or power loss too (default normal)")
     for p in (console, headless):
         p.add_argument("--demo", action="store_true", help="send the sample events in demo_events.json at start")
+    for p in (console, serve):
+        p.add_argument("-u", "--sdk-url", action="append", default=[], metavar="URL",
+                       help="an app served by an Inngest SDK to sync at start and every 5 s (repeatable), "
+                            "e.g. http://127.0.0.1:3000/api/inngest")
+        p.add_argument("--no-poll", action="store_true",
+                       help="sync the apps once, then again only those whose sync failed")
     console.add_argument("--port", type=int, default=8288,
                          help="port of the embedded HTTP API (default 8288; 0 turns it off)")
     attach.add_argument("url", help="the server, e.g. http://127.0.0.1:8288")
@@ -80,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds a connection has to send its request headers (default 10)")
     serve.add_argument("--max-connections", type=int, default=None,
                        help="open connections at most (default: below the open-files limit)")
+    serve.add_argument("--signing-key", default=None,
+                       help="sign requests to SDK apps (and check their replies) with this Inngest signing key "
+                            "(default $INNGEST_SIGNING_KEY; a dev setup needs none)")
 
     def remote(name: str, help_: str) -> argparse.ArgumentParser:
         return _remote_options(command(name, help_, ", on the server at --url"))
@@ -161,7 +170,7 @@ def _host(args: argparse.Namespace) -> int:
     from .launch import LaunchError
 
     paths = [] if args.command == "attach" else (args.paths or _default_paths())
-    if not paths and args.command in ("headless", "serve"):
+    if not paths and args.command == "headless":
         raise UsageError("no function files given and no ./sample_functions folder here; "
                          "pass a .py file or a folder of them")
     try:
@@ -169,14 +178,16 @@ def _host(args: argparse.Namespace) -> int:
             return asyncio.run(serve(paths, db=args.db, host=args.host, port=args.port, key=args.key,
                                      admin_key=args.admin_key, max_event_bytes=args.max_event_bytes,
                                      header_timeout=args.header_timeout, max_connections=args.max_connections,
-                                     durability=args.durability))
+                                     durability=args.durability, sdk_urls=args.sdk_url, poll=not args.no_poll,
+                                     signing_key=args.signing_key or os.environ.get("INNGEST_SIGNING_KEY")))
         if args.command == "headless":
             return _run_headless(args, paths)
         from .app import run_console
 
         if args.command == "attach":
             return run_console([], DEFAULT_DB, 0, False, attach_url=args.url, key=args.key)
-        return run_console(paths, args.db, args.port, args.demo, durability=args.durability)
+        return run_console(paths, args.db, args.port, args.demo, durability=args.durability,
+                           sdk_urls=args.sdk_url, poll=not args.no_poll)
     except DatabaseOwnedError as exc:
         hint = f"; use the command line against {exc.url} (--url), or pass another --db" if exc.url else ""
         print(f"durable-tui {args.command}: {exc}{hint}", file=sys.stderr)

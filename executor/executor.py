@@ -227,8 +227,14 @@ class Executor:
                         raise NotFoundError(f"no run with id {run_id!r}")
                     if run.finished:
                         return run
-                    while not any(c.run_id == run_id and c.kind == ChangeKind.RUN for c in await sub.get_batch()):
-                        pass
+                    while True:     # until this run ends (or changes were lost: then read it again)
+                        batch = await sub.get_batch()
+                        if sub.overflowed:
+                            sub.overflowed = False
+                            break
+                        if any(c.run_id == run_id and c.kind == ChangeKind.RUN and c.status is not None
+                               and RunStatus(c.status).finished for c in batch):
+                            break
 
     def subscribe(self, maxsize: int = 100_000) -> Subscription:
         """A live stream of ``Change`` records (run, step, event, function) in commit order."""

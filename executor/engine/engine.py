@@ -202,7 +202,7 @@ class Engine:
 
     async def _handle(self, item: QueueItem) -> None:
         core = self.core
-        run = await core.store.get_run(item.run_id)
+        run = core.store.writer_run(item.run_id)
         if run is None or run.finished:
             async with core.transition() as (tx, t):
                 await tx.dequeue(item.id)

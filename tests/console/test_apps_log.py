@@ -4,6 +4,7 @@ like local ones with the app named, each HTTP request under its step; and the Lo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -201,6 +202,14 @@ async def test_replay_an_event_from_the_events_view_and_its_runs_from_the_event(
         assert "invoiceId" in pane_text(app)
 
 
+async def stream_open(app: Any, logger: logging.Logger) -> None:
+    """Until the attached console's stream is open: a server line logged before then never reaches it."""
+    def seen() -> bool:
+        logger.info("console attached?")
+        return any("console attached?" in line.message for line in app.logbook.since(0))
+    await until(seen, what="the server's stream open")
+
+
 async def test_attached_the_log_shows_the_servers_lines_tagged_and_the_run_its_own():
     from console.app import DurableConsole
     from console.backends.remote import RemoteBackend
@@ -217,6 +226,7 @@ async def test_attached_the_log_shows_the_servers_lines_tagged_and_the_run_its_o
                 app = DurableConsole(RemoteBackend(api.url), live_interval=0.02, tick_seconds=0)
                 async with app.run_test(size=(120, 40)) as pilot:
                     await started(pilot, app)
+                    await stream_open(app, logging.getLogger("durable_tui.test"))
                     run = await ex.invoke("order", {"orderId": "o-9"})
                     await until(lambda: run_is(app.backend, run.id, "Completed"))
                     app.open_run(run.id)

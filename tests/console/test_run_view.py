@@ -89,7 +89,8 @@ async def test_retries_show_each_attempt_under_the_step_and_in_the_inspector():
         await started(pilot, app)
         run_id = (await send(backend, "app/flaky", {"card": "4000"})).started[0]
         await until(lambda: step_is(backend, run_id, "charge", "Retrying"))
-        await backend.fire((await backend.waits())[0].id)           # retry now: a second failed attempt
+        await backend.on_executor(lambda ex: ex.clock.advance(400))   # 0.4 s into the 1 s backoff,
+        await backend.fire((await backend.waits())[0].id)               # retry now: a second failed attempt
         await until(lambda: _attempts(backend, run_id, 2))
         screen = await open_run(app, run_id, 1)
         tree = screen.query_one(StepTree)
