@@ -393,7 +393,7 @@ class Store:
         """Pending waits, soonest deadline first (no deadline last)."""
         clause, params = where_clause([("kind IN (?)", tuple(kinds) if kinds else None), ("run_id = ?", run_id)])
         rows = await self._all(f"SELECT {WAIT_COLUMNS} FROM waits {clause} "
-                               "ORDER BY deadline IS NULL, deadline, created_at", params)
+                               "ORDER BY deadline IS NULL, deadline, created_at, id", params)
         return [wait_from_row(r) for r in rows]
 
     async def get_wait(self, wait_id: str) -> Wait | None:
@@ -407,7 +407,7 @@ class Store:
             "SELECT q.id, q.run_id, r.function_id, q.due_at, q.payload, s.step_id, s.error FROM queue q "
             "JOIN runs r ON r.id = q.run_id "
             "LEFT JOIN steps s ON s.run_id = q.run_id AND s.hashed_id = json_extract(q.payload, '$.step') "
-            f"{clause} ORDER BY q.due_at", params)
+            f"{clause} ORDER BY q.due_at, q.id", params)
         return [{"id": r[0], "run_id": r[1], "function_id": r[2], "kind": "retry", "deadline": r[3],
                  "step_id": r[5], "attempt": (from_json(r[4]) or {}).get("attempt"), "error": from_json(r[6]),
                  "event": None, "expression": None, "signal": None, "child_run_id": None, "active": True,
