@@ -44,7 +44,8 @@ from .screens.inspector import InspectorScreen
 from .screens.log import LogScreen
 from .screens.run_detail import RunDetailScreen
 from .screens.runs import RunsScreen
-from .screens.table_view import FilterInput, TableView
+from .screens.filter_line import FilterInput
+from .screens.table_view import TableView
 from .screens.waits import WaitsScreen
 from .sending import SendingMixin
 from .stats import Recount, Stats, Trend

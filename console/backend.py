@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from executor import Change, Event, Run, StepState
+from executor import AppInfo, Change, Event, PendingWait, Run, StepState
 
 
 class Kind:
@@ -77,63 +77,6 @@ class EventInfo:
     event: Event
     started: tuple[str, ...] = ()
     resumed: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class WaitInfo:
-    """Something a run is parked on: a sleep, an event or signal wait, or a child run."""
-
-    id: str
-    run_id: str
-    function_id: str
-    kind: str
-    step_id: str | None = None
-    event: str | None = None
-    expression: str | None = None
-    signal: str | None = None
-    deadline: int | None = None
-    created_at: int | None = None
-    #: False for a signal wait another run took over (``on_conflict="replace"``): the signal now
-    #: goes to that run; this one ends at its timeout, or when fired.
-    active: bool = True
-    child_run_id: str | None = None         # an invoke's child run
-    attempt: int | None = None              # a retry backoff: the attempts made so far
-    error: dict[str, Any] | None = None     # a retry backoff: why the last attempt failed
-
-    @property
-    def superseded(self) -> bool:
-        return self.kind == "signal" and not self.active
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "WaitInfo":
-        return cls(id=raw["id"], run_id=raw["run_id"], function_id=raw.get("function_id") or "",
-                   kind=raw["kind"], step_id=raw.get("step_id"), event=raw.get("event"),
-                   expression=raw.get("expression"), signal=raw.get("signal"),
-                   deadline=raw.get("deadline"), created_at=raw.get("created_at"),
-                   active=raw.get("active", True) is not False, child_run_id=raw.get("child_run_id"),
-                   attempt=raw.get("attempt"), error=raw.get("error"))
-
-
-@dataclass(frozen=True)
-class AppInfo:
-    """An app served by an Inngest SDK, as the Apps view shows it (``GET /v1/apps``'s shape)."""
-
-    name: str
-    url: str | None = None
-    sdk_language: str | None = None
-    sdk_version: str | None = None
-    framework: str | None = None
-    app_version: str | None = None
-    functions: tuple[str, ...] = ()
-    synced_at: int | None = None
-    error: str | None = None
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "AppInfo":
-        return cls(name=raw["name"], url=raw.get("url"), sdk_language=raw.get("sdk_language"),
-                   sdk_version=raw.get("sdk_version"), framework=raw.get("framework"),
-                   app_version=raw.get("app_version"), functions=tuple(raw.get("functions") or ()),
-                   synced_at=raw.get("synced_at"), error=raw.get("error"))
 
 
 @dataclass(frozen=True)
@@ -205,7 +148,7 @@ class Backend(Protocol):
         view looks into their data, which is not worth caching for every row."""
     async def events(self, *, limit: int = 200, before: str | None = None) -> list[EventInfo]: ...
     async def event(self, event_id: str) -> EventInfo | None: ...
-    async def waits(self) -> list[WaitInfo]: ...
+    async def waits(self) -> list[PendingWait]: ...
 
     async def send(self, events: Sequence[dict[str, Any]]) -> list[SendResult]: ...
     async def send_signal(self, signal: str, data: dict[str, Any]) -> str: ...

@@ -16,10 +16,10 @@ from typing import Any
 
 from rich.text import Text
 
-from executor import Event, Run
+from executor import Event, PendingWait, Run
 from executor.expressions import ExpressionError, bind_event, compile_expression, match_to_expression
 
-from .backend import FunctionInfo, WaitInfo
+from .backend import FunctionInfo
 from .widgets.format import clock_time, compact_json, countdown, short_id
 
 
@@ -27,7 +27,7 @@ from .widgets.format import clock_time, compact_json, countdown, short_id
 class RunContext:
     """What the state of a run is read from besides the run itself."""
 
-    wait: WaitInfo | None = None             # what it is parked on, if anything
+    wait: PendingWait | None = None             # what it is parked on, if anything
     function: FunctionInfo | None = None     # its function, if loaded
     functions_known: bool = False            # the loaded functions were read (else "not loaded" is unknown)
     trigger: Event | None = None             # its trigger event, to bind a wait's condition
@@ -55,7 +55,7 @@ def bound_condition(expression: str | None, trigger: Event | None) -> str:
     return f"{'.'.join(str(p) for p in equality.path)} == {compact_json(equality.value, 80)}"
 
 
-def wait_text(wait: WaitInfo, now_ms: int, *, function: FunctionInfo | None = None,
+def wait_text(wait: PendingWait, now_ms: int, *, function: FunctionInfo | None = None,
               trigger: Event | None = None) -> str:
     """What the run waits for, and until when or why."""
     if wait.kind == "sleep":
@@ -106,7 +106,7 @@ def run_state(run: Run, context: RunContext, now_ms: int) -> Text:
     return Text(f"running {run.current_step}" if run.current_step else "running")
 
 
-def pick_wait(waits: list[WaitInfo]) -> WaitInfo | None:
+def pick_wait(waits: list[PendingWait]) -> PendingWait | None:
     """The one wait to name for a run parked on several (parallel sleeps, say): a retry first (it
     is what goes wrong), then the soonest deadline."""
     if not waits:

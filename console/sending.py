@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from textual import work
 
-from executor import Event
+from executor import RESERVED_PREFIX, Event
 
 from .backend import SendResult
 from .screens.dialogs import ConfirmScreen
@@ -25,9 +25,6 @@ from .widgets.format import clock_time, short_id
 
 if TYPE_CHECKING:
     from .app import DurableConsole
-
-RESERVED_PREFIX = "inngest/"
-
 
 @dataclass(frozen=True)
 class Outcome:

@@ -19,9 +19,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from pathlib import Path
 from typing import Any, TypeVar
 
-from console.backend import AppInfo, EventInfo, FunctionInfo, Kind, LogLine, SendResult, WaitInfo, trigger_text
-from executor import (Backoff, Change, Clock, Durability, Event, Executor, Function, FunctionWatcher, LoadError,
-                      LoadStatus, RealClock, Run, StepState, Subscription)
+from console.backend import EventInfo, FunctionInfo, Kind, LogLine, SendResult, trigger_text
+from executor import (AppInfo, Backoff, Change, Clock, Durability, Event, Executor, Function, FunctionWatcher,
+                      LoadError, LoadStatus, PendingWait, RealClock, Run, StepState, Subscription)
 
 T = TypeVar("T")
 
@@ -314,8 +314,8 @@ class EmbeddedBackend:
         self._event_names[event.id] = event.name
         return EventInfo(event, tuple(reversed(started)), self._resumed.get(event.id, ()))
 
-    async def waits(self) -> list[WaitInfo]:
-        return [WaitInfo.from_dict(w) for w in await self.on_executor(lambda ex: ex.waits())]
+    async def waits(self) -> list[PendingWait]:
+        return [PendingWait.from_dict(w) for w in await self.on_executor(lambda ex: ex.waits())]
 
     # ---- actions ------------------------------------------------------------------------
 

@@ -17,18 +17,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from console.backend import (
-    AppInfo,
-    EventInfo,
-    FunctionInfo,
-    Kind,
-    LogLine,
-    SendResult,
-    WaitInfo,
-    connection_change,
-    trigger_text,
-)
-from executor import Change, Event, Run, StepState
+from console.backend import EventInfo, FunctionInfo, Kind, LogLine, SendResult, connection_change, trigger_text
+from executor import AppInfo, Change, Event, PendingWait, Run, StepState
 from executor.service.client import ApiRequestError, Client, ServerUnavailableError
 
 _RUN_FIELDS = {f.name for f in fields(Run)}
@@ -49,20 +39,6 @@ def run_from_dict(raw: dict[str, Any]) -> Run:
 def _load_error_text(error: dict[str, Any]) -> str:
     where = f"{error.get('file')}:{error['line']}" if error.get("line") else str(error.get("file"))
     return f"{where}: {error.get('message')}"
-
-
-def step_from_dict(run_id: str, raw: dict[str, Any]) -> StepState:
-    status = raw["status"]
-    memo: Any = None
-    if status == "Completed":
-        memo = {"data": raw.get("output")}
-    elif status == "Failed":
-        memo = {"error": raw.get("error")}
-    return StepState(run_id=run_id, hashed_id=raw.get("hashed_id") or raw["id"], step_id=raw["id"],
-                     name=raw.get("name") or raw["id"], op=raw["op"], seq=raw.get("seq", 0), status=status,
-                     attempts=raw.get("attempts", 0), memo=memo, error=raw.get("error"),
-                     started_at=raw.get("started_at"), ended_at=raw.get("ended_at"), due_at=raw.get("due_at"),
-                     detail=raw.get("detail") or {}, group=raw.get("group"))
 
 
 class RemoteBackend:
@@ -188,7 +164,7 @@ class RemoteBackend:
 
     async def steps(self, run_id: str) -> list[StepState]:
         raw = await self._run_raw(run_id)
-        return [step_from_dict(run_id, s) for s in raw.get("steps", [])] if raw is not None else []
+        return [StepState.from_dict(run_id, s) for s in raw.get("steps", [])] if raw is not None else []
 
     async def event_names(self, event_ids: Iterable[str]) -> dict[str, str]:
         for event_id in {i for i in event_ids if i and i not in self._event_names}:
@@ -224,8 +200,8 @@ class RemoteBackend:
         started = [raw["id"] for raw in await self.client.event_runs(event.id)]
         return EventInfo(event, tuple(reversed(started)), self._resumed.get(event.id, ()))
 
-    async def waits(self) -> list[WaitInfo]:
-        return [WaitInfo.from_dict(raw) for raw in await self.client.waits()]
+    async def waits(self) -> list[PendingWait]:
+        return [PendingWait.from_dict(raw) for raw in await self.client.waits()]
 
     # ---- actions ------------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.binding import Binding
 
-from ..backend import AppInfo
+from executor import AppInfo
+
 from ..messages import Dirty
 from ..widgets.format import clock_time, fit
 from ..widgets.live_table import Cell, Column, Flex, LiveTable, lay_out

@@ -17,9 +17,9 @@ from textual.app import ComposeResult
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
-from executor import Event, Run
+from executor import Event, PendingWait, Run
 
-from ..backend import Backend, WaitInfo
+from ..backend import Backend
 from ..messages import Dirty, Link
 from ..widgets.format import clock_time
 from ..widgets.live_table import LiveTable
@@ -40,7 +40,7 @@ class Selection:
     run_id: str | None = None
     run_finished: bool = True
     function_id: str | None = None
-    wait: WaitInfo | None = None
+    wait: PendingWait | None = None
     event: Event | None = None
     copy: tuple[str, str] | None = None      # (what it is, the id) for `y`
     marked: tuple[Run, ...] = ()             # runs marked with `space`: `c` and `r` act on them instead

@@ -9,6 +9,8 @@ from __future__ import annotations
 from rich.console import RenderableType
 from textual.binding import Binding
 
+from executor import RESERVED_PREFIX
+
 from ..backend import EventInfo
 from ..messages import Dirty
 from ..widgets.details import event_details
@@ -97,7 +99,7 @@ class EventsScreen(TableView[EventInfo]):
         info = self.current
         if info is None:
             self.notify("Put the cursor on an event first.", severity="warning", timeout=3)
-        elif info.event.name.startswith("inngest/"):
+        elif info.event.name.startswith(RESERVED_PREFIX):
             self.notify(f"{info.event.name} is the executor's own event; it cannot be sent again.",
                         severity="warning", timeout=4)
         else:

@@ -12,21 +12,19 @@ from collections.abc import Iterable
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.timer import Timer
-from textual.widgets import Input, Label, RichLog, Static
+from textual.widgets import RichLog, Static
 
 from ..backend import LogLine
 from ..logbook import KEEP, LogFilter, log_text
 from ..messages import Dirty
 from .base import ViewScreen
-from .table_view import FILTER_DELAY, FilterInput
+from .filter_line import FilterLine
 
 #: Lines drawn again when the filter changes (the newest that pass it).
 REDRAW = 2000
 
 
-class LogScreen(ViewScreen):
+class LogScreen(FilterLine, ViewScreen):
     VIEW = "log"
     READS_BACKEND = False   # the console's own log book: it goes on while disconnected
     HELP = ("↑/↓ page up/down scroll; new lines are added at the bottom as they happen\n"
@@ -46,17 +44,12 @@ class LogScreen(ViewScreen):
         self._rewrites = 0
         self.filter = LogFilter()
         self.following = True
-        self._filter_timer: Timer | None = None
         self.log_widget = RichLog(id="log", max_lines=KEEP, wrap=True, markup=False, highlight=False,
                                   auto_scroll=True, min_width=20)
         self.status_line = Static(id="log-status")
 
     def compose_body(self) -> Iterable:
-        with Horizontal(id="filter-row", classes="-hidden"):
-            yield Label("/", id="filter-label")
-            yield FilterInput(placeholder="level:warning run:ID fn:FUNCTION step:STEP words (enter keeps it, "
-                                          "esc clears it)", id="filter")
-        yield Static(id="filter-error", classes="-hidden")
+        yield from self.filter_widgets("level:warning run:ID fn:FUNCTION step:STEP words (enter keeps it, esc clears it)")
         yield self.log_widget
         yield self.status_line
 
@@ -92,44 +85,19 @@ class LogScreen(ViewScreen):
 
     # ---- the filter and following ---------------------------------------------------------
 
-    def action_filter(self) -> None:
-        self.query_one("#filter-row").remove_class("-hidden")
-        self.set_focus(self.query_one("#filter", FilterInput))
+    def parse_filter(self, text: str) -> LogFilter:
+        return LogFilter.parse(text)
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
-        self._filter_timer = self.set_timer(FILTER_DELAY, lambda: self._apply(event.value, final=False))
+    @property
+    def active_filter(self) -> LogFilter:
+        return self.filter
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.set_filter(event.value)
+    def use_filter(self, wanted: LogFilter) -> None:
+        self.filter = wanted
+        self._redraw()
 
-    def set_filter(self, text: str) -> None:
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
-        if not self._apply(text, final=True):
-            return
-        self.query_one("#filter", FilterInput).value = text
-        self.query_one("#filter-row").set_class(not self.filter.active, "-hidden")
+    def filter_done(self) -> None:
         self.log_widget.focus()
-
-    def _apply(self, text: str, *, final: bool) -> bool:
-        error = self.query_one("#filter-error", Static)
-        try:
-            wanted = LogFilter.parse(text)
-        except ValueError as exc:
-            error.update(f"✗ {exc}")
-            error.remove_class("-hidden")
-            if final:
-                self.notify(str(exc), severity="error")
-            return False
-        error.add_class("-hidden")
-        if wanted != self.filter:
-            self.filter = wanted
-            self._redraw()
-        return True
 
     def action_follow(self) -> None:
         self.following = not self.following

@@ -18,9 +18,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Static, Tree
 
-from executor import Event, Run, StepState
+from executor import Event, PendingWait, Run, StepState
 
-from ..backend import WaitInfo
 from ..messages import Dirty
 from ..run_state import RunContext, pick_wait, run_state
 from ..widgets.details import DetailPane, run_details, step_details
@@ -83,7 +82,7 @@ class RunDetailScreen(ViewScreen):
         self._run: Run | None = None
         self._event: Event | None = None
         self._steps: list[StepState] = []
-        self._waits: dict[str, WaitInfo] = {}
+        self._waits: dict[str, PendingWait] = {}
         self._children: dict[str, Run] = {}
         # Held, not queried: a timer may tick while the screen is being taken down.
         self.headline = Static(f"loading run {run_id}…", id="run-summary")
@@ -122,7 +121,7 @@ class RunDetailScreen(ViewScreen):
         if self._event is None and run.event_id:
             info = await self.backend.event(run.event_id)
             self._event = info.event if info is not None else None
-        waits: dict[str, WaitInfo] = {}
+        waits: dict[str, PendingWait] = {}
         if any(s.status in PENDING for s in steps) or not run.finished:
             waits = {w.step_id or "": w for w in await self.backend.waits() if w.run_id == self.run_id}
         children = {s.hashed_id: s.detail["child_run_id"] for s in steps

@@ -18,9 +18,9 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Static
 
-from executor import Event, Run
+from executor import Event, PendingWait, Run
 
-from ..backend import FunctionInfo, WaitInfo
+from ..backend import FunctionInfo
 from ..messages import Dirty
 from ..run_state import RunContext, pick_wait, run_state
 from ..widgets.format import RUN_STATUS, clock_time, duration, short_id, status_text
@@ -113,7 +113,7 @@ class RunsScreen(TableView[Run]):
         self.marks_line = Static(id="marks", classes="-hidden")
         self._marks_shown = 0
         #: What each unfinished run is parked on, and the trigger events its event waits bind.
-        self._waits: dict[str, WaitInfo] = {}
+        self._waits: dict[str, PendingWait] = {}
         self._triggers: dict[str, Event] = {}
 
     @property
@@ -205,7 +205,7 @@ class RunsScreen(TableView[Run]):
         going = {run.id for run in self.loaded.values() if not run.finished}
         if not going and not self._waits:
             return
-        by_run: dict[str, list[WaitInfo]] = {}
+        by_run: dict[str, list[PendingWait]] = {}
         for wait in await self.backend.waits() if going else []:
             if wait.run_id in going:
                 by_run.setdefault(wait.run_id, []).append(wait)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from rich.console import RenderableType
 from rich.text import Text
 
-from ..backend import WaitInfo
+from executor import PendingWait
+
 from ..messages import Dirty
 from ..run_state import error_text
 from ..widgets.details import wait_details
@@ -23,7 +24,7 @@ SHOWN = 2000
 NO_DEADLINE = 2**62
 
 
-def wait_target(wait: WaitInfo) -> Cell:
+def wait_target(wait: PendingWait) -> Cell:
     if wait.kind == "sleep":
         return "—"
     if wait.kind == "retry":
@@ -35,7 +36,7 @@ def wait_target(wait: WaitInfo) -> Cell:
     return wait.event or wait.signal or ""
 
 
-class WaitsScreen(TableView[WaitInfo]):
+class WaitsScreen(TableView[PendingWait]):
     VIEW = "waits"
     NOUN = "waits"
     FILTER_HINT = "filter as you type: function, step, event, signal or run words (enter keeps it, esc clears it)"
@@ -57,14 +58,14 @@ class WaitsScreen(TableView[WaitInfo]):
         return lay_out(width, [Column("kind", "kind", 8), Flex("step", "step", 2), Flex("on", "event / signal", 2),
                                Column("left", "time left", 12)])
 
-    def key_of(self, wait: WaitInfo) -> str:
+    def key_of(self, wait: PendingWait) -> str:
         return wait.id
 
     def order(self, key: str) -> tuple[int, str]:
         deadline = self.rows[key].deadline
         return (deadline if deadline is not None else NO_DEADLINE, key)
 
-    def cells(self, wait: WaitInfo) -> dict[str, Cell]:
+    def cells(self, wait: PendingWait) -> dict[str, Cell]:
         now = self.backend.now_ms()
         return {
             "kind": wait_kind_text(wait.kind),
@@ -77,10 +78,10 @@ class WaitsScreen(TableView[WaitInfo]):
             "left": countdown(wait.deadline, now),
         }
 
-    def details(self, wait: WaitInfo) -> RenderableType:
+    def details(self, wait: PendingWait) -> RenderableType:
         return wait_details(wait, self.backend.now_ms())
 
-    def search_text(self, wait: WaitInfo) -> str:
+    def search_text(self, wait: PendingWait) -> str:
         return " ".join(filter(None, (wait.kind, wait.function_id, wait.run_id, wait.step_id, wait.event,
                                       wait.signal, wait.expression, error_text(wait.error),
                                       "superseded" if wait.superseded else "")))

@@ -14,9 +14,9 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from executor import Event, Run, StepState
+from executor import Event, PendingWait, Run, StepState
 
-from ..backend import EventInfo, FunctionInfo, WaitInfo
+from ..backend import EventInfo, FunctionInfo
 from ..run_state import error_text
 from .format import (
     RUN_STATUS,
@@ -97,7 +97,7 @@ def run_details(run: Run, event: Event | None, now_ms: int) -> RenderableType:
     return Group(*lines)
 
 
-def step_details(step: StepState, now_ms: int, wait: WaitInfo | None = None) -> RenderableType:
+def step_details(step: StepState, now_ms: int, wait: PendingWait | None = None) -> RenderableType:
     lines: list[RenderableType] = [
         Text.assemble(status_text(step.status), "  ", (step.step_id, "bold")),
         _field("kind", step_kind(step.op)),
@@ -183,7 +183,7 @@ def counts_text(counts: dict[str, int], long: bool = False) -> str:
     return " · ".join(parts) if long else " ".join(parts)
 
 
-def wait_details(wait: WaitInfo, now_ms: int) -> RenderableType:
+def wait_details(wait: PendingWait, now_ms: int) -> RenderableType:
     title = "retry backoff" if wait.kind == "retry" else f"{wait.kind} wait"
     lines = [
         Text(title + ("  (superseded)" if wait.superseded else ""), style="bold"),

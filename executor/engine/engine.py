@@ -180,8 +180,8 @@ class Engine:
 
     async def list_waits(self, run_id: str | None = None) -> list[dict[str, Any]]:
         """Pending sleeps and waits, then retry backoffs, each soonest first."""
-        waits = [w.to_dict() for w in await self.core.store.waits(STEP_WAITS, run_id=run_id)]
-        return waits + await self.core.store.retries(run_id)
+        waits = [w.pending() for w in await self.core.store.waits(STEP_WAITS, run_id=run_id)]
+        return [w.to_dict() for w in waits + await self.core.store.retries(run_id)]
 
     def live_steps(self, run_id: str) -> dict[str, StepState]:
         return dict(self.core.live.get(run_id, {}))

@@ -87,16 +87,24 @@ def duration_or_instant_to_due(value: timedelta | datetime | str | int | float, 
 
 
 def format_ms(ms: int) -> str:
-    """Short human form ("1h30m", "45s", "120ms") for messages and the console."""
+    """Short and monotone in precision, for messages and the console: 850ms, 4.2s, 42s, 3m05s,
+    2h10m, 3d04h (two units at most, the second zero-padded so columns of them line up)."""
+    ms = max(int(ms), 0)
     if ms < 1000:
         return f"{ms}ms"
+    if ms < 10_000:
+        return f"{ms / 1000:.1f}s"
     seconds = ms // 1000
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts[:2])
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
 
 
 def format_instant(ms: int) -> str:

@@ -110,7 +110,7 @@ async def test_a_superseded_signal_wait_says_so_and_s_does_not_prefill_it():
         second = (await send(backend, "app/task.started", {"taskId": "7"})).started[0]
         await until(lambda: step_status(backend, second, "wait-done"))
         await until(lambda: state_of(app, first).startswith("superseded: signal task-7 now goes to another run"))
-        assert state_of(app, second) == "waiting for signal task-7"
+        await until(lambda: state_of(app, second) == "waiting for signal task-7", what="the second run's row")
         await pilot.press("3")
         await until(lambda: table(app).row_count == 2)
         waits = app.screen.rows
