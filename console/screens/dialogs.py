@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from rich.table import Table
 from rich.text import Text
@@ -10,9 +10,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
 from executor.service.printable import printable
+
+
+def heading(question: str, detail: str) -> Iterator[Widget]:
+    """A dialog's question, and what it is about (dim) when there is more to say."""
+    yield Label(question, id="dialog-title")
+    if detail:
+        yield Static(Text(detail, style="dim"))
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -30,9 +38,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="confirm"):
-            yield Label(self._question, id="dialog-title")
-            if self._detail:
-                yield Static(Text(self._detail, style="dim"))
+            yield from heading(self._question, self._detail)
             with Horizontal(id="dialog-buttons"):
                 yield Button("Yes  y", variant="error", id="confirm-yes", compact=True)
                 yield Button("No  n", id="confirm-no", compact=True)
@@ -61,9 +67,7 @@ class PromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="confirm"):
-            yield Label(self._question, id="dialog-title")
-            if self._detail:
-                yield Static(Text(self._detail, style="dim"))
+            yield from heading(self._question, self._detail)
             yield Input(placeholder=self._placeholder, id="prompt-input")
             yield Label("enter answers · esc cancels", classes="form-note")
 

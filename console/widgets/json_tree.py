@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 from rich.text import Text
-from textual.binding import Binding, BindingType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from .vim_tree import VimTree
 from .format import printable
 
 #: A container with more entries than this starts folded.
@@ -98,15 +98,8 @@ def walk(section: str, value: Any, path: Path = ()) -> Iterator[tuple[Path, str]
             yield here, f"{key} {node if isinstance(node, str) else json_literal(node)}"
 
 
-class JsonTree(Tree[Entry]):
+class JsonTree(VimTree[Entry]):
     """Sections of values; see the module docstring."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "Down", show=False, id="tree.down"),
-        Binding("k", "cursor_up", "Up", show=False, id="tree.up"),
-        Binding("g", "scroll_home", "First", show=False, id="tree.first"),
-        Binding("G", "scroll_end", "Last", show=False, id="tree.last"),
-    ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("inspector", id=id)

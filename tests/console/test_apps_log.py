@@ -210,31 +210,23 @@ async def stream_open(app: Any, logger: logging.Logger) -> None:
     await until(seen, what="the server's stream open")
 
 
-async def test_attached_the_log_shows_the_servers_lines_tagged_and_the_run_its_own():
+async def test_attached_the_log_shows_the_servers_lines_tagged_and_the_run_its_own(server):
     from console.app import DurableConsole
     from console.backends.remote import RemoteBackend
-    from executor import Executor, VirtualClock
-    from executor.service.api import create_app
     from executor.service.logfeed import forward_logs
 
-    from tests.console.support import FUNCTIONS
-
-    async with Executor(":memory:", FUNCTIONS, clock=VirtualClock(), backoff=lambda attempt: 1.0) as ex:
-        api = await ApiServer(create_app(ex), bind("127.0.0.1", 0)).start()
-        try:
-            with forward_logs(ex):
-                app = DurableConsole(RemoteBackend(api.url), live_interval=0.02, tick_seconds=0)
-                async with app.run_test(size=(120, 40)) as pilot:
-                    await started(pilot, app)
-                    await stream_open(app, logging.getLogger("durable_tui.test"))
-                    run = await ex.invoke("order", {"orderId": "o-9"})
-                    await until(lambda: run_is(app.backend, run.id, "Completed"))
-                    app.open_run(run.id)
-                    await until(lambda: isinstance(app.screen, RunDetailScreen) and app.screen._run is not None)
-                    await pilot.press("l")
-                    log = app.screen.run_log
-                    await until(lambda: log.shown == 3, what="the function's two lines and the run's end")
-                    text = "".join(line.text for line in log.lines)
-                    assert "placing order o-9" in text and "[price] pricing 2 items" in text
-        finally:
-            await api.stop()
+    url, ex = server
+    with forward_logs(ex):
+        app = DurableConsole(RemoteBackend(url), live_interval=0.02, tick_seconds=0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await started(pilot, app)
+            await stream_open(app, logging.getLogger("durable_tui.test"))
+            run = await ex.invoke("order", {"orderId": "o-9"})
+            await until(lambda: run_is(app.backend, run.id, "Completed"))
+            app.open_run(run.id)
+            await until(lambda: isinstance(app.screen, RunDetailScreen) and app.screen._run is not None)
+            await pilot.press("l")
+            log = app.screen.run_log
+            await until(lambda: log.shown == 3, what="the function's two lines and the run's end")
+            text = "".join(line.text for line in log.lines)
+            assert "placing order o-9" in text and "[price] pricing 2 items" in text

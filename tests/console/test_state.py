@@ -4,7 +4,6 @@ event resumes a run — embedded and attached."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,9 +14,7 @@ from console.screens.form import JsonFormScreen
 from console.screens.runs import RunsScreen
 from console.screens.waits import WaitsScreen
 from console.widgets.format import clock_time
-from executor import Event, Executor, Run, VirtualClock
-from executor.service.api import create_app
-from executor.service.server import ApiServer, bind
+from executor import Event, Run
 
 from tests.console.support import (
     FUNCTIONS,
@@ -132,16 +129,6 @@ async def test_a_superseded_signal_wait_says_so_and_s_does_not_prefill_it():
 def _pane(app) -> str:
     from tests.console.support import pane_text
     return pane_text(app)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[tuple[str, Executor]]:
-    async with Executor(":memory:", FUNCTIONS, clock=VirtualClock(), backoff=lambda attempt: 1.0) as ex:
-        api = await ApiServer(create_app(ex), bind("127.0.0.1", 0)).start()
-        try:
-            yield api.url, ex
-        finally:
-            await api.stop()
 
 
 async def test_attached_the_toast_names_the_run_an_event_resumed(server):
