@@ -22,6 +22,15 @@ from ..widgets.live_table import Column, Flex, LiveTable, lay_out
 from .base import Selection, ViewScreen
 
 
+def runs_touched(info: EventInfo) -> str:
+    """"started 2 runs, resumed 1 run", "started 1 run", "started and resumed no run"."""
+    def runs(n: int) -> str:
+        return f"{n} run{'s' if n != 1 else ''}"
+    parts = [f"started {runs(len(info.started))}"] if info.started else []
+    parts += [f"resumed {runs(len(info.resumed))}"] if info.resumed else []
+    return ", ".join(parts) or "started and resumed no run"
+
+
 class EventDetailScreen(ViewScreen):
     KIND = "Event"
     ACTIONS = frozenset({"copy_id"})
@@ -72,10 +81,8 @@ class EventDetailScreen(ViewScreen):
         self.info = info
         self._runs = {run.id: run for run in await self.backend.runs_by_id((*info.started, *info.resumed))}
         now = self.backend.now_ms()
-        touched = len(info.started) + len(info.resumed)
         self.headline.update(f"event {info.event.name}  {short_id(info.event.id)}  at "
-                             f"{clock_time(info.event.ts, now)}  ·  started {len(info.started)}, resumed "
-                             f"{len(info.resumed)} run{'s' if touched != 1 else ''}")
+                             f"{clock_time(info.event.ts, now)}  ·  {runs_touched(info)}")
         self._show_rows()
         self.pane.show(event_details(info, now))
 

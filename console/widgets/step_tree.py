@@ -61,9 +61,9 @@ def attempt_label(attempt: dict[str, Any]) -> Text:
     label = Text(no_wrap=True, overflow="ellipsis", end="")
     label.append(f"{glyph} attempt {attempt.get('n', '?')}")
     started, ended = attempt.get("started_at"), attempt.get("ended_at")
-    if isinstance(started, int) and isinstance(ended, int):
-        label.append(f"  {duration(ended - started)}", style="dim")
     request = attempt.get("request")
+    if isinstance(started, int) and isinstance(ended, int) and not isinstance(request, dict):
+        label.append(f"  {duration(ended - started)}", style="dim")   # an SDK's attempt is its request's time
     if isinstance(request, dict):
         status = request.get("status")
         took = request.get("duration_ms")

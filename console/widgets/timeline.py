@@ -92,8 +92,10 @@ def _run_row(run: Run, end: int) -> Row:
         segments.append(Segment(run.started_at, end, SPAN, colour))
     else:
         segments.append(Segment(run.created_at, end, QUEUED, "bright_black"))
+    # What the run view's header says it took (from its start); the queue delay before it is the
+    # ``▒`` part of the bar, and said in words when it is long enough to matter.
     queued = (run.started_at or end) - run.created_at
-    took = duration(end - run.created_at) + (f" (queued {duration(queued)})" if queued >= 1000 else "")
+    took = duration(end - (run.started_at or run.created_at)) + (f" (queued {duration(queued)})" if queued >= 1000 else "")
     return Row(RUN_KEY, label, tuple(segments), took)
 
 
