@@ -255,14 +255,14 @@ async def watch_rows(table: LiveTable, sent: dict[str, float], completed: dict[s
     done: set[str] = set()
     while not stop.is_set():
         now = time.perf_counter()
-        for run_id, at in list(sent.items()):
-            if run_id not in seen and table.has_row(run_id):
-                seen.add(run_id)
-                probe.fresh_ms.append((now - at) * 1000)
-        for run_id, at in list(completed.items()):
-            if run_id not in done and table.has_row(run_id) and "Completed" in table.row_cells(run_id)["status"].plain:
+        # Only the runs not seen yet: the probe itself must not load the loop it measures.
+        for run_id in [r for r in sent if r not in seen and table.has_row(r)]:
+            seen.add(run_id)
+            probe.fresh_ms.append((now - sent[run_id]) * 1000)
+        for run_id in [r for r in completed if r not in done and table.has_row(r)]:
+            if "Completed" in table.row_cells(run_id)["status"].plain:
                 done.add(run_id)
-                probe.done_ms.append((now - at) * 1000)
+                probe.done_ms.append((now - completed[run_id]) * 1000)
         await asyncio.sleep(0.01)
 
 

@@ -123,10 +123,12 @@ class TableView(FilterLine, ViewScreen, Generic[R]):
         return added
 
     def drop(self, keys: Iterable[str]) -> None:
+        shown = []
         for key in list(keys):
             self.loaded.pop(key, None)
             if self.rows.pop(key, None) is not None:
-                self.table.discard(key)
+                shown.append(key)
+        self.table.discard_many(shown)
 
     def replace(self, records: list[R]) -> None:
         """Hold exactly ``records``: the rest go, the cursor stays where it was if it can."""
