@@ -20,7 +20,7 @@ from textual.widgets import Static
 from executor import Run
 
 from ..messages import Dirty
-from ..widgets.format import RUN_STATUS, clock_time, duration, short_id, status_text
+from ..widgets.format import RUN_STATUS, clock_time, duration, flow_note, short_id, status_text
 from ..widgets.live_table import Cell, Column, Flex, LiveTable, lay_out
 from .base import WIDE_FROM, Selection
 from .run_query import RunQuery, TextQuery, json_text
@@ -139,7 +139,7 @@ class RunsScreen(TableView[Run]):
             "event": self._names.get(run.event_id or "", ""),
             "started": clock_time(run.started_at or run.created_at, now),
             "duration": duration(_elapsed(run, now)),
-            "step": run.current_step or "",
+            "step": run.current_step or flow_note(run),
         }
 
     def passes(self, run: Run) -> bool:
