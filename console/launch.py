@@ -9,7 +9,6 @@ events while the operator watches.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
@@ -116,11 +115,9 @@ def _api(sock: socket.socket, load_status: LoadStatus, sdk_urls: Sequence[str],
         from executor.service.server import ApiServer
 
         server = await ApiServer(create_app(ex, load_status=load_status), sock).start()
-        syncing = asyncio.create_task(ex.apps.keep_synced(sdk_urls, poll=poll), name="durable-apps")
         try:
-            await server.wait()
+            async with ex.apps.syncing(sdk_urls, poll=poll):
+                await server.wait()
         finally:
-            syncing.cancel()
-            await asyncio.gather(syncing, return_exceptions=True)
             await server.stop()
     return serve

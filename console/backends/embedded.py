@@ -227,7 +227,7 @@ class EmbeddedBackend:
             out.append(FunctionInfo(
                 id=fn.id, name=fn.display_name, file=file, mode=fn.mode, retries=fn.retries,
                 triggers=tuple(trigger_text(t.to_dict()) for t in fn.triggers),
-                events=tuple(t.event for t in fn.event_triggers),
+                events=tuple(t.event for t in fn.spec().event_triggers),
                 error=error[1] if error else None, counts=dict(counts.get(fn.id, {})),
                 flow=flows.get(fn.id, {})))
         out.extend(FunctionInfo(id=Path(file).name, name=Path(file).name, file=file, error=message)

@@ -115,6 +115,8 @@ async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str
     # A server's log is its record: reload notices and engine warnings, timestamped, on stderr.
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO: one line per step of every SDK app would bury the record.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     key = key or os.environ.get(KEY_ENV) or None
     admin_key = admin_key or os.environ.get(ADMIN_KEY_ENV) or None
     if key is None and not is_loopback(host):
@@ -145,12 +147,8 @@ async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str
                 server = await ApiServer(app, sock, header_timeout=header_timeout,
                                          max_connections=max_connections).start()
                 _banner(out, paths, ex, watcher.errors if watcher else [], db, url, key, admin_key)
-                syncing = asyncio.create_task(ex.apps.keep_synced(sdk_urls, poll=poll), name="durable-apps")
-                try:
+                async with ex.apps.syncing(sdk_urls, poll=poll):
                     await server.wait()
-                finally:
-                    syncing.cancel()
-                    await asyncio.gather(syncing, return_exceptions=True)
     finally:
         sock.close()
         if ownership is not None:

@@ -16,8 +16,8 @@ from typing import Any
 from executor.errors import FunctionDefinitionError
 from executor.flowcontrol import (Batch, Concurrency, Debounce, FlowControl, Priority, RateLimit, Singleton, Throttle,
                                   Timeouts, check_flow)
-from executor.specs import (DEFAULT_RETRIES, Cancel, FunctionSpec, Trigger, TriggerCron, TriggerEvent, TriggerSpec,
-                            check_cancel, check_retries, check_triggers, failure_trigger)
+from executor.specs import (DEFAULT_RETRIES, Cancel, FunctionSpec, Trigger, TriggerSpec, check_cancel, check_retries,
+                            check_triggers, failure_trigger)
 
 #: ``async def handler(ctx: Context)``: a ``Context`` (``drivers.local.context``) comes in.
 Handler = Callable[..., Awaitable[Any]]
@@ -41,14 +41,6 @@ class Function:
     cancel: list[Cancel] = field(default_factory=list)
     on_failure: "Function | None" = None
     flow: FlowControl = field(default_factory=FlowControl)
-
-    @property
-    def event_triggers(self) -> list[TriggerEvent]:
-        return [t for t in self.triggers if isinstance(t, TriggerEvent)]
-
-    @property
-    def cron_triggers(self) -> list[TriggerCron]:
-        return [t for t in self.triggers if isinstance(t, TriggerCron)]
 
     @property
     def display_name(self) -> str:
