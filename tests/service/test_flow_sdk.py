@@ -1,6 +1,8 @@
 """Flow control for an app served by the real inngest-py SDK (0.5.19): its options arrive by sync
 (the SDK registers itself with our server), and the engine enforces them as it does for our own
-functions — including across a restart in the middle of a debounce and of a batch."""
+functions (every option: concurrency, throttle, rate limit, debounce, batching, priority,
+idempotency, singleton skip and cancel, timeouts) — including across a restart in the middle of a
+debounce and of a batch."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ import inngest
 import inngest.fast_api
 import pytest
 
-from executor import (Batch, Concurrency, Debounce, Executor, RateLimit, RunStatus, Singleton, Throttle,
-                      VirtualClock)
+from executor import (Batch, Concurrency, Debounce, Executor, Priority, RateLimit, RunStatus, Singleton, Throttle,
+                      Timeouts, VirtualClock)
 from executor.flowcontrol import check_flow
 from executor.service.api import create_app
 from executor.service.server import ApiServer, bind
@@ -76,8 +78,33 @@ def sdk_app(base: str, seen: Seen) -> fastapi.FastAPI:
     async def call_api(ctx: inngest.Context) -> Any:
         return ctx.event.data["i"]
 
+    @client.create_function(fn_id="charge", trigger=inngest.TriggerEvent(event="order/placed"), retries=0,
+                            idempotency="event.data.orderId")
+    async def charge(ctx: inngest.Context) -> Any:
+        return ctx.event.data["orderId"]
+
+    @client.create_function(fn_id="report", trigger=inngest.TriggerEvent(event="report/asked"), retries=0,
+                            priority=inngest.Priority(run="event.data.later ? -60 : 0"))
+    async def report(ctx: inngest.Context) -> Any:
+        return ctx.event.data["later"]
+
+    # (The waits below end by their timeout, a duration our clock counts, unlike a step.sleep's end.)
+    @client.create_function(fn_id="latest", trigger=inngest.TriggerEvent(event="feed/refresh"), retries=0,
+                            singleton=inngest.Singleton(mode="cancel", key="event.data.feed"))
+    async def latest(ctx: inngest.Context) -> Any:
+        await ctx.step.wait_for_event("settle", event="feed/never", timeout=timedelta(hours=1))
+        return ctx.event.data["n"]
+
+    @client.create_function(fn_id="bounded", trigger=inngest.TriggerEvent(event="export/start"), retries=0,
+                            throttle=inngest.Throttle(limit=1, period=timedelta(minutes=1)),
+                            timeouts=inngest.Timeouts(start=timedelta(seconds=30), finish=timedelta(seconds=10)))
+    async def bounded(ctx: inngest.Context) -> Any:
+        await ctx.step.wait_for_event("done", event="export/never", timeout=timedelta(hours=1))
+        return ctx.event.data["n"]
+
     web = fastapi.FastAPI()
-    inngest.fast_api.serve(web, client, [per_user, reindex, ingest, sync_company, only_one, call_api])
+    inngest.fast_api.serve(web, client, [per_user, reindex, ingest, sync_company, only_one, call_api, charge, report,
+                                         latest, bounded])
     return web
 
 
@@ -114,6 +141,10 @@ async def test_options_arrive_by_sync_as_the_same_records(tmp_path):
         assert spec(ex, "sync-company").flow.rate_limit == RateLimit(limit=1, period=3600_000, key="event.data.c")
         assert spec(ex, "only-one").flow.singleton == Singleton(mode="skip")
         assert spec(ex, "call-api").flow.throttle == Throttle(limit=1, period=20_000, burst=1)
+        assert spec(ex, "charge").flow.idempotency == "event.data.orderId"
+        assert spec(ex, "report").flow.priority == Priority(run="event.data.later ? -60 : 0")
+        assert spec(ex, "latest").flow.singleton == Singleton(mode="cancel", key="event.data.feed")
+        assert spec(ex, "bounded").flow.timeouts == Timeouts(start=30_000, finish=10_000)
         usage = await ex.flow(f"{APP}-reindex")
         assert usage["settings"]["debounce"] == {"period": "30s", "key": "event.data.doc"}
 
@@ -141,6 +172,31 @@ async def test_the_engine_enforces_synced_options(tmp_path):
         assert sorted(r.started_at - start for r in by_fn["call-api"]) == [0, 20_000, 40_000]
         skipped = await ex.runs(status=RunStatus.SKIPPED)
         assert sorted(r.skip_reason.split(" ")[0] for r in skipped) == ["rate", "singleton"]
+
+
+async def test_the_engine_enforces_synced_idempotency_priority_singleton_cancel_and_timeouts(tmp_path):
+    clock = VirtualClock()
+    async with synced(str(tmp_path / "s.db"), clock, Seen()) as (ex, _):
+        start = clock.now_ms()
+        await ex.send([{"name": "order/placed", "data": {"orderId": o}} for o in ("o-1", "o-1", "o-2")]
+                      + [{"name": "report/asked", "data": {"later": later}} for later in (True, False)]
+                      + [{"name": "export/start", "data": {"n": n}} for n in (1, 2)])
+        await ex.send({"name": "feed/refresh", "data": {"feed": "f", "n": 1}})
+        await settle(ex, clock)
+        await ex.send({"name": "feed/refresh", "data": {"feed": "f", "n": 2}})
+        runs = await run_all_to_end(ex, clock, timeout=40)
+        by_fn = collections.defaultdict(list)
+        for run in runs:
+            by_fn[run.function_id.removeprefix(f"{APP}-")].append(run)
+        assert sorted(r.output for r in by_fn["charge"]) == ["o-1", "o-2"]
+        assert sorted((r.output, r.started_at - start) for r in by_fn["report"]) == [(False, 0), (True, 60_000)]
+        assert sorted((r.status, r.output) for r in by_fn["latest"]) == [(RunStatus.CANCELLED, None),
+                                                                          (RunStatus.COMPLETED, 2)]
+        first, second = sorted(by_fn["bounded"], key=lambda r: r.created_at)
+        assert (first.status, first.ended_at - start) == (RunStatus.CANCELLED, 10_000)
+        assert "timeouts.finish" in first.error["message"]
+        assert (second.status, second.started_at, second.ended_at - start) == (RunStatus.CANCELLED, None, 30_000)
+        assert "timeouts.start" in second.error["message"]
 
 
 async def test_a_restart_mid_debounce_and_mid_batch_loses_nothing(tmp_path):
