@@ -99,6 +99,7 @@ async def test_runs_held_back_or_skipped_say_why_and_the_function_shows_its_flow
         assert "flow control" in text and "event.data.userId" in text
 
         await backend.on_executor(lambda ex: hold.event.set())
+        await until(lambda: run_is(backend, first, "Completed"), what="the first run to end")
         await until(lambda: run_is(backend, held, "Completed"), what="the held run to go on")
         await pilot.press("2")
         await until(lambda: isinstance(app.screen, RunsScreen) and "Completed" in row_text(app, held))
