@@ -21,6 +21,8 @@ from executor.flowcontrol import PRIORITY_RANGE_S, FlowControl
 from executor.util import jsonvalues
 
 _PATH = re.compile(r"^event(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+_UNREAD = object()
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,33 @@ def key_value(function_id: str, what: str, expression: str | None, event: dict[s
     """The value of a key expression for ``event`` ("" without an expression)."""
     if expression is None:
         return KeyValue("", "")
-    computed = compile_expression(expression).compute({"event": event})
-    if computed.problem is not None and notes is not None:
-        notes.append(f"function {function_id!r}: {what} key {quote_expression(expression)} could not be "
-                     f"evaluated ({computed.problem}); the run counts under the key null")
-    value = computed.value
+    path = _PATH.match(expression) is not None
+    value = field_at(event, expression.split(".")[1:]) if path else _UNREAD
+    if value is _UNREAD:
+        computed = compile_expression(expression).compute({"event": event})
+        if computed.problem is not None and notes is not None:
+            notes.append(f"function {function_id!r}: {what} key {quote_expression(expression)} could not be "
+                         f"evaluated ({computed.problem}); the run counts under the key null")
+        value = computed.value
     text = value if isinstance(value, str) else jsonvalues.dumps(value).decode()
-    name = expression.rsplit(".", 1)[-1] if _PATH.match(expression) else expression
+    name = expression.rsplit(".", 1)[-1] if path else expression
     return KeyValue(text, f"{name}={text}")
+
+
+def field_at(event: Any, names: list[str]) -> Any:
+    """A plain field path (``event.data.userId``, the usual key) read straight from the event: the
+    value CEL computes (null when a field is missing), without the interpreter's cost — every event
+    that starts a run computes its keys inside its routing transaction. ``_UNREAD`` when the path
+    meets anything but objects and scalars (a field of a string, a list, an int too large for
+    CEL): CEL then decides, and explains its error."""
+    value = event
+    for name in names:
+        if not isinstance(value, dict):
+            return _UNREAD
+        value = value.get(name)
+    if value is None or isinstance(value, (str, bool, float)) or (isinstance(value, int) and _INT64[0] <= value <= _INT64[1]):
+        return value
+    return _UNREAD
 
 
 def priority_of(function_id: str, flow: FlowControl, event: dict[str, Any], notes: list[str] | None) -> int:

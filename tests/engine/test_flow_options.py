@@ -11,7 +11,10 @@ import executor
 from executor import (Batch, Cancel, Concurrency, Debounce, FunctionDefinitionError, Priority, RateLimit, Singleton,
                       Throttle, Timeouts, create_function)
 from executor.drivers.inngest.sync import SyncError, parse_register_body
+from executor.engine.flowkeys import key_value
+from executor.expressions import compile_expression
 from executor.flowcontrol import check_flow
+from executor.util import jsonvalues
 
 
 async def _noop(ctx):
@@ -147,3 +150,18 @@ def test_bad_synced_options_refuse_the_sync_naming_the_function(options, message
     with pytest.raises(SyncError) as info:
         parse_register_body(_app(**options))
     assert "function 'shop-sync'" in str(info.value) and message in str(info.value)
+
+
+@pytest.mark.parametrize("event", [
+    {"data": {"userId": "u-42"}}, {"data": {"userId": 7}}, {"data": {"userId": 1.5}}, {"data": {"userId": True}},
+    {"data": {"userId": None}}, {"data": {}}, {}, {"data": "text"}, {"data": {"userId": [1, "a"]}},
+    {"data": {"userId": {"org": "o"}}}, {"data": {"userId": 2 ** 64}}, {"data": {"userId": -(2 ** 63)}},
+])
+def test_a_plain_field_key_read_directly_gives_what_cel_gives(event):
+    notes: list[str] = []
+    direct = key_value("f", "concurrency", "event.data.userId", event, notes)
+    computed = compile_expression("event.data.userId").compute({"event": event})
+    value = computed.value
+    assert direct.value == (value if isinstance(value, str) else jsonvalues.dumps(value).decode())
+    assert direct.label == f"userId={direct.value}"
+    assert bool(notes) == (computed.problem is not None)
