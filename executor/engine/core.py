@@ -25,6 +25,11 @@ from executor.util.clock import Clock
 from executor.util.ids import new_id
 
 
+#: Runs created are kept hot until they start only while fewer than this many are: a backlog of
+#: queued runs should not hold every trigger event in memory.
+HOT_CREATED_LIMIT = 10_000
+
+
 @dataclass
 class HotRun:
     """A run the engine is working on: its trigger and every step it knows, kept between invocations
@@ -50,6 +55,8 @@ class Transition:
     cancelling: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
     after: list[Callable[[], object]] = field(default_factory=list)   # mirror updates of other modules
+    #: Runs this transition created, with all a first request needs: no read when they start.
+    created: dict[str, HotRun] = field(default_factory=dict)
 
     def step_changed(self, state: StepState) -> None:
         self.steps.append(state)
@@ -106,6 +113,8 @@ class Core:
             self.waits.deactivate(wait_id)
         for wait in t.waits_added:
             self.waits.add(wait)
+        if len(self.hot) < HOT_CREATED_LIMIT:
+            self.hot.update(t.created)
         self.cancelling.update(t.cancelling)
         for run_id in t.finished:
             self.forget(run_id)

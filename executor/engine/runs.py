@@ -7,11 +7,12 @@ a parent or start an ``on_failure`` run, which is ``routing.finish_run``'s busin
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 from executor.engine import flow
-from executor.engine.core import Core, Transition
+from executor.engine.core import Core, HotRun, Transition
 from executor.engine.events import validate_event
 from executor.feed import Change
 from executor.engine.waits import index_key_of
@@ -21,6 +22,7 @@ from executor.records import ChangeKind, Event, QueueKind, Run, RunStatus, Wait,
 from executor.specs import FunctionSpec
 from executor.store import Tx
 from executor.util.durations import parse_duration
+from executor.util import jsonvalues
 from executor.util.ids import new_id
 
 log = logging.getLogger("durable_tui.engine")
@@ -74,6 +76,12 @@ async def create_run(core: Core, tx: Tx, spec: FunctionSpec, event: Event, t: Tr
         if plan.cancel is not None:
             await request_cancel(core, tx, plan.cancel, t)
         await flow.record_start(core, tx, spec, run, item, plan, t)
+    if plan is None or plan.collect is None:
+        # Its own copy of the data, as a read from the database would give: runs of one event must
+        # not share a dict a function could change. (A debounce or batch still collecting is read
+        # when it starts: its event may change, its events grow.)
+        t.created[run.id] = HotRun(event=dataclasses.replace(event, data=jsonvalues.loads(jsonvalues.dumps(event.data))),
+                                   steps={}, state_bytes=0)
     await arm_cancel_rules(core, tx, spec, run, event, t)
     return run
 

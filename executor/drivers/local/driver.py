@@ -94,6 +94,8 @@ class LocalDriver:
             self._judge(inv, task.result() if exc is None else None, exc, result)
         elif inv.ops:
             result.ops = inv.ops
+        elif inv.deferred and not inv.stopped:
+            result.ops = inv.deferred
         elif inv.found and inv.strict and not inv.stopped:
             result.ops = await self._found_ops(inv, request)
         return result
