@@ -46,8 +46,10 @@ class Concurrency:
 
 @dataclass(frozen=True)
 class Throttle:
-    """At most ``limit`` run starts per ``period`` (per ``key``), spaced evenly (GCRA); ``burst``
-    runs may start together. Runs over the limit wait in the queue: none is dropped."""
+    """Run starts spaced evenly, one per ``period / limit`` (per ``key``; GCRA), after up to
+    ``limit + burst`` at once — as Inngest counts them (its docs: limit 2, burst 1 starts three at
+    once). Runs over the limit wait in the queue: none is dropped. ``burst`` defaults to
+    inngest-py's 1; ``None`` or 0 is none on top of ``limit``."""
 
     limit: int
     period: Duration
@@ -235,7 +237,7 @@ def _throttle(c: _Checker, value: Any) -> Throttle | None:
     if value is None:
         return None
     t = c.record("throttle", value, Throttle)
-    burst = 1 if t.burst in (None, 0) else c.count("throttle burst", t.burst, 1)
+    burst = 0 if t.burst is None else c.count("throttle burst", t.burst, 0)
     return Throttle(limit=c.count("throttle limit", t.limit, 1), burst=burst,
                     period=c.duration("throttle period", t.period, MAX_THROTTLE_PERIOD_MS),
                     key=c.expression("throttle key", t.key))

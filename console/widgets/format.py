@@ -28,6 +28,7 @@ RUN_STATUS: dict[str, tuple[str, str]] = {
     "Skipped": ("⤼", "bright_black"),
 }
 
+
 def flow_note(run: Any) -> str:
     """Flow control's word on a run: why it waits, or why it never ran."""
     if getattr(run, "skip_reason", None):

@@ -104,6 +104,7 @@ def run_flow(function_id: str, flow: FlowControl, created_at: int, event: dict[s
     if flow.throttle is not None:
         t = flow.throttle
         key = key_value(function_id, "throttle", t.key, event, notes)
-        lane = LaneRule((function_id, key.value), int(t.period), t.limit, t.burst or 1, key.label)
+        # As many may start at once as the limit plus the burst (Inngest's GCRA capacity).
+        lane = LaneRule((function_id, key.value), int(t.period), t.limit, t.limit + (t.burst or 0), key.label)
     score = created_at - priority_of(function_id, flow, event, notes) * 1000
     return RunFlow(score, tuple(claims), lane)

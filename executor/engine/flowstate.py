@@ -15,7 +15,6 @@ from executor.engine.gate import Gate, clock
 from executor.records import QueueItem
 
 
-
 class FlowState:
     def __init__(self) -> None:
         self.gate = Gate()

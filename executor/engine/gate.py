@@ -45,7 +45,7 @@ class LaneRule:
     key: LaneKey
     period_ms: int
     limit: int
-    burst: int
+    burst: int          # how many may start at once
     label: str = ""
 
 
@@ -163,9 +163,10 @@ class Gate:
         return items
 
     def holds(self, item_id: str) -> bool:
-        """Whether the item waits here (for a slot or its turn in a lane)."""
+        """Whether the item waits here for other runs (for a slot, or behind a lane's head). A
+        lane's head waits for a time instead (its queue item is due then), so it is not held."""
         waiter = self._waiters.get(item_id)
-        return waiter is not None and waiter.woken_from is None
+        return waiter is not None and waiter.woken_from is None and waiter.until is None
 
     def load_lanes(self, tats: Iterable[tuple[LaneKey, int]]) -> None:
         for key, tat in tats:

@@ -47,7 +47,7 @@ def functions(hold: Hold) -> list:
     async def reindex(ctx: Context) -> None:
         return None
 
-    @create_function(id="call-api", trigger="api/call", throttle=Throttle(limit=1, period="1m"))
+    @create_function(id="call-api", trigger="api/call", throttle=Throttle(limit=1, period="1m", burst=0))
     async def call_api(ctx: Context) -> None:
         return None
 

@@ -58,7 +58,7 @@ async def test_a_restart_mid_batch_keeps_the_events_collected(make_executor, clo
 
 
 async def test_throttle_state_and_throttled_runs_survive_a_restart(make_executor, clock, tmp_path):
-    @create_function(id="api", trigger="call", throttle=Throttle(limit=1, period="1m"))
+    @create_function(id="api", trigger="call", throttle=Throttle(limit=1, period="1m", burst=0))
     async def api(ctx):
         return ctx.event.data["i"]
 

@@ -56,6 +56,7 @@ def test_a_plain_number_is_a_function_wide_concurrency_limit():
     ({"concurrency": Concurrency(limit=1, key="async.data.x")}, "see only 'event'"),
     ({"throttle": Throttle(limit=1, period="500ms")}, "throttle period: '500ms' is below the minimum of 1s"),
     ({"throttle": Throttle(limit=1, period="8d")}, "above the maximum of 7d"),
+    ({"throttle": Throttle(limit=1, period="1m", burst=-1)}, "throttle burst: must be an int of at least 0"),
     ({"rate_limit": RateLimit(limit=1, period="25h")}, "above the maximum of 1d"),
     ({"rate_limit": RateLimit(limit=1, period="1h", key="event.data.x ==")}, "rate_limit key"),
     ({"debounce": Debounce(period="0s")}, "debounce period"),
@@ -129,6 +130,12 @@ def test_synced_camel_case_options_become_the_same_records():
 ])
 def test_concurrency_arrives_in_every_form_sdks_send(raw, limits):
     assert [(c.limit, c.key, c.scope) for c in _flow(concurrency=raw).concurrency] == limits
+
+
+def test_a_synced_throttle_without_burst_has_none_on_top_of_its_limit():
+    # Inngest's Go server reads an absent burst as 0 (the TypeScript SDK leaves it out).
+    assert _flow(throttle={"limit": 3, "period": "1m"}).throttle == Throttle(limit=3, period=60_000, burst=0)
+    assert check_flow("f", throttle=Throttle(limit=3, period="1m", burst=None)).throttle.burst == 0
 
 
 def test_batch_events_and_an_unknown_option_still_sync_listing_it_as_not_enforced():

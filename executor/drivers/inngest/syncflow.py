@@ -40,7 +40,7 @@ def parse_flow(slug: str, options: Mapping[str, Any], *, has_cancel: bool) -> Fl
         slug, concurrency=concurrency, has_cancel=has_cancel, not_enforced=not_enforced,
         throttle=None if throttle is None else Throttle(
             limit=reader.get(throttle, "throttle", "limit"), period=reader.get(throttle, "throttle", "period"),
-            burst=reader.get(throttle, "throttle", "burst", 1), key=reader.text(throttle, "throttle", "key")),
+            burst=reader.get(throttle, "throttle", "burst", 0), key=reader.text(throttle, "throttle", "key")),
         rate_limit=None if rate is None else RateLimit(
             limit=reader.get(rate, "rateLimit", "limit"), period=reader.get(rate, "rateLimit", "period"),
             key=reader.text(rate, "rateLimit", "key")),
