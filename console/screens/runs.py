@@ -60,10 +60,12 @@ def _elapsed(run: Run, now_ms: int) -> int | None:
 
 
 def run_columns(width: int) -> list[Column]:
+    # The last column also says why a run is not moving ("debouncing until 10:42:07", "batching
+    # 3/100 until …"): at 120 columns the flexible ones get 17, 20 and the 29 cells that takes.
     if width >= WIDE_FROM:
-        return lay_out(width, [Column("status", "status", 11), Flex("function", "function", 4),
-                               Column("run", "run", 8), Flex("event", "event", 4), Column("started", "started", 12),
-                               Column("duration", "took", 7), Flex("step", "current step", 3)])
+        return lay_out(width, [Column("status", "status", 11), Flex("function", "function", 17),
+                               Column("run", "run", 8), Flex("event", "event", 20), Column("started", "started", 12),
+                               Column("duration", "took", 7), Flex("step", "current step", 29)])
     return lay_out(width, [Column("status", "status", 11), Flex("function", "function"), Column("run", "run", 8),
                            Column("started", "started", 12), Column("duration", "took", 7)])
 

@@ -5,6 +5,7 @@ what it uses now."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -69,13 +70,14 @@ async def test_runs_held_back_or_skipped_say_why_and_the_function_shows_its_flow
         debouncing = (await send(backend, "doc/edited")).started[0]
         await send(backend, "api/call")
         throttled = (await send(backend, "api/call")).started[0]
-        # The list's "current step" column shows as much of the reason as fits; the run view all of it.
-        await until(lambda: "queued: concurren" in row_text(app, held), what="the held run")
-        await until(lambda: "skipped: rate" in row_text(app, skipped), what="the skipped run")
+        # The list's last column says why, as much as fits (30 cells at 120 columns); the run view all of it.
+        await until(lambda: "queued: concurrency 1/1 for" in row_text(app, held), what="the held run")
+        await until(lambda: "skipped: rate limited" in row_text(app, skipped), what="the skipped run")
         assert row_text(app, skipped).startswith("⤼ Skipped")
-        await until(lambda: "batching 1/3" in row_text(app, batching), what="the batch")
-        await until(lambda: "debouncing until" in row_text(app, debouncing), what="the debounce")
-        await until(lambda: "throttled until" in row_text(app, throttled), what="the throttled run")
+        until_time = r"until \d\d:\d\d:\d\d"
+        await until(lambda: re.search(f"batching 1/3 {until_time}", row_text(app, batching)), what="the batch")
+        await until(lambda: re.search(f"debouncing {until_time}", row_text(app, debouncing)), what="the debounce")
+        await until(lambda: re.search(f"throttled {until_time}", row_text(app, throttled)), what="the throttled run")
 
         table(app).move_to(held)
         await pilot.press("enter")
