@@ -178,7 +178,7 @@ async def test_singleton_cancel_replaces_the_running_one(make_executor, clock, c
     assert runs[second.id].status == RunStatus.COMPLETED and runs[second.id].output == 2
 
 
-async def test_invoking_a_rate_limited_function_fails_the_step_at_once(make_executor, clock, checkpointing):
+async def test_invoking_a_singleton_that_skips_fails_the_step_at_once(make_executor, clock, checkpointing):
     @create_function(id="limited", checkpointing=checkpointing, singleton=Singleton(mode="skip"))
     async def limited(ctx):
         await ctx.step.sleep("hold", "1h")
