@@ -112,7 +112,7 @@ def parse_register_body(body: Any, headers: Mapping[str, str] | None = None, *,
         raise SyncError("App ID required: the register body has no appName (the SDK client's app id)")
     url = field(body, "url")
     where = f"app {app_name!r}"
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+    if not isinstance(url, str) or not _http_url(url):
         raise SyncError(f"{where}: the register body needs the app's http(s) URL in 'url', got {url!r}")
     raw_functions = field(body, "functions")
     if raw_functions is None:
@@ -148,6 +148,15 @@ def parse_register_body(body: Any, headers: Mapping[str, str] | None = None, *,
         checksum=hashlib.sha256(canonical_json(
             {k: v for k, v in body.items() if str(k).lower() not in _UNCHECKED_KEYS})).hexdigest(),
     )
+
+
+def _http_url(url: str) -> bool:
+    """An http(s) URL with a host, that can be split (a malformed IPv6 literal or port cannot)."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:
+        return False
 
 
 def split_sdk_header(value: str) -> str:
