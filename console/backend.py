@@ -51,6 +51,7 @@ class FunctionInfo:
     counts: dict[str, int] = field(default_factory=dict)
     app: str | None = None                  # the SDK app serving it (None: a function file of ours)
     url: str | None = None                  # where that app is reached
+    flow: dict[str, Any] = field(default_factory=dict)   # flow-control settings and current use, if any
 
     @property
     def loaded(self) -> bool:

@@ -20,7 +20,7 @@ from executor import Event, PendingWait, Run
 from executor.expressions import ExpressionError, bind_event, compile_expression, match_to_expression
 
 from .backend import FunctionInfo
-from .widgets.format import clock_time, compact_json, countdown, short_id
+from .widgets.format import clock_time, compact_json, countdown, flow_note, short_id
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,9 @@ def error_text(error: Mapping[str, Any] | None) -> str:
 
 def run_state(run: Run, context: RunContext, now_ms: int) -> Text:
     """One line saying what the run is doing, or how it ended."""
+    held = flow_note(run)          # flow control: skipped, or why it waits (debounce, batch, limits)
+    if held and getattr(run, "skip_reason", None):
+        return Text(held, style="yellow")
     if run.status == "Failed":
         return Text(f"Failed: {error_text(run.error) or 'no error recorded'}", style="red")
     if run.status == "Cancelled":
@@ -99,6 +102,8 @@ def run_state(run: Run, context: RunContext, now_ms: int) -> Text:
         style = "yellow" if context.wait.kind == "retry" or context.wait.superseded or missing else ""
         text = wait_text(context.wait, now_ms, function=context.function, trigger=context.trigger)
         return Text(text + (f" · function {run.function_id} not loaded" if missing else ""), style=style)
+    if held:
+        return Text(held, style="yellow")
     if missing:
         return Text(f"parked: function {run.function_id} not loaded", style="yellow")
     if run.status == "Queued":

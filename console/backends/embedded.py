@@ -220,7 +220,7 @@ class EmbeddedBackend:
     # ---- reads --------------------------------------------------------------------------
 
     async def functions(self) -> list[FunctionInfo]:
-        loaded, specs, counts = await self.on_executor(_functions_and_counts)
+        loaded, specs, counts, flows = await self.on_executor(_functions_and_counts)
         # Keyed by the real path: every function of a broken file is flagged, not only the first.
         errors = {os.path.realpath(e.file): (e.file, e.describe()) for e in self.load_status.errors}
         out, flagged = [], set()
@@ -234,15 +234,16 @@ class EmbeddedBackend:
                 id=fn.id, name=fn.display_name, file=file, mode=fn.mode, retries=fn.retries,
                 triggers=tuple(trigger_text(t.to_dict()) for t in fn.triggers),
                 events=tuple(t.event for t in fn.spec().event_triggers),
-                error=error[1] if error else None, counts=dict(counts.get(fn.id, {}))))
+                error=error[1] if error else None, counts=dict(counts.get(fn.id, {})),
+                flow=flows.get(fn.id, {})))
         out.extend(FunctionInfo(id=Path(file).name, name=Path(file).name, file=file, error=message)
                    for real, (file, message) in errors.items() if real not in flagged)
         # Functions of apps served by an Inngest SDK: the engine's specs are all there is of them.
         out.extend(FunctionInfo(
             id=spec.id, name=spec.display_name, mode=spec.mode, retries=spec.retries, app=spec.app, url=spec.source,
             triggers=tuple(trigger_text(t.to_dict()) for t in spec.triggers),
-            events=tuple(t.event for t in spec.event_triggers), counts=dict(counts.get(spec.id, {})))
-            for spec in specs if spec.app is not None)
+            events=tuple(t.event for t in spec.event_triggers), counts=dict(counts.get(spec.id, {})),
+            flow=flows.get(spec.id, {})) for spec in specs if spec.app is not None)
         return out
 
     async def runs(self, *, status: str | None = None, function_id: str | None = None,
@@ -401,9 +402,10 @@ def _from_feed(change: Change) -> Change:
     return change
 
 
-async def _functions_and_counts(ex: Executor) -> tuple[dict[str, Function], list[Any], dict[str, Counter[str]]]:
-    """Our functions, every function spec, and run counts per function and status, in one pass
-    over the runs."""
+async def _functions_and_counts(ex: Executor) -> tuple[dict[str, Function], list[Any], dict[str, Counter[str]],
+                                                      dict[str, dict[str, Any]]]:
+    """Our functions, every function spec, run counts per function and status (one pass over the
+    runs), and the flow control of the functions that have some."""
     counts: dict[str, Counter[str]] = {}
     before: str | None = None
     while True:
@@ -411,5 +413,8 @@ async def _functions_and_counts(ex: Executor) -> tuple[dict[str, Function], list
         for run in page:
             counts.setdefault(run.function_id, Counter())[run.status] += 1
         if len(page) < 5000:
-            return ex.functions, list(ex.specs().values()), counts
+            break
         before = page[-1].id
+    specs = list(ex.specs().values())
+    flows = {spec.id: await ex.flow(spec.id) for spec in specs if spec.flow.active}
+    return ex.functions, specs, counts, flows

@@ -63,6 +63,8 @@ def _elapsed(run: Run, now_ms: int) -> int | None:
 
 
 def run_columns(width: int) -> list[Column]:
+    # The state column also says when flow control holds a run back ("debouncing until 10:42:07",
+    # "batching 3/100 until …").
     if width >= WIDE_FROM:
         return lay_out(width, [Column("status", "status", 11), Flex("function", "function", 3, 14),
                                Column("run", "run", 8), Flex("event", "event", 2), Column("started", "started", 12),
