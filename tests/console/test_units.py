@@ -228,3 +228,13 @@ def test_flow_control_is_said_on_runs_and_functions():
                         flow={"settings": {"concurrency": [{"limit": 1, "key": "event.data.userId"}]}, "queued": 2})
     shown = text(function_details(info))
     assert "flow control" in shown and '"queued": 2' in shown
+
+
+def test_the_state_column_says_when_flow_control_holds_a_run_back_or_skipped_it():
+    from console.run_state import RunContext, run_state
+
+    held = run(status="Queued", current_step=None, waiting_for="queued: concurrency 1/1 for userId=u-42")
+    assert run_state(held, RunContext(), 0).plain == "queued: concurrency 1/1 for userId=u-42"
+    skipped = run(status="Skipped", skip_reason="rate limited (userId=u-1)")
+    assert run_state(skipped, RunContext(), 0).plain == "skipped: rate limited (userId=u-1)"
+    assert run_state(run(status="Queued", current_step=None), RunContext(), 0).plain == "queued"
