@@ -111,7 +111,7 @@ def clock_time(ms: int | None, now_ms: int | None = None) -> str:
 
 def duration(ms: int | None) -> str:
     """``format_ms`` (850ms, 4.2s, 3m05s…), and a dash for what has no duration yet."""
-    return "—" if ms is None else format_ms(ms)
+    return "—" if ms is None else format_ms(ms, columns=True)
 
 
 def countdown(due_ms: int | None, now_ms: int) -> str:

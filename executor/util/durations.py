@@ -86,9 +86,10 @@ def duration_or_instant_to_due(value: timedelta | datetime | str | int | float, 
     return now_ms + parse_duration(value)
 
 
-def format_ms(ms: int) -> str:
-    """Short and monotone in precision, for messages and the console: 850ms, 4.2s, 42s, 3m05s,
-    2h10m, 3d04h (two units at most, the second zero-padded so columns of them line up)."""
+def format_ms(ms: int, *, columns: bool = False) -> str:
+    """Short and monotone in precision: 850ms, 4.2s, 42s, 3m05s, 2h10m, 3d04h (two units at most).
+    A round value drops its zero second unit ("1m", a setting as it was written) unless
+    ``columns`` keeps it ("1m00s", so a column of durations lines up, as the console's do)."""
     ms = max(int(ms), 0)
     if ms < 1000:
         return f"{ms}ms"
@@ -99,12 +100,16 @@ def format_ms(ms: int) -> str:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
+        return _two(minutes, "m", seconds, "s", columns)
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours}h{minutes:02d}m"
+        return _two(hours, "h", minutes, "m", columns)
     days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
+    return _two(days, "d", hours, "h", columns)
+
+
+def _two(big: int, big_unit: str, small: int, small_unit: str, columns: bool) -> str:
+    return f"{big}{big_unit}{small:02d}{small_unit}" if small or columns else f"{big}{big_unit}"
 
 
 def format_instant(ms: int) -> str:
