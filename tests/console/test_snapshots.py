@@ -9,9 +9,12 @@ event is sent (so ids are handed out in the same order every time). Regenerate w
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
+import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from textual.command import CommandInput, CommandPalette
@@ -26,8 +29,12 @@ from console.screens.inspector import InspectorScreen
 from console.screens.run_detail import RunDetailScreen
 from console.widgets.step_tree import StepTree
 from executor import Change, VirtualClock
+from executor.errors import ErrorInfo
 
 from tests.console.support import BROKEN_FILE, make_console, row_text, send, started, table, until
+
+#: The project's folder, as stacks spell it (see ``deterministic``).
+PROJECT = str(Path(__file__).resolve().parents[2]) + os.sep
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -51,6 +58,15 @@ class CountingUlid:
 def deterministic(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(CountingUlid, "counter", itertools.count(1))
     monkeypatch.setattr(executor.util.ids, "ULID", CountingUlid)
+    # A stack names files by absolute path, so its length (shown by the inspector) would depend
+    # on where the project is checked out: the snapshots see paths relative to the project.
+    formatted = ErrorInfo.from_exception.__func__
+
+    def portable(cls: type[ErrorInfo], exc: BaseException) -> ErrorInfo:
+        info = formatted(cls, exc)
+        return dataclasses.replace(info, stack=info.stack.replace(PROJECT, ""))
+
+    monkeypatch.setattr(ErrorInfo, "from_exception", classmethod(portable))
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
     time.tzset()
