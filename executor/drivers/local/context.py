@@ -164,6 +164,10 @@ class Step:
             return self._memo_or_error(state, lambda memo: memo["data"])
         batch = events if isinstance(events, (list, tuple)) else [events]
         raw = [e.to_dict() if isinstance(e, Event) else e for e in batch]
+        if self._inv.serving is not None:
+            # As an Inngest SDK does it: a step.run whose handler posts the events to the server.
+            return await self._inv.run_step(state, self._inv.serving.send_events,
+                                            (raw, self._inv.where(state.step_id)))
         self._inv.assign_group(state)
         with self._inv.working():
             committed = await self._inv.commit(step_op(state, Opcode.STEP_RUN, opts={"type": SEND_EVENT_TYPE},
@@ -229,6 +233,7 @@ class Step:
                                                        started_at=self._now()))
         if committed.has_memo:
             return await self._inv.deliver(committed)
+        self._inv.parked += 1
         self._inv.suspending = True
         await self._inv.block()
 
