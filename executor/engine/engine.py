@@ -285,12 +285,14 @@ class Engine:
         return applied.states if applied is not None else {}
 
     def _step_limit(self, run: Run, hot: HotRun, ops: list[Op]) -> ErrorInfo | None:
-        new = {op.id for op in ops if op.id not in hot.steps}
+        new = list({op.id: op for op in ops if op.id not in hot.steps}.values())
         limit = self.core.limits.max_steps
         if len(hot.steps) + len(new) <= limit:
             return None
-        return ErrorInfo("StepLimitExceeded", f"function {run.function_id!r}, run {run.id}: the run exceeded the step "
-                         f"limit of {limit} steps; split the work with step.invoke or send_event", "")
+        over = new[max(limit - len(hot.steps), 0)]
+        return ErrorInfo("StepLimitExceeded", f"function {run.function_id!r}, run {run.id}, step {over.step_id!r}: the "
+                         f"run exceeded the step limit of {limit} steps; split the work with step.invoke or send_event",
+                         "")
 
     def _record_warnings(self, run: Run, warnings: list[dict[str, Any]], fields: dict[str, Any]) -> None:
         known = {w["message"] for w in run.nondeterminism}

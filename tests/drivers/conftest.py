@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-DRIVERS = ["local"]
+DRIVERS = ["local", "inngest-app"]
 
 
 @pytest.fixture(params=DRIVERS, autouse=True)

@@ -197,8 +197,10 @@ class Step:
 
         ms = await self._checked(state, validate)
         await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
+        # No timeout given: none is sent, and the engine applies its default (as Inngest's does).
         await self._park(state, Opcode.INVOKE_FUNCTION, name=step_id,
-                         opts={"function_id": function_id, "payload": {"data": data or {}}, "timeout": ms})
+                         opts={"function_id": function_id, "payload": {"data": data},
+                               "timeout": ms if timeout is not None else None})
 
     # ---- shared parts -------------------------------------------------------------------
 

@@ -27,7 +27,6 @@ from executor.drivers.local.function import LOCAL, Function
 from executor.drivers.local.invocation import Found, Invocation, Serving
 from executor.errors import ErrorInfo, FunctionDefinitionError, NonRetriableError, RetryAfterError, StepError
 from executor.ops import RACE, InvocationRequest, InvocationResult, Op, Opcode, RunStopped
-from executor.records import StepStatus
 from executor.specs import FunctionSpec
 from executor.util import jsonvalues
 from executor.util.durations import duration_or_instant_to_due
@@ -136,7 +135,7 @@ class LocalDriver:
                 committed = (await inv.control.checkpoint([op])).get(op.id)
             except RunStopped:
                 inv.stopped, committed = True, None
-            if committed is not None and committed.status == StepStatus.COMPLETED:
+            if committed is not None and committed.has_memo:
                 inv.resume(found, committed)
                 return True
         inv.found.clear()

@@ -159,6 +159,10 @@ class Invocation:
         hashed = hash_step_id(step_id, occurrence)
         self._touch()
         existing = self.known.get(hashed)
+        if existing is not None and not existing.op:
+            # A memo from an Inngest request says neither the step's id nor its kind: reaching it does.
+            existing = existing.copy(step_id=display_step_id(step_id, occurrence), name=step_id, op=kind)
+            self.known[hashed] = existing
         if existing is not None:
             if hashed not in self.reached:
                 self.reached.add(hashed)
@@ -189,7 +193,7 @@ class Invocation:
         return state
 
     def _check_order(self, existing: StepState, kind: str) -> None:
-        if existing.op and existing.op != kind:     # an SDK request's memo does not say its kind
+        if existing.op != kind:
             self.warnings.append({
                 "message": f"step {existing.step_id!r} was a {existing.op} step and is now reached as {kind}",
                 "steps": [existing.step_id]})
