@@ -64,7 +64,7 @@ async def until_finished(sub: Subscription, run_ids: list[str]) -> None:
     pending = set(run_ids)
     while pending:
         for change in await sub.get_batch():
-            if change.kind == "run" and change.run_id in pending and change.status in RunStatus.TERMINAL:
+            if change.kind == "run" and change.run_id in pending and RunStatus(change.status).finished:
                 if change.status != RunStatus.COMPLETED:
                     raise RuntimeError(f"run {change.run_id} ended {change.status}")
                 pending.discard(change.run_id)

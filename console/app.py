@@ -1,79 +1,108 @@
 """``DurableConsole``: the keyboard-driven operations console, and ``run_console`` to launch it.
 
-The app owns the views (Textual modes, switched with number keys), the app-wide actions (send
-an event or a signal, invoke, cancel, rerun, fire, copy, pause) and the live pump: it folds
+The app owns the views (Textual modes, switched with number keys), the app-wide actions (send:
+``sending.py``; act on runs: ``run_actions.py``), the command palette and `?` help (both built
+from the bindings, which carry ids so ``keys.toml`` can remap them), and the live pump: it folds
 the backend's change batches into a ``Dirty`` and hands it to the views at most every
-``live_interval`` seconds. Actions read what they act on from the visible view's selection.
+``live_interval`` seconds, keeps the header's counts and trend, and follows the connection.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 from weakref import WeakSet
 
-import orjson
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.timer import Timer
 
-from executor import Durability, Event, Run
+from executor import Change, Durability
+from executor.service.client import ServerUnavailableError
 
-from .backend import Backend, Kind, LogLine, SendResult
+from . import keymap
+from .backend import Backend, Kind, LogLine
+from .commands import ConsoleCommands
 from .launch import LaunchError, demo_events_for, open_backend
-from .messages import Dirty
+from .messages import Dirty, Link
+from .run_actions import RunActionsMixin
 from .screens.base import Selection, ViewScreen
-from .screens.dialogs import ConfirmScreen, HelpScreen
+from .screens.dialogs import ConfirmScreen, HelpScreen, help_sections
 from .screens.events import EventsScreen
-from .screens.form import FormSpec, JsonFormScreen
+from .screens.form import JsonFormScreen
 from .screens.functions import FunctionsScreen
 from .screens.log import LogBook, LogScreen
-from .screens.prefill import data_for_expression
 from .screens.run_detail import RunDetailScreen
 from .screens.runs import RunsScreen
+from .screens.table_view import FilterInput, TableView
 from .screens.waits import WaitsScreen
-from .widgets.format import printable, short_id
+from .sending import SendingMixin
+from .stats import Recount, Stats, Trend
+from .widgets.live_table import LiveTable
+from .widgets.step_tree import StepTree
+from .widgets.format import printable
 from .widgets.top_bar import VIEWS
-
-RESERVED_PREFIX = "inngest/"
 
 #: Actions on what the cursor is on. Each view lists those that make sense there (its footer
 #: shows them); the footer does not follow the cursor, since redrawing it on every move costs
 #: tens of milliseconds while rows stream in, so an action without its target says so instead.
 CURSOR_ACTIONS = frozenset({"cancel_run", "rerun", "fire", "copy_id"})
+BACK = "Go back: out of a run, or to the previous view"
+#: What `/` and `o` do where they do something, for saying so where they do not.
+LIST_KEYS = {"filter": "filters the list", "sort": "sorts the Runs list"}
 
 
-class DurableConsole(App[int]):
+class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
     """The console over any ``Backend`` (embedded executor or a remote server)."""
 
     CSS_PATH = "console.tcss"
     TITLE = "durable-tui"
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS: ClassVar[set[Any]] = {ConsoleCommands}
+    COMMAND_PALETTE_DISPLAY = "^p"
     MODES: ClassVar[dict[str, Any]] = {"functions": FunctionsScreen, "runs": RunsScreen, "waits": WaitsScreen,
                                        "events": EventsScreen, "log": LogScreen}
+    # Footer order: the view's own keys come first (they are nearer the focus), then these in
+    # this order; at 80 columns everything shown fits, the rest is in `?` and the palette.
     BINDINGS = [
-        *[Binding(key, f"view('{mode}')", f"{label} view", show=False, id=f"view.{mode}") for key, mode, label in VIEWS],
-        Binding("escape", "back", "Back", id="back"),
-        Binding("question_mark", "help", "Keys", id="help"),
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("e", "send_event", "Event", id="send.event"),
-        Binding("s", "send_signal", "Signal", id="send.signal"),
-        Binding("i", "invoke", "Invoke", id="run.invoke"),
-        Binding("c", "cancel_run", "Cancel", id="run.cancel"),
-        Binding("r", "rerun", "Rerun", id="run.rerun"),
-        Binding("f", "fire", "Fire", id="wait.fire"),
-        Binding("y", "copy_id", "Copy", id="copy"),
-        Binding("p", "toggle_pause", "Pause", id="pause"),
-        Binding("d", "demo", "Demo", id="demo"),
+        # Shown in the footer by the run view (its own copy); between lists it is a quiet extra.
+        Binding("escape", "back", "Back", show=False, id="back", tooltip=BACK),
+        Binding("c", "cancel_run", "Cancel", id="run.cancel",
+                tooltip="Cancel the run under the cursor, or the marked runs (asks first)"),
+        Binding("r", "rerun", "Rerun", id="run.rerun",
+                tooltip="Rerun the run under the cursor, or the marked runs, on its event (asks first)"),
+        Binding("f", "fire", "Fire", id="wait.fire",
+                tooltip="Fire now: end the sleep or time out the wait under the cursor (asks first)"),
+        Binding("e", "send_event", "Event", id="send.event",
+                tooltip="Send an event (pre-filled to satisfy the event wait under the cursor)"),
+        Binding("s", "send_signal", "Signal", show=False, id="send.signal",
+                tooltip="Send a signal (pre-filled from the signal wait under the cursor)"),
+        Binding("i", "invoke", "Invoke", show=False, id="run.invoke",
+                tooltip="Invoke a function with JSON data, whatever its triggers"),
+        Binding("y", "copy_id", "Copy id", show=False, id="copy", tooltip="Copy the id under the cursor"),
+        Binding("p", "toggle_pause", "Pause", show=False, id="pause",
+                tooltip="Pause or resume live updates"),
+        Binding("d", "demo", "Demo", show=False, id="demo", tooltip="Send the demo events (asks first)"),
+        Binding("question_mark", "help", "Keys", id="help", tooltip="Show the keys of this view"),
+        Binding("ctrl+p,colon", "command_palette", "Commands", show=False, id="palette"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit the console"),
+        # Priority: handled as the key arrives, so the keys typed right after it reach the view
+        # it shows (not the one it leaves); a focused input still takes digits as text.
+        *[Binding(key, f"view('{mode}')", f"{label} view", show=False, id=f"view.{mode}", priority=True,
+                  tooltip=f"Show the {label} list") for key, mode, label in VIEWS],
+        # Where `/` or `o` does nothing, they say so instead of letting the next keys act.
+        Binding("slash", "unavailable('filter')", show=False, id="list.filter"),
+        Binding("o", "unavailable('sort')", show=False, id="runs.sort"),
     ]
 
     paused: reactive[bool] = reactive(False, init=False)
     held_back: reactive[int] = reactive(0, init=False)
+    stats: reactive[Stats] = reactive(Stats, init=False)
+    link: reactive[Link] = reactive(Link, init=False, always_update=True)
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
                markup: bool = True) -> None:
@@ -82,14 +111,17 @@ class DurableConsole(App[int]):
                        timeout=timeout, markup=markup)
 
     def __init__(self, backend: Backend, *, demo_events: Sequence[dict[str, Any]] = (), send_demo: bool = False,
-                 start_view: str = "runs", live_interval: float = 0.25, tick_seconds: float = 1.0) -> None:
+                 start_view: str = "runs", live_interval: float = 0.25, tick_seconds: float = 1.0,
+                 keys_file: Path | None = None) -> None:
         super().__init__()
         self.backend = backend
         self.demo_events = list(demo_events)
+        #: The views mounted now, in every mode (each adds itself on mount).
         self.views: WeakSet[ViewScreen] = WeakSet()
         self.logbook = LogBook()
         self.function_count = 0
         self.live_interval = live_interval
+        self.keys_file = keys_file
         self._send_demo = send_demo
         self._start_view = start_view
         self._tick_seconds = tick_seconds
@@ -98,11 +130,18 @@ class DurableConsole(App[int]):
         self._last_flush = 0.0
         self._history: list[str] = []
         self._printed = ""
+        self._trend = Trend()
+        self._counts: dict[str, int] | None = None
+        self._recount = Recount()
+        self._recount_timer: Timer | None = None
+        self._counting = self._count_again = False
+        self._clashes: set[str] = set()
 
     # ---- lifecycle ----------------------------------------------------------------------
 
     async def on_mount(self) -> None:
         self.begin_capture_print(self)
+        self._load_keys()
         try:
             await self.backend.start()
         except Exception as exc:
@@ -113,15 +152,39 @@ class DurableConsole(App[int]):
         self.function_count = sum(1 for f in await self.backend.functions() if f.loaded)
         await self.switch_mode(self._start_view)
         self._pump()
+        self._count_runs()
         if self._tick_seconds:
             self.set_interval(self._tick_seconds, self._tick)
         if not self.function_count:
             self.notify(self.no_functions_hint(), title="No functions", timeout=15)
         if self._send_demo:
-            self.action_demo()
+            self.send_demo()
 
     async def on_unmount(self) -> None:
+        if self._recount_timer is not None:
+            self._recount_timer.stop()
         await self.backend.close()
+
+    def _load_keys(self) -> None:
+        if self.keys_file is None:
+            return
+        owners = [DurableConsole, RunsScreen, TableView, FilterInput, LiveTable, StepTree, ConfirmScreen,
+                  HelpScreen, JsonFormScreen]
+        mapping, problems = keymap.load(self.keys_file, keymap.binding_ids(owners))
+        if mapping:
+            self.set_keymap(mapping)
+            self.logbook.add(self.backend.now_ms(), "INFO", "console",
+                             f"keys from {self.keys_file}: " + ", ".join(f"{k} = {v}" for k, v in mapping.items()))
+        for problem in problems:
+            self.report_failure("keys", problem)
+
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: Any) -> None:
+        """A remapped key taken from another binding: said once, in the Log view."""
+        for binding in clashed_bindings:
+            if binding.id not in self._clashes:
+                self._clashes.add(binding.id or binding.key)
+                self.logbook.add(self.backend.now_ms(), "WARNING", "console",
+                                 f"keys: {binding.key} now does something else, so {binding.id} lost it")
 
     # ---- live updates -------------------------------------------------------------------
 
@@ -129,9 +192,13 @@ class DurableConsole(App[int]):
     async def _pump(self) -> None:
         try:
             async for batch in self.backend.subscribe():
+                now = self.backend.now_ms()
                 for change in batch:
                     if change.kind == Kind.LOG:
                         self.logbook.add_line(LogLine.from_change(change))
+                    elif change.kind == Kind.CONNECTION:
+                        self._follow_connection(change)
+                self._trend.observe(batch, now)
                 self._dirty.add(batch)
                 if self.paused:
                     self.held_back += len(batch)
@@ -155,6 +222,8 @@ class DurableConsole(App[int]):
         dirty = self._dirty.take()
         if dirty.functions:
             self._count_functions()
+        if dirty.runs or dirty.reload:
+            self._count_runs_soon()
         for view in list(self.views):
             view.absorb(dirty)
 
@@ -162,7 +231,44 @@ class DurableConsole(App[int]):
     async def _count_functions(self) -> None:
         self.function_count = sum(1 for f in await self.backend.functions() if f.loaded)
 
+    def _count_runs_soon(self) -> None:
+        if self._recount_timer is None:
+            self._recount_timer = self.set_timer(max(0.01, self._recount.wait()), self._count_runs)
+
+    @work(group="counts", exit_on_error=False)
+    async def _count_runs(self) -> None:
+        """Re-read the counts; one read at a time (a read asked for meanwhile follows it), none
+        cancelled half-way (the executor would be left holding a call nobody awaits)."""
+        self._recount_timer = None
+        if self._counting:
+            self._count_again = True
+            return
+        if not self.link.connected:
+            return
+        self._counting, self._count_again = True, False
+        self._recount.begin()
+        try:
+            self._counts = await self.backend.run_counts()
+        except Exception as exc:
+            if not self.is_disconnect(exc):
+                self.report_failure("counting runs", exc)
+            return
+        finally:
+            self._recount.end()
+            self._counting = False
+            if self._count_again:
+                self._count_runs_soon()
+        self._update_stats()
+
+    def _update_stats(self) -> None:
+        started, failed = self._trend.series(self.backend.now_ms())
+        self.stats = Stats(dict(self._counts or {}), started, failed, counted=self._counts is not None)
+
     def _tick(self) -> None:
+        self._update_stats()
+        if not self.link.connected:
+            self.link = self.link   # the countdown to the next attempt moves on
+            return
         view = self.visible_view
         if view is not None and view.is_mounted and not self.paused:
             view.tick(self.backend.now_ms())
@@ -178,6 +284,30 @@ class DurableConsole(App[int]):
             self._dirty.logs = True
             self._schedule_flush()
 
+    # ---- the connection -----------------------------------------------------------------
+
+    def _follow_connection(self, change: Change) -> None:
+        data = change.data
+        was = self.link
+        if data.get("connected"):
+            if not was.connected:
+                self.notify(f"Reconnected to {self.backend.title.removeprefix('attached · ')}; the views reload.",
+                            title="Live again", timeout=6)
+            self.link = Link()
+            self._count_runs_soon()
+            return
+        retry_at = time.monotonic() + float(data.get("retry_in") or 0)
+        since = was.since_ms if not was.connected else self.backend.now_ms()
+        self.link = Link(False, since, retry_at, str(data.get("error") or ""))
+        if was.connected:
+            self.notify(f"Lost the connection to {self.backend.title.removeprefix('attached · ')}. The views keep "
+                        "the last data, marked stale, and the console reconnects by itself (why: 5 Log).",
+                        title="Disconnected", severity="warning", timeout=10)
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        """A failure that only means the executor cannot be reached now (no toast: the top bar says it)."""
+        return not self.link.connected or isinstance(exc, ServerUnavailableError)
+
     # ---- what the operator is looking at ------------------------------------------------
 
     @property
@@ -188,14 +318,21 @@ class DurableConsole(App[int]):
         return None
 
     def selection(self) -> Selection:
-        view = self.screen if isinstance(self.screen, ViewScreen) else None
+        view = self.visible_view
         return view.selection() if view is not None else Selection()
 
+    def clear_marks(self) -> None:
+        for view in list(self.views):
+            view.clear_marks()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The view under any dialog decides (the command palette asks while it is on top).
         if action in CURSOR_ACTIONS:
-            return isinstance(self.screen, ViewScreen) and action in self.screen.ACTIONS
-        if action == "back":
-            return len(self.screen_stack) > 1 or bool(self._history)
+            view = self.visible_view
+            return view is not None and action in view.ACTIONS
+        if action == "back":   # out of a run opened on the list, or to the previous view
+            view = self.visible_view
+            return (view is not None and view is not self.screen_stack[0]) or bool(self._history)
         if action == "demo":
             return bool(self.demo_events)
         return True
@@ -209,37 +346,49 @@ class DurableConsole(App[int]):
         demo = ", d to send the demo events" if self.demo_events else ""
         return f"No runs yet. Press e to send an event{demo}, or i to invoke a function."
 
-    def report_failure(self, what: str, exc: BaseException) -> None:
+    def report_failure(self, what: str, exc: BaseException | str) -> None:
         message = f"{what}: {exc or type(exc).__name__}"
         self.logbook.add(self.backend.now_ms(), "ERROR", "console", message)
         self.notify(message, severity="error", timeout=8)
 
-    def note(self, message: str, headline: str | None = None) -> None:
-        """Tell the operator (``headline``, or the first lines) and keep all of it in the Log view."""
+    def note(self, message: str, headline: str | None = None, ts: int | None = None) -> None:
+        """Tell the operator (``headline``, or the first lines) and keep all of it in the Log view,
+        stamped ``ts`` (when the action began) or now."""
         lines = message.splitlines()
+        stamp = self.backend.now_ms() if ts is None else ts
         for line in lines:
-            self.logbook.add(self.backend.now_ms(), "INFO", "console", line)
+            self.logbook.add(stamp, "INFO", "console", line)
         self._dirty.logs = True
         self._schedule_flush()
         if headline is None:
             headline = "\n".join(lines if len(lines) <= 4 else [*lines[:3], f"… and {len(lines) - 3} more (5 Log)"])
         self.notify(headline, timeout=6)
 
+    def _needs(self, what: str) -> None:
+        self.notify(f"Put the cursor on {what} first.", severity="warning", timeout=3)
+
     # ---- navigation ---------------------------------------------------------------------
 
     async def action_view(self, mode: str) -> None:
-        if mode == self.current_mode:
-            while len(self.screen_stack) > 1:
-                self.pop_screen()
-            return
-        self._history = [*self._history[-20:], self.current_mode]
-        await self.switch_mode(mode)
+        """Show that view's list, never a run opened there earlier (the keys typed next must reach
+        the list): a view is left at its list, and the one shown is brought back to it."""
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
+        if mode != self.current_mode:
+            self._history = [*self._history[-20:], self.current_mode]
+            await self.switch_mode(mode)
 
     async def action_back(self) -> None:
         if len(self.screen_stack) > 1:
             self.pop_screen()
         elif self._history:
             await self.switch_mode(self._history.pop())
+
+    def action_unavailable(self, what: str) -> None:
+        key = {"filter": "/", "sort": "o"}[what]
+        here = "a run" if isinstance(self.screen, RunDetailScreen) else f"the {self.current_mode.title()} view"
+        away = "esc goes back to the list" if isinstance(self.screen, RunDetailScreen) else "2 shows the Runs list"
+        self.notify(f"{key} {LIST_KEYS[what]}; there is none in {here} ({away}).", severity="warning", timeout=4)
 
     def open_run(self, run_id: str) -> None:
         self.push_screen(RunDetailScreen(run_id, self.current_mode))
@@ -252,11 +401,28 @@ class DurableConsole(App[int]):
 
     def action_help(self) -> None:
         view = self.screen
-        keys = [(self.get_key_display(active.binding), active.binding.description)
-                for active in view.active_bindings.values() if active.binding.description]
-        title = view.VIEW if isinstance(view, ViewScreen) else ""
+        title = (view.VIEW or "console").title() if isinstance(view, ViewScreen) else "console"
+        if isinstance(view, RunDetailScreen):
+            title = "Run"
         notes = view.HELP if isinstance(view, ViewScreen) else ""
-        self.push_screen(HelpScreen(title.title() or "console", keys, notes))
+        keys_file = f"Remap keys in {self.keys_file or keymap.default_path()}: id = \"key\" (ids in the last column)."
+        self.push_screen(HelpScreen(title, help_sections(view, title), f"{notes}\n{keys_file}".strip()))
+
+    async def action_quit(self) -> None:
+        """`q` asks first when quitting stops the executor (this console runs it)."""
+        warning = self.backend.quit_warning
+        if not warning:
+            self.exit()
+            return
+        going = sum(self.stats.counts.get(s, 0) for s in ("Queued", "Running"))
+        if going:
+            warning += f" {going} run{'s are' if going != 1 else ' is'} in progress now."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(ConfirmScreen("Quit durable-tui?", warning), answered)
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
@@ -273,187 +439,18 @@ class DurableConsole(App[int]):
         self.copy_to_clipboard(value)
         self.notify(f"copied {what} {value}", timeout=3)
 
-    def _needs(self, what: str) -> None:
-        self.notify(f"Put the cursor on {what} first.", severity="warning", timeout=3)
-
-    # ---- sending ------------------------------------------------------------------------
-
-    @work(exclusive=True, group="dialog", exit_on_error=False)
-    async def action_send_event(self) -> None:
-        selection = self.selection()
-        functions, waits, recent = await asyncio.gather(self.backend.functions(), self.backend.waits(),
-                                                        self.backend.events(limit=100))
-        names = sorted({name for f in functions for name in f.events}
-                       | {w.event for w in waits if w.kind == "event" and w.event})
-        history = _distinct_events((info.event.name, info.event.data) for info in recent)
-        spec = FormSpec(title="Send an event", name_label="name", placeholder="event name, e.g. app/user.created",
-                        submit=self._send_one, suggestions=names, history=history)
-        wait = selection.wait
-        if wait is not None and wait.kind == "event" and wait.event:
-            spec.name = wait.event
-            spec.data = data_for_expression(wait.expression, await self._trigger_event(wait.run_id))
-            spec.hint = f"pre-filled to satisfy the wait of run {short_id(wait.run_id)}: {wait.expression or 'any'}"
-        elif selection.event is not None and not selection.event.name.startswith(RESERVED_PREFIX):
-            spec.name, spec.data = selection.event.name, dict(selection.event.data)
-        self.push_screen(JsonFormScreen(spec), self._after_send)
-
-    async def _trigger_event(self, run_id: str) -> Event | None:
-        run = await self.backend.run(run_id)
-        info = await self.backend.event(run.event_id) if run is not None and run.event_id else None
-        return info.event if info is not None else None
-
-    async def _send_one(self, name: str, data: dict[str, Any]) -> str:
-        results = await self.backend.send([{"name": name, "data": data}])
-        return await self._describe_sent(results)
-
-    async def _describe_sent(self, results: list[SendResult]) -> str:
-        """One line per event: which runs it started (function and short id) and resumed."""
-        run_ids = [r for result in results for r in result.started + result.resumed]
-        functions = {run.id: run.function_id for run in await self.backend.runs_by_id(run_ids)}
-
-        def runs(ids: Sequence[str]) -> str:
-            return ", ".join(f"{functions.get(r, '?')} {short_id(r)}" for r in ids)
-
-        lines = []
-        for result in results:
-            parts = []
-            if result.started:
-                parts.append(f"started {runs(result.started)}")
-            if result.resumed:
-                parts.append(f"resumed {runs(result.resumed)}")
-            lines.append(f"sent {result.name}: " + ("; ".join(parts) or "no function is triggered by it "
-                                                                           "and no run was waiting for it"))
-        return "\n".join(lines)
-
-    def _after_send(self, summary: str | None) -> None:
-        if summary:
-            self.note(summary)
-
-    @work(exclusive=True, group="dialog", exit_on_error=False)
-    async def action_send_signal(self) -> None:
-        wait = self.selection().wait
-        waits = await self.backend.waits()
-        signals = sorted({w.signal for w in waits if w.kind == "signal" and w.signal})
-        spec = FormSpec(title="Send a signal", name_label="signal", placeholder="signal name",
-                        submit=self._signal, suggestions=signals)
-        if wait is not None and wait.kind == "signal" and wait.signal:
-            spec.name = wait.signal
-        self.push_screen(JsonFormScreen(spec), self._after_send)
-
-    async def _signal(self, signal: str, data: dict[str, Any]) -> str:
-        run_id = await self.backend.send_signal(signal, data)
-        run = await self.backend.run(run_id)
-        return f"signal {signal} resumed {run.function_id if run else 'run'} {short_id(run_id)}"
-
-    @work(exclusive=True, group="dialog", exit_on_error=False)
-    async def action_invoke(self) -> None:
-        function_id = self.selection().function_id or ""
-        functions = [f.id for f in await self.backend.functions() if f.loaded]
-        spec = FormSpec(title="Invoke a function", name_label="function", placeholder="function id",
-                        submit=self._invoke, suggestions=functions, name=function_id)
-        self.push_screen(JsonFormScreen(spec), self._after_send)
-
-    async def _invoke(self, function_id: str, data: dict[str, Any]) -> str:
-        run = await self.backend.invoke(function_id, data)
-        return f"invoked {function_id}: started run {short_id(run.id)}"
-
-    @work(exclusive=True, group="dialog", exit_on_error=False)
-    async def action_demo(self) -> None:
-        try:
-            results = await self.backend.send(self.demo_events)
-            details = await self._describe_sent(results)
-        except Exception as exc:
-            self.report_failure("sending the demo events", exc)
-            return
-        started = sum(len(r.started) for r in results)
-        self.note(details, headline=f"sent {len(results)} demo events: started {started} runs (details: 5 Log)")
-
-    # ---- acting on runs and waits -------------------------------------------------------
-
-    def action_cancel_run(self) -> None:
-        selection = self.selection()
-        run_id = selection.run_id
-        if run_id is None:
-            self._needs("a run")
-            return
-        if selection.run_finished:
-            self.notify(f"run {short_id(run_id)} has finished; there is nothing to cancel", timeout=3)
-            return
-
-        async def answered(yes: bool | None) -> None:
-            if yes:
-                await self._act(f"cancel run {short_id(run_id)}", self._cancel(run_id))
-
-        self.push_screen(ConfirmScreen(f"Cancel run {short_id(run_id)} of {selection.function_id}?",
-                                       "It stops at its next step boundary; finished steps stay as they are."),
-                         answered)
-
-    async def _cancel(self, run_id: str) -> str:
-        cancelled = await self.backend.cancel(run_id)
-        return f"run {short_id(run_id)} cancelled" if cancelled else f"run {short_id(run_id)} had already finished"
-
-    async def action_rerun(self) -> None:
-        run_id = self.selection().run_id
-        if run_id is None:
-            self._needs("a run")
-            return
-        await self._act(f"rerun run {short_id(run_id)}", self._rerun(run_id))
-
-    async def _rerun(self, run_id: str) -> str:
-        run: Run = await self.backend.rerun(run_id)
-        return f"rerun of {short_id(run_id)}: started {run.function_id} {short_id(run.id)}"
-
-    def action_fire(self) -> None:
-        wait = self.selection().wait
-        if wait is None:
-            self._needs("a sleeping or waiting step")
-            return
-        what = "end the sleep" if wait.kind == "sleep" else "time out the wait"
-        outcome = ("the run continues now" if wait.kind == "sleep"
-                   else "the step returns None (as at its timeout) and the run continues")
-
-        async def answered(yes: bool | None) -> None:
-            if yes:
-                await self._act(f"fire {wait.step_id}", self._fire(wait.id, wait.step_id or wait.kind))
-
-        self.push_screen(ConfirmScreen(f"Fire now: {what} {wait.step_id or ''} of run {short_id(wait.run_id)}?",
-                                       outcome), answered)
-
-    async def _fire(self, wait_id: str, step: str) -> str:
-        await self.backend.fire(wait_id)
-        return f"fired {step}"
-
-    async def _act(self, what: str, action: Awaitable[str]) -> None:
-        try:
-            self.note(await action)
-        except Exception as exc:
-            self.report_failure(f"could not {what}", exc)
-
-
-def _distinct_events(pairs: Iterable[tuple[str, dict[str, Any]]], keep: int = 10) -> list[tuple[str, dict[str, Any]]]:
-    """Recent (name, data) pairs, newest first, without repeats or the executor's own events."""
-    seen, out = set(), []
-    for name, data in pairs:
-        key = (name, orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
-        if name.startswith(RESERVED_PREFIX) or key in seen:
-            continue
-        seen.add(key)
-        out.append((name, data))
-        if len(out) == keep:
-            break
-    return out
-
 
 def run_console(paths: list[str], db: str, port: int, demo: bool, attach_url: str | None = None,
-                key: str | None = None, durability: Durability = "normal") -> int:
+                key: str | None = None, durability: Durability = "normal", sdk_urls: Sequence[str] = (),
+                poll: bool = True) -> int:
     """Open the console and return the exit status: the embedded executor on ``db`` (serving
     the HTTP API on ``port``; 0 for none), or attached to ``attach_url`` — or to the server that
     already owns ``db``. 2 when it cannot start, with the reason on stderr."""
     try:
-        backend = open_backend(paths, db, port, attach_url, key, durability)
+        backend = open_backend(paths, db, port, attach_url, key, durability, sdk_urls=sdk_urls, poll=poll)
     except LaunchError as exc:
         print(f"durable-tui: {exc}", file=sys.stderr)
         return 2
-    app = DurableConsole(backend, demo_events=demo_events_for(paths), send_demo=demo)
+    app = DurableConsole(backend, demo_events=demo_events_for(paths), send_demo=demo, keys_file=keymap.default_path())
     app.run()
     return app.return_code or 0

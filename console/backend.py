@@ -25,6 +25,15 @@ class Kind:
     LOG = "log"
     #: Some changes were lost (the subscription overflowed): every view must reload.
     RELOAD = "reload"
+    #: The backend lost or regained its executor (data ``connected``, and while disconnected
+    #: ``retry_in`` seconds and ``error``). Only a backend that can lose it (remote) sends it;
+    #: without one the console counts as connected.
+    CONNECTION = "connection"
+
+
+def connection_change(connected: bool, retry_in: float | None = None, error: str = "") -> Change:
+    """A ``Kind.CONNECTION`` change, for a backend's feed."""
+    return Change(Kind.CONNECTION, "connection", data={"connected": connected, "retry_in": retry_in, "error": error})
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,9 @@ class Backend(Protocol):
     title: str
     #: Something the operator must be told at start (e.g. "attached instead of a second writer").
     announcement: str
+    #: What quitting the console stops, asked about before `q` quits: "" when quitting stops
+    #: nothing (attached to a server), so `q` quits at once.
+    quit_warning: str
 
     def now_ms(self) -> int:
         """The executor's clock (virtual in tests), for countdowns and durations."""
@@ -141,7 +153,12 @@ class Backend(Protocol):
     async def runs_by_id(self, run_ids: Iterable[str]) -> list[Run]: ...
     async def run(self, run_id: str) -> Run | None: ...
     async def steps(self, run_id: str) -> list[StepState]: ...
+    async def run_counts(self) -> dict[str, int]:
+        """How many runs there are in each status (all of them, not a window), for the header."""
     async def event_names(self, event_ids: Iterable[str]) -> dict[str, str]: ...
+    async def events_by_id(self, event_ids: Iterable[str]) -> list[Event]:
+        """The events with these ids (those that exist), read fresh: the `/` search of the Runs
+        view looks into their data, which is not worth caching for every row."""
     async def events(self, *, limit: int = 200, before: str | None = None) -> list[EventInfo]: ...
     async def event(self, event_id: str) -> EventInfo | None: ...
     async def waits(self) -> list[WaitInfo]: ...

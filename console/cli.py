@@ -44,11 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run durable step functions from Python files and watch their runs live. "
                     "With no command (or only paths and options), `console` is meant.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    console = sub.add_parser("console", help="the operations console on an embedded executor (default)")
-    attach = sub.add_parser("attach", help="the operations console on a running `durable-tui serve`")
-    headless = sub.add_parser("headless", help="run functions without a UI, reading events as JSON lines "
-                                               "from stdin and printing every transition")
-    serve = sub.add_parser("serve", help="run functions behind the HTTP API, no UI")
+
+    def command(name: str, help_: str, where: str = "") -> argparse.ArgumentParser:
+        """A command whose own --help says what it does (the list above shows ``help_``)."""
+        return sub.add_parser(name, help=help_, description=f"{help_[0].upper()}{help_[1:]}{where}.")
+
+    console = command("console", "the operations console on an embedded executor (default)")
+    attach = command("attach", "the operations console on a running server (`durable-tui serve`, or another "
+                               "console's HTTP API)")
+    headless = command("headless", "run functions without a UI, reading events as JSON lines from stdin and "
+                                   "printing every transition")
+    serve = command("serve", "run functions behind the HTTP API, no UI")
     for p in (console, headless, serve):
         p.add_argument("paths", nargs="*", help="function files or folders (default: ./sample_functions)")
         p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file, or :memory: (default {DEFAULT_DB})")
@@ -57,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "survive an OS crash or power loss too (default normal)")
     for p in (console, headless):
         p.add_argument("--demo", action="store_true", help="send the sample events in demo_events.json at start")
+    for p in (console, serve):
+        p.add_argument("-u", "--sdk-url", action="append", default=[], metavar="URL",
+                       help="an app served by an Inngest SDK to sync at start and every 5 s (repeatable), "
+                            "e.g. http://127.0.0.1:3000/api/inngest")
+        p.add_argument("--no-poll", action="store_true",
+                       help="sync the apps once, then again only those whose sync failed")
     console.add_argument("--port", type=int, default=8288,
                          help="port of the embedded HTTP API (default 8288; 0 turns it off)")
     attach.add_argument("url", help="the server, e.g. http://127.0.0.1:8288")
@@ -74,9 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds a connection has to send its request headers (default 10)")
     serve.add_argument("--max-connections", type=int, default=None,
                        help="open connections at most (default: below the open-files limit)")
+    serve.add_argument("--signing-key", default=None,
+                       help="sign requests to SDK apps (and check their replies) with this Inngest signing key "
+                            "(default $INNGEST_SIGNING_KEY; a dev setup needs none)")
 
     def remote(name: str, help_: str) -> argparse.ArgumentParser:
-        return _remote_options(sub.add_parser(name, help=help_))
+        return _remote_options(command(name, help_, ", on the server at --url"))
 
     data_help = "JSON, or @file.json to read it from a file"
     send = remote("send", "send an event")
@@ -91,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=50, help="how many (default 50)")
     remote("run", "show a run with its steps and pending waits").add_argument("id", help="run id")
     remote("cancel", "cancel a run").add_argument("id", help="run id")
-    remote("rerun", "start a fresh run of a run's function on the same event").add_argument("id", help="run id")
+    rerun = remote("rerun", "start a fresh run of a run's function on the same event")
+    rerun.add_argument("id", help="run id")
+    rerun.add_argument("--from-step", metavar="STEP", help="keep the results of the steps before STEP (its id)")
     remote("functions", "list loaded functions and load errors")
     invoke = remote("invoke", "start a function now, whatever its triggers")
     invoke.add_argument("function", help="function id")
@@ -148,7 +165,7 @@ def _host(args: argparse.Namespace) -> int:
     from .launch import LaunchError
 
     paths = [] if args.command == "attach" else (args.paths or _default_paths())
-    if not paths and args.command in ("headless", "serve"):
+    if not paths and args.command == "headless":
         raise UsageError("no function files given and no ./sample_functions folder here; "
                          "pass a .py file or a folder of them")
     try:
@@ -156,14 +173,16 @@ def _host(args: argparse.Namespace) -> int:
             return asyncio.run(serve(paths, db=args.db, host=args.host, port=args.port, key=args.key,
                                      admin_key=args.admin_key, max_event_bytes=args.max_event_bytes,
                                      header_timeout=args.header_timeout, max_connections=args.max_connections,
-                                     durability=args.durability))
+                                     durability=args.durability, sdk_urls=args.sdk_url, poll=not args.no_poll,
+                                     signing_key=args.signing_key or os.environ.get("INNGEST_SIGNING_KEY")))
         if args.command == "headless":
             return _run_headless(args, paths)
         from .app import run_console
 
         if args.command == "attach":
             return run_console([], DEFAULT_DB, 0, False, attach_url=args.url, key=args.key)
-        return run_console(paths, args.db, args.port, args.demo, durability=args.durability)
+        return run_console(paths, args.db, args.port, args.demo, durability=args.durability,
+                           sdk_urls=args.sdk_url, poll=not args.no_poll)
     except DatabaseOwnedError as exc:
         hint = f"; use the command line against {exc.url} (--url), or pass another --db" if exc.url else ""
         print(f"durable-tui {args.command}: {exc}{hint}", file=sys.stderr)
@@ -236,7 +255,7 @@ async def _cancel(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any]
 
 
 async def _rerun(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
-    return {"run_id": await c.rerun(a.id)}, lambda r: f"started run {r['run_id']}"
+    return {"run_id": await c.rerun(a.id, a.from_step)}, lambda r: f"started run {r['run_id']}"
 
 
 async def _functions(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ def demo_events_for(paths: list[str]) -> list[dict[str, Any]]:
 
 
 def open_backend(paths: list[str], db: str, port: int | None, attach_url: str | None = None,
-                 key: str | None = None, durability: Durability = "normal") -> Backend:
+                 key: str | None = None, durability: Durability = "normal", *, sdk_urls: Sequence[str] = (),
+                 poll: bool = True) -> Backend:
     """The backend for these options: ``attach_url``'s server, the server that owns ``db``, or an
     embedded executor on ``db`` (serving the API on ``port`` unless it is 0 or busy). ``durability``
     is the embedded executor's; an attached console uses the server's."""
@@ -60,8 +61,7 @@ def open_backend(paths: list[str], db: str, port: int | None, attach_url: str | 
             sock.close()
         if not exc.url:
             raise LaunchError(f"{exc}, which has no HTTP API to attach to; stop it or pass another --db") from None
-        return RemoteBackend(exc.url, key,
-                             announcement=f"{exc}: attached to it instead of opening the database as a second writer")
+        return RemoteBackend(exc.url, key, announcement=owner_notice(db, exc))
 
     def release() -> None:
         if ownership is not None:
@@ -71,11 +71,20 @@ def open_backend(paths: list[str], db: str, port: int | None, attach_url: str | 
 
     backend = EmbeddedBackend(db, paths=paths, on_close=release, durability=durability)
     if sock is not None:
-        backend.serve = _api(sock, backend.load_status)
+        backend.serve = _api(sock, backend.load_status, sdk_urls, poll)
         backend.notice("INFO", "api", f"HTTP API on {url}: curl -d '{{\"name\": \"app/x\"}}' {url}/e/local")
     elif port:
         backend.notice("WARNING", "api", f"HTTP API not started: port {port} is busy")
     return backend
+
+
+def owner_notice(db: str, exc: DatabaseOwnedError) -> str:
+    """What the operator is told on attaching to the database's owner. The owner may be a
+    ``serve`` or another console (both record only a pid and a URL), so it is named for neither."""
+    pid = exc.owner.get("pid")
+    by = f"another durable-tui (pid {pid})" if pid else "another durable-tui"
+    return (f"database {db} is in use by {by}, which serves it at {exc.url}: attached to it instead of "
+            "opening the database as a second writer")
 
 
 def _claim(db: str, url: str | None) -> Ownership | None:
@@ -95,9 +104,11 @@ def _bind_api(port: int | None) -> socket.socket | None:
         return None
 
 
-def _api(sock: socket.socket, load_status: LoadStatus) -> Callable[[Executor], Awaitable[None]]:
+def _api(sock: socket.socket, load_status: LoadStatus, sdk_urls: Sequence[str],
+         poll: bool) -> Callable[[Executor], Awaitable[None]]:
     """Serve the HTTP API from the executor's own loop until cancelled (its load errors are the
-    backend's, so a reload updates both)."""
+    backend's, so a reload updates both), and keep the apps of ``--sdk-url`` synced: they sync
+    through this API, as with Inngest's dev server."""
     async def serve(ex: Executor) -> None:
         # Imported here: the server stack (FastAPI, uvicorn) loads only when a console serves the API.
         from executor.service.api import create_app
@@ -105,7 +116,8 @@ def _api(sock: socket.socket, load_status: LoadStatus) -> Callable[[Executor], A
 
         server = await ApiServer(create_app(ex, load_status=load_status), sock).start()
         try:
-            await server.wait()
+            async with ex.apps.syncing(sdk_urls, poll=poll):
+                await server.wait()
         finally:
             await server.stop()
     return serve

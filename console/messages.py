@@ -1,4 +1,4 @@
-"""``Dirty``: what changed since a view last looked.
+"""``Dirty``: what changed since a view last looked; ``Link``: whether the executor is reachable.
 
 Live changes are not forwarded one by one. The app folds every batch from the backend into a
 ``Dirty`` (sets of ids, flags), hands the fold to the views at most a few times a second, and
@@ -8,6 +8,8 @@ cost a handful of small refreshes, and a hidden view costs nothing until it is s
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -77,3 +79,18 @@ class Dirty:
     def __bool__(self) -> bool:
         return bool(self.runs or self.step_runs or self.events or self.functions or self.waits or self.logs
                     or self.reload)
+
+
+@dataclass(frozen=True)
+class Link:
+    """Whether the console is connected to its executor, and if not, since when and when the
+    backend tries again. Views show their data as stale while it is down."""
+
+    connected: bool = True
+    since_ms: int | None = None       # when it was lost, on the backend's clock
+    retry_at: float | None = None     # time.monotonic() of the next attempt
+    error: str = ""
+
+    def retry_in(self) -> int:
+        """Whole seconds until the next attempt (0: under way)."""
+        return max(0, math.ceil(self.retry_at - time.monotonic())) if self.retry_at is not None else 0

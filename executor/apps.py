@@ -10,8 +10,10 @@ sent and read again at start, so a restart needs no resync. A sync error is kept
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
@@ -30,6 +32,8 @@ from executor.store import Store
 from executor.util.clock import Clock
 
 log = logging.getLogger("durable_tui.apps")
+#: How often apps are synced again (Inngest's dev server: every 5 s unless --no-poll).
+POLL_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -161,20 +165,28 @@ class Apps:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"an app URL must be http(s)://host[:port]/path, got {url!r}")
-        known = next((i for i in self._info.values() if i.url and normalise_url(i.url) == normalise_url(url)), None)
+        return await self.sync_url(url)
+
+    def _at(self, url: str) -> AppInfo | None:
+        """The app answering at ``url``: the synced one, else the placeholder waiting for it."""
+        wanted = normalise_url(url)
+        found = [i for i in self._info.values() if i.url and normalise_url(i.url) == wanted]
+        return next((i for i in found if i.name in self._checksums), found[0] if found else None)
+
+    async def sync_url(self, url: str) -> AppInfo:
+        """Ask the app at ``url`` to sync (in-band when its SDK can; otherwise it posts to
+        ``/fn/register``) and return the app now known there, under the name it synced with. A
+        new URL is remembered first; a failure is kept on the app, not raised: it may be down."""
+        known = self._at(url)
         if known is None:
-            known = AppInfo(url, url, error="not synced yet")
-            self._info[url] = known
+            known = self._info[url] = AppInfo(url, url, error="not synced yet")
             async with self._store.tx() as tx:
                 await tx.save_app(url, url, None, known.error, None, self._clock.now_ms())
-        await self.sync_url(url)
-        return self._info.get(known.name, known)
+        await self._sync(url, known.name)
+        return self._at(url) or known
 
-    async def sync_url(self, url: str) -> None:
-        """Ask the app at ``url`` to sync (in-band when its SDK can; otherwise it posts to
-        ``/fn/register``). A failure is kept on the app, not raised: the app may simply be down."""
+    async def _sync(self, url: str, name: str) -> None:
         request = sync_request(url, in_band=True, signing_key=self._driver.signing_key)
-        name = next((i.name for i in self._info.values() if i.url and normalise_url(i.url) == normalise_url(url)), url)
         try:
             response = await self._driver.client.put(url, content=request.body, headers=request.headers, timeout=10)
             reply = parse_sync_reply(response.status_code, dict(response.headers), response.content, url=url,
@@ -190,11 +202,13 @@ class Apps:
         elif reply.message and "error" in reply.message.lower():
             await self._record_error(name, url, SyncError(f"{url}: {reply.message}"))
 
-    async def resync(self, name: str) -> None:
+    async def resync(self, name: str) -> AppInfo:
+        """Sync the app again from its URL; returns it as it now stands (a URL added before its app
+        was up comes back under the app's own name)."""
         info = self.get(name)
         if not info.url:
             raise NotFoundError(f"app {name!r} has no URL to sync from")
-        await self.sync_url(info.url)
+        return await self.sync_url(info.url)
 
     async def remove(self, name: str) -> None:
         """Forget an app; its runs wait ("function not loaded") until it syncs again."""
@@ -207,10 +221,38 @@ class Apps:
         self._engine.set_functions(name, [])
         self._feed.publish([Change(ChangeKind.APP, name, status="removed")])
 
-    async def poll(self) -> None:
-        """Sync every known app URL again (the dev server does this every few seconds)."""
-        for url in sorted({i.url for i in self._info.values() if i.url}):
+    async def poll(self, *, only_failing: bool = False) -> None:
+        """Sync every known app URL again (the dev server does this every few seconds), or only
+        those whose last sync failed."""
+        for url in sorted({i.url for i in self._info.values() if i.url and (i.error or not only_failing)}):
             await self.sync_url(url)
+
+    @contextlib.asynccontextmanager
+    async def syncing(self, urls: Iterable[str] = (), *, poll: bool = True) -> AsyncIterator[None]:
+        """``keep_synced`` in the background for as long as the block runs (a server's lifetime)."""
+        task = asyncio.create_task(self.keep_synced(urls, poll=poll), name="durable-apps")
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def keep_synced(self, urls: Iterable[str] = (), *, interval: float = POLL_INTERVAL_S,
+                          poll: bool = True) -> None:
+        """Add ``urls`` (``--sdk-url``), then sync the apps every ``interval`` seconds until cancelled —
+        all of them, or with ``poll=False`` only those whose sync failed (as the dev server's
+        ``--no-poll`` does). A failure is kept on its app; this never raises for one."""
+        for url in urls:
+            try:
+                await self.add_url(url)
+            except ValueError as exc:
+                log.error("--sdk-url %s: %s", url, exc)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.poll(only_failing=not poll)
+            except Exception:     # one bad round must not end syncing for the session
+                log.exception("syncing the apps failed; trying again in %s s", interval)
 
 
 def _register_body(app: AppSync) -> dict[str, Any]:

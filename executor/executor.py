@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from executor.apps import Apps
 from executor.drivers.inngest.driver import InngestDriver
+from executor.drivers.inngest.gateway import call_gateway
 from executor.drivers.inngest.sync import DRIVER
 from executor.drivers.local.driver import LocalDriver
 from executor.drivers.local.function import LOCAL, Function
@@ -53,11 +54,15 @@ class Executor:
         self._local = LocalDriver(self.clock.now_ms)
         self._inngest = InngestDriver(self.clock.now_ms, signing_key=signing_key)
         self._engine = Engine(self.store, self.clock, self.feed, self.limits, backoff or default_backoff,
-                              {LOCAL: self._local, DRIVER: self._inngest}, concurrency=concurrency)
+                              {LOCAL: self._local, DRIVER: self._inngest}, concurrency=concurrency,
+                              gateway=self._ai_gateway)
         #: Apps served by an Inngest SDK (sync, resync, remove).
         self.apps = Apps(self.store, self._engine, self._inngest, self.clock, self.feed)
         self._initial = list(functions)
         self._started = False
+
+    async def _ai_gateway(self, step: str, opts: Mapping[str, Any]) -> Op:
+        return await call_gateway(self._inngest.client, step, opts, now_ms=self.clock.now_ms())
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -155,9 +160,11 @@ class Executor:
         """Start ``function_id`` now with ``data``, whatever its triggers."""
         return await self._engine.start_run(function_id, data or {})
 
-    async def rerun(self, run_id: str) -> Run:
-        """Start a fresh run of the same function with the same event (no memo carried over)."""
-        return await self._engine.rerun(run_id)
+    async def rerun(self, run_id: str, *, from_step: str | None = None) -> Run:
+        """Start a fresh run of the same function with the same event. With ``from_step`` (a step
+        id as shown, or its hashed id) the new run keeps the results of every step the old one
+        reached before it, and runs that step and the rest again (Inngest's "rerun from step")."""
+        return await self._engine.rerun(run_id, from_step=from_step)
 
     async def cancel(self, run_id: str) -> bool:
         """Cancel a run at its next step boundary. False if it had already finished."""
@@ -220,8 +227,14 @@ class Executor:
                         raise NotFoundError(f"no run with id {run_id!r}")
                     if run.finished:
                         return run
-                    while not any(c.run_id == run_id and c.kind == ChangeKind.RUN for c in await sub.get_batch()):
-                        pass
+                    while True:     # until this run ends (or changes were lost: then read it again)
+                        batch = await sub.get_batch()
+                        if sub.overflowed:
+                            sub.overflowed = False
+                            break
+                        if any(c.run_id == run_id and c.kind == ChangeKind.RUN and c.status is not None
+                               and RunStatus(c.status).finished for c in batch):
+                            break
 
     def subscribe(self, maxsize: int = 100_000) -> Subscription:
         """A live stream of ``Change`` records (run, step, event, function) in commit order."""

@@ -97,7 +97,8 @@ class StepState:
             "id": self.step_id, "name": self.name, "hashed_id": self.hashed_id, "op": self.op,
             "status": self.status, "attempts": self.attempts, "output": self.output,
             "error": self.error, "started_at": self.started_at, "ended_at": self.ended_at,
-            "due_at": self.due_at, "detail": self.detail, "group": self.group, "seq": self.seq,
+            "due_at": self.due_at, "detail": {k: v for k, v in self.detail.items() if not k.startswith("_")},
+            "group": self.group, "seq": self.seq,
         }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import threading
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -82,6 +83,10 @@ class EmbeddedBackend:
         self.db = db
         self.title = f"embedded · {Path(db).name if db != ':memory:' else 'in memory'}"
         self.announcement = ""
+        self.quit_warning = ("This console runs the executor: runs stop with it, and the database is in memory, "
+                             "so every run and event is lost." if db == ":memory:" else
+                             f"This console runs the executor: sleeping, waiting and running runs pause until "
+                             f"durable-tui starts again on {db}.")
         #: The current load errors, shared with the HTTP API this backend serves.
         self.load_status = LoadStatus(list(load_errors))
         #: Run on the executor's loop beside it until close (the HTTP API); set before start().
@@ -184,7 +189,19 @@ class EmbeddedBackend:
             result = fn(ex)
             return await result if asyncio.iscoroutine(result) else result  # type: ignore[return-value]
 
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), self._loop))
+        coro = call()
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        except RuntimeError:            # the executor's loop has stopped: the console is closing
+            coro.close()
+            raise
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            # Given up before the executor's loop started it (the console quitting, say): it never
+            # will, so close it rather than leave a coroutine nobody awaits.
+            if future.cancel():
+                coro.close()
 
     def now_ms(self) -> int:
         """The executor's clock; the wall clock until the executor (and its clock) is up."""
@@ -198,17 +215,22 @@ class EmbeddedBackend:
 
     async def functions(self) -> list[FunctionInfo]:
         loaded, counts = await self.on_executor(_functions_and_counts)
-        errors = {str(Path(e.file)): e.describe() for e in self.load_status.errors}
-        out = []
+        # Keyed by the real path: every function of a broken file is flagged, not only the first.
+        errors = {os.path.realpath(e.file): (e.file, e.describe()) for e in self.load_status.errors}
+        out, flagged = [], set()
         for fn in loaded.values():
             file = str(Path(fn.source_file)) if fn.source_file else None
+            real = os.path.realpath(file) if file else None
+            error = errors.get(real) if real else None
+            if error is not None:
+                flagged.add(real)
             out.append(FunctionInfo(
                 id=fn.id, name=fn.display_name, file=file, mode=fn.mode, retries=fn.retries,
                 triggers=tuple(trigger_text(t.to_dict()) for t in fn.triggers),
-                events=tuple(t.event for t in fn.event_triggers),
-                error=errors.pop(file, None) if file else None, counts=dict(counts.get(fn.id, {}))))
+                events=tuple(t.event for t in fn.spec().event_triggers),
+                error=error[1] if error else None, counts=dict(counts.get(fn.id, {}))))
         out.extend(FunctionInfo(id=Path(file).name, name=Path(file).name, file=file, error=message)
-                   for file, message in errors.items())
+                   for real, (file, message) in errors.items() if real not in flagged)
         return out
 
     async def runs(self, *, status: str | None = None, function_id: str | None = None,
@@ -230,6 +252,19 @@ class EmbeddedBackend:
 
     async def steps(self, run_id: str) -> list[StepState]:
         return await self.on_executor(lambda ex: ex.steps(run_id))
+
+    async def run_counts(self) -> dict[str, int]:
+        """One ``GROUP BY`` in the store, not a pass over the runs."""
+        return await self.on_executor(lambda ex: ex.store.count_runs())
+
+    async def events_by_id(self, event_ids: Iterable[str]) -> list[Event]:
+        wanted = list(dict.fromkeys(i for i in event_ids if i))
+
+        async def fetch(ex: Executor) -> list[Event]:
+            found = [await ex.event(event_id) for event_id in wanted]
+            return [event for event in found if event is not None]
+
+        return await self.on_executor(fetch)
 
     async def event_names(self, event_ids: Iterable[str]) -> dict[str, str]:
         """Event names by id, cached: events never change once stored."""

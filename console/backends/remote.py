@@ -14,20 +14,40 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
-from console.backend import EventInfo, FunctionInfo, Kind, LogLine, SendResult, WaitInfo, trigger_text
+from console.backend import (
+    EventInfo,
+    FunctionInfo,
+    Kind,
+    LogLine,
+    SendResult,
+    WaitInfo,
+    connection_change,
+    trigger_text,
+)
 from executor import Change, Event, Run, StepState
 from executor.service.client import ApiRequestError, Client, ServerUnavailableError
 
 _RUN_FIELDS = {f.name for f in fields(Run)}
 #: How many runs the Functions view's counts read at most (pages of 1000).
 COUNT_PAGES = 20
-RECONNECT_SECONDS = 2.0
+#: Seconds before the first reconnection attempt, doubling up to ``RECONNECT_MAX``.
+RECONNECT_FIRST = 1.0
+RECONNECT_MAX = 10.0
+#: Pause before reconnecting to a stream the server closed, so a server that keeps closing it
+#: is not hammered.
+RESYNC_PAUSE = 0.2
 
 
 def run_from_dict(raw: dict[str, Any]) -> Run:
     return Run(**{k: v for k, v in raw.items() if k in _RUN_FIELDS})
+
+
+def _load_error_text(error: dict[str, Any]) -> str:
+    where = f"{error.get('file')}:{error['line']}" if error.get("line") else str(error.get("file"))
+    return f"{where}: {error.get('message')}"
 
 
 def step_from_dict(run_id: str, raw: dict[str, Any]) -> StepState:
@@ -51,6 +71,7 @@ class RemoteBackend:
         self.url = url.rstrip("/")
         self.title = f"attached · {self.url}"
         self.announcement = announcement
+        self.quit_warning = ""
         self._key = key
         self._client: Client | None = None
         self._event_names: dict[str, str] = {}
@@ -89,21 +110,30 @@ class RemoteBackend:
     async def functions(self) -> list[FunctionInfo]:
         listing = await self.client.functions()
         counts = await self._run_counts()
-        out = []
+        out, flagged = [], set()
         for raw in listing.functions:
             error = raw.get("load_error")
+            if error:
+                flagged.add(error.get("file"))
             out.append(FunctionInfo(
                 id=raw["id"], name=raw.get("name") or raw["id"], file=raw.get("source_file"), mode=raw.get("mode", ""),
                 retries=raw.get("retries"), counts=dict(counts.get(raw["id"], {})),
                 triggers=tuple(trigger_text(t) for t in raw.get("triggers", [])),
                 events=tuple(t["event"] for t in raw.get("triggers", []) if "event" in t),
-                error=f"{error.get('file')}:{error.get('line')}: {error.get('message')}" if error else None))
-        loaded_files = {f.file for f in out}
+                error=_load_error_text(error) if error else None))
+        # A broken file none of whose functions is loaded gets a row of its own.
         for error in listing.load_errors:
-            if error.get("file") not in loaded_files:
-                out.append(FunctionInfo(id=str(error.get("file")), name=str(error.get("file")), file=error.get("file"),
-                                        error=f"{error.get('file')}:{error.get('line')}: {error.get('message')}"))
+            if error.get("file") not in flagged:
+                name = Path(str(error.get("file"))).name
+                out.append(FunctionInfo(id=name, name=name, file=error.get("file"), error=_load_error_text(error)))
         return out
+
+    async def run_counts(self) -> dict[str, int]:
+        """Summed from pages of runs (up to ``COUNT_PAGES``): the API has no count query."""
+        total: Counter[str] = Counter()
+        for counts in (await self._run_counts()).values():
+            total.update(counts)
+        return dict(total)
 
     async def _run_counts(self) -> dict[str, Counter[str]]:
         counts: dict[str, Counter[str]] = {}
@@ -162,6 +192,17 @@ class RemoteBackend:
         for event_id in {i for i in event_ids if i and i not in self._event_names}:
             self._event_names[event_id] = (await self.client.event(event_id))["name"]
         return {i: self._event_names[i] for i in event_ids if i in self._event_names}
+
+    async def events_by_id(self, event_ids: Iterable[str]) -> list[Event]:
+        """One request per event: the API has no batch read."""
+        out = []
+        for event_id in dict.fromkeys(i for i in event_ids if i):
+            try:
+                out.append(Event.from_dict(await self.client.event(event_id)))
+            except ApiRequestError as exc:
+                if exc.status != 404:
+                    raise
+        return out
 
     async def events(self, *, limit: int = 200, before: str | None = None) -> list[EventInfo]:
         page = await self.client.events(limit=min(limit, 1000), cursor=before)
@@ -224,20 +265,39 @@ class RemoteBackend:
     # ---- live ---------------------------------------------------------------------------
 
     async def subscribe(self) -> AsyncIterator[list[Change]]:
-        """Changes from the server's SSE stream (its hot-reload notices arrive as log changes);
-        on a drop, a log line, a pause, a reconnect and a reload (whatever happened meanwhile
-        was not seen)."""
+        """Changes from the server's SSE stream (its hot-reload notices arrive as log changes).
+
+        When the server stops answering: one log line, then a ``Kind.CONNECTION`` change per
+        attempt saying when the next one is (backing off up to ``RECONNECT_MAX``), so the console
+        can show how long it waits; once back, a connection change and a reload (whatever
+        happened meanwhile was not seen)."""
         yield [line.to_change() for line in self._lines]
+        failures, resync = 0, False
         while True:
             try:
                 async with self.client.stream() as changes:
+                    if failures:
+                        yield [self._note("INFO", "console", f"reconnected to {self.url}").to_change(),
+                               connection_change(True), Change(Kind.RELOAD, "*")]
+                    elif resync:
+                        yield [Change(Kind.RELOAD, "*")]
+                    failures, resync = 0, False
                     async for raw in changes:
                         if raw["kind"] == "reset":
                             yield [Change(Kind.RELOAD, "*")]
                         else:
                             yield [Change(raw["kind"], raw["id"], raw.get("run_id"), raw.get("status"),
                                           raw.get("data") or {})]
+                # The server closed the stream (a clean shutdown, say): reconnect at once and
+                # reload; a server that is gone shows up as a failure there.
+                resync = True
+                await asyncio.sleep(RESYNC_PAUSE)
             except ServerUnavailableError as exc:
-                yield [self._note("WARNING", "console", f"live stream lost: {exc}; retrying").to_change()]
-            await asyncio.sleep(RECONNECT_SECONDS)
-            yield [Change(Kind.RELOAD, "*")]
+                failures += 1
+                delay = min(RECONNECT_FIRST * 2 ** (failures - 1), RECONNECT_MAX)
+                batch = [connection_change(False, delay, str(exc))]
+                if failures == 1:
+                    message = f"lost the connection to {self.url}: {exc}; retrying, the views keep the last data"
+                    batch.insert(0, self._note("WARNING", "console", message).to_change())
+                yield batch
+                await asyncio.sleep(delay)

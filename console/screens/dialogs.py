@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Label, Static
 
 from executor.service.printable import printable
@@ -48,30 +48,54 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+#: One section of the help: a heading and its rows of (keys, what they do, binding id).
+Section = tuple[str, list[tuple[str, str, str]]]
+
+
+def help_sections(screen: Screen[object], title: str) -> list[Section]:
+    """The keys active on ``screen``: the view's own first (those of its widgets and itself),
+    then the ones that work everywhere. Only bindings with an id are listed: they are ours, and
+    the id is what ``keys.toml`` remaps."""
+    app = screen.app
+    rows: dict[bool, dict[str, tuple[list[str], str]]] = {True: {}, False: {}}
+    for active in screen.active_bindings.values():
+        binding = active.binding
+        if not (binding.id and binding.description):
+            continue
+        keys, _ = rows[active.node is not app].setdefault(binding.id, ([], binding.tooltip or binding.description))
+        keys.append(app.get_key_display(binding))
+    return [(heading, [(" ".join(keys), description, binding_id)
+                       for binding_id, (keys, description) in rows[own].items()])
+            for heading, own in ((f"{title}", True), ("everywhere", False)) if rows[own]]
+
+
 class HelpScreen(ModalScreen[None]):
-    """The keys of the view underneath, and notes on what they do there."""
+    """The keys of the view underneath (its own first), and notes on what they do there."""
 
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help.close")]
 
-    def __init__(self, title: str, keys: Sequence[tuple[str, str]], notes: str) -> None:
+    def __init__(self, title: str, sections: Sequence[Section], notes: str) -> None:
         super().__init__()
         self._title = title
-        self._keys = keys
+        self.sections = sections
         self._notes = notes
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        for key, description in self._keys:
-            table.add_row(key, description)
+        table.add_column(style="dim", no_wrap=True)
+        for heading, rows in self.sections:
+            table.add_row(Text(heading, style="bold underline"), "", "")
+            for keys, description, binding_id in rows:
+                table.add_row(keys, description, binding_id)
         with Vertical(id="dialog", classes="help"):
             yield Label(f"Keys: {self._title}", id="dialog-title")
             with VerticalScroll():
                 yield Static(table)
                 if self._notes:
                     yield Static(Text("\n" + self._notes, style="dim"))
-            yield Label("esc closes", classes="form-note")
+            yield Label("esc closes · ctrl+p or : lists every command", classes="form-note")
 
     def action_close(self) -> None:
         self.dismiss(None)

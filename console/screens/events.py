@@ -14,6 +14,7 @@ from ..widgets.details import event_details
 from ..widgets.format import clock_time, short_id
 from ..widgets.live_table import Cell, Column, Flex, LiveTable, lay_out
 from .base import WIDE_FROM, Selection
+from .run_query import json_text
 from .table_view import TableView
 
 #: Events listed (each costs a lookup of the runs it started).
@@ -31,6 +32,8 @@ def runs_text(info: EventInfo) -> str:
 
 class EventsScreen(TableView[EventInfo]):
     VIEW = "events"
+    NOUN = "events"
+    FILTER_HINT = "filter as you type: name, id, data or run words (enter keeps it, esc clears it)"
     ACTIONS = frozenset({"copy_id"})
     TABLE_ID = "events-table"
     PANE_ID = "event-detail"
@@ -48,7 +51,7 @@ class EventsScreen(TableView[EventInfo]):
         return info.event.id
 
     def order(self, key: str) -> tuple[int, str]:
-        return (self.rows[key].event.ts, key)
+        return (self.loaded[key].event.ts, key)
 
     def cells(self, info: EventInfo) -> dict[str, Cell]:
         return {"time": clock_time(info.event.ts, self.backend.now_ms()), "name": info.event.name,
@@ -56,6 +59,12 @@ class EventsScreen(TableView[EventInfo]):
 
     def details(self, info: EventInfo) -> RenderableType:
         return event_details(info, self.backend.now_ms())
+
+    def search_text(self, info: EventInfo) -> str:
+        return " ".join((info.event.name, info.event.id, json_text(info.event.data), *info.started, *info.resumed))
+
+    def empty_hint(self) -> str:
+        return "No events yet. Press e to send one."
 
     async def refresh_view(self, dirty: Dirty) -> None:
         if dirty.reload:
@@ -65,9 +74,9 @@ class EventsScreen(TableView[EventInfo]):
         else:
             return
         with self.table.cursor_kept():
-            if self.show(infos):
-                self.drop(sorted(self.rows, key=self.order)[: max(len(self.rows) - WINDOW, 0)])
-        self.show_empty(None if self.rows else "No events yet. Press e to send one.")
+            self.show(infos)
+            self.drop(sorted(self.loaded, key=self.order)[: max(len(self.loaded) - WINDOW, 0)])
+        self.update_empty()
         self.show_detail()
 
     def on_live_table_row_selected(self, event: LiveTable.RowSelected) -> None:

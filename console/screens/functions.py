@@ -26,11 +26,14 @@ COUNTS_EVERY = 2.0
 
 class FunctionsScreen(TableView[FunctionInfo]):
     VIEW = "functions"
+    NOUN = "functions"
+    FILTER_HINT = "filter as you type: id, trigger, file or error words (enter keeps it, esc clears it)"
     ACTIONS = frozenset({"copy_id"})
     TABLE_ID = "functions-table"
     PANE_ID = "function-detail"
     HELP = ("enter shows the function's runs; i invokes it with data you type (whatever its triggers)\n"
-            "runs: total, then ▶ running ◌ queued ✘ failed; ⚠ marks a file that failed to load")
+            "runs: total, then ▶ running ◌ queued ✘ failed; ⚠ marks a file that failed to load and every\n"
+            "function of it (they run their last good version until the file loads again); they are listed first")
 
     def __init__(self) -> None:
         super().__init__()
@@ -48,8 +51,11 @@ class FunctionsScreen(TableView[FunctionInfo]):
     def key_of(self, info: FunctionInfo) -> str:
         return info.key
 
-    def order(self, key: str) -> tuple[bool, str]:
-        return (not self.rows[key].loaded, key)
+    def order(self, key: str) -> tuple[bool, bool, str]:
+        """Whatever needs attention first: files that failed to load, then the functions of broken
+        files (still running their last good version), then the healthy ones."""
+        info = self.rows[key]
+        return (info.error is None, info.loaded, key)
 
     def cells(self, info: FunctionInfo) -> dict[str, Cell]:
         name: Cell = Text(f"⚠ {info.id}", style="yellow") if info.error else info.id
@@ -62,6 +68,12 @@ class FunctionsScreen(TableView[FunctionInfo]):
 
     def details(self, info: FunctionInfo) -> RenderableType:
         return function_details(info)
+
+    def search_text(self, info: FunctionInfo) -> str:
+        return " ".join(filter(None, (info.id, info.name, *info.triggers, info.file, info.error)))
+
+    def empty_hint(self) -> str:
+        return self.console_app.no_functions_hint()
 
     async def refresh_view(self, dirty: Dirty) -> None:
         if not (dirty.reload or dirty.functions or dirty.runs):
@@ -76,7 +88,7 @@ class FunctionsScreen(TableView[FunctionInfo]):
         self._counted_at = time.monotonic()
         self.console_app.function_count = sum(1 for f in infos if f.loaded)
         self.replace(infos)
-        self.show_empty(None if infos else self.console_app.no_functions_hint())
+        self.update_empty()
         self.show_detail()
 
     def _count_later(self) -> None:

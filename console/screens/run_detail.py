@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Static, Tree
 
@@ -38,6 +39,7 @@ def summary_line(run: Run, event: Event | None, now_ms: int) -> Text:
 
 class RunDetailScreen(ViewScreen):
     ACTIONS = frozenset({"cancel_run", "rerun", "fire", "copy_id"})
+    BINDINGS = [Binding("escape", "app.back", "Back", id="back", tooltip="Go back to the list")]
     HELP = ("↑/↓ move through the steps; the pane shows the selected step or, on the top line, the run\n"
             "f on a sleeping or waiting step fires it now; e / s on an event / signal wait pre-fill the send\n"
             "esc goes back")

@@ -1,8 +1,10 @@
-"""The Runs view: a live table of the newest runs, filterable and sortable, cursor kept on its run.
+"""The Runs view: a live table of the newest runs, filterable and sortable, cursor kept on its run,
+rows marked for bulk cancel and rerun.
 
-It holds a window of the newest ``WINDOW`` runs that pass the filter. A change to a run fetches
-that run alone and patches its row; a new run is added and the oldest beyond the window
-dropped. Only a filter change or a lost-changes reload reads the window again.
+It holds a window of the newest ``WINDOW`` runs that pass the status and fn parts of the filter
+(read from the backend); its words filter those on screen. A change to a run fetches that run
+alone and patches its row; a new run is added and the oldest beyond the window dropped. Only a
+change of status or fn, or a lost-changes reload, reads the window again.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from textual.binding import Binding
-from textual.widgets import Input
+from textual.widgets import Static
 
 from executor import Run
 
@@ -21,10 +23,12 @@ from ..messages import Dirty
 from ..widgets.format import RUN_STATUS, clock_time, duration, short_id, status_text
 from ..widgets.live_table import Cell, Column, Flex, LiveTable, lay_out
 from .base import WIDE_FROM, Selection
-from .run_query import RunQuery
+from .run_query import RunQuery, TextQuery, json_text
 from .table_view import TableView
 
 WINDOW = 1000
+#: Characters of an event's data the search looks at.
+SEARCH_CHARS = 65536
 
 
 @dataclass(frozen=True)
@@ -64,37 +68,49 @@ def run_columns(width: int) -> list[Column]:
                            Column("started", "started", 12), Column("duration", "took", 7)])
 
 
-class FilterInput(Input):
-    """The `/` filter line; `esc` clears it."""
-
-    BINDINGS = [Binding("escape", "clear", "Clear filter", id="runs.filter.clear")]
-
-    async def action_clear(self) -> None:
-        self.value = ""
-        await self.action_submit()
-
-
 class RunsScreen(TableView[Run]):
     VIEW = "runs"
+    NOUN = "runs"
     ACTIONS = frozenset({"cancel_run", "rerun", "copy_id"})
     TABLE_ID = "runs-table"
-    HELP = ("/ filter: free text, status:failed, fn:FUNCTION_ID (esc in the filter clears it)\n"
-            "o sort: newest first → status → function → longest first\n"
-            "enter opens the run; the cursor stays on its run while rows update")
+    FILTER_HINT = "filter as you type: words  status:failed  fn:FUNCTION_ID   (enter keeps it, esc clears it)"
+    HELP = ("/ filters as you type: status:failed, fn:FUNCTION_ID and words, which are found in the run's id,\n"
+            "function, step, event name and data, output and error (among the newest 1000 runs that match\n"
+            "status and fn)\n"
+            "o sorts: newest first → status → function → longest first\n"
+            "space marks a run (a marks every listed run); c and r then act on the marked runs;\n"
+            "C and R act on every listed run (what the filter matches); all of them ask first\n"
+            "runs: the counts of every run by status; started/s and failed/s: the last minute, per second")
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="runs.filter"),
-        Binding("o", "sort", "Sort", id="runs.sort"),
+        Binding("o", "sort", "Sort", id="runs.sort", tooltip="Sort the runs by the next column"),
+        Binding("space", "mark", "Mark", id="runs.mark", tooltip="Mark or unmark the run under the cursor"),
+        Binding("a", "mark_all", "Mark all", show=False, id="runs.mark_all",
+                tooltip="Mark every listed run (again: unmark them)"),
+        Binding("C", "cancel_matching", "Cancel all", show=False, id="runs.cancel_matching",
+                tooltip="Cancel every listed run, all that match the filter (asks first, says how many)"),
+        Binding("R", "rerun_matching", "Rerun all", show=False, id="runs.rerun_matching",
+                tooltip="Rerun every listed run, all that match the filter (asks first, says how many)"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self._names: dict[str, str] = {}
-        self._query = RunQuery()
+        #: Event name and data of the listed runs, as searched text, read only while a search is on.
+        self._event_text: dict[str, str] = {}
         self._sort = 0
+        self.marks_line = Static(id="marks", classes="-hidden")
+        self._marks_shown = 0
 
-    def compose_above(self) -> Iterable:
-        yield FilterInput(placeholder="filter: text  status:failed  fn:FUNCTION_ID   (enter applies, esc clears)",
-                          id="filter", classes="-hidden")
+    @property
+    def run_query(self) -> RunQuery:
+        return cast(RunQuery, self.query_now)
+
+    def parse_query(self, text: str) -> RunQuery:
+        return RunQuery.parse(text)
+
+    def compose_body(self) -> Iterable:
+        yield from super().compose_body()
+        yield self.marks_line
 
     def columns(self, width: int) -> list[Column]:
         return run_columns(width)
@@ -104,6 +120,7 @@ class RunsScreen(TableView[Run]):
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.table.markable = True
         self.columns_changed()
 
     def key_of(self, run: Run) -> str:
@@ -125,68 +142,76 @@ class RunsScreen(TableView[Run]):
             "step": run.current_step or "",
         }
 
+    def passes(self, run: Run) -> bool:
+        event = run.event_id or ""
+        return self.run_query.matches(run, self._names.get(event, ""), self._event_text.get(event, ""))
+
+    def empty_hint(self) -> str:
+        if not self.console_app.function_count:
+            return self.console_app.no_functions_hint()
+        return self.console_app.first_steps_hint()
+
     # ---- refresh ------------------------------------------------------------------------
+
+    def _in_window(self, run: Run) -> bool:
+        """Whether the run belongs among those read (the status and fn parts of the filter)."""
+        query = self.run_query
+        return ((query.status is None or run.status == query.status)
+                and (query.function_id is None or run.function_id == query.function_id))
 
     async def refresh_view(self, dirty: Dirty) -> None:
         if dirty.reload:
-            runs = await self.backend.runs(status=self._query.status, function_id=self._query.function_id,
-                                           limit=WINDOW)
-            await self._learn_names(runs)
-            self.replace([r for r in runs if self._matches(r)])
+            query = self.run_query
+            runs = await self.backend.runs(status=query.status, function_id=query.function_id, limit=WINDOW)
+            await self._learn(runs)
+            self.replace(runs)
         elif dirty.runs:
             runs = await self.backend.runs_by_id(dirty.runs)
-            await self._learn_names(runs)
+            await self._learn(runs)
             with self.table.cursor_kept():
-                self.drop(r.id for r in runs if not self._matches(r))
-                if self.show([r for r in runs if self._matches(r)]):
-                    self.drop(heapq.nsmallest(max(len(self.rows) - WINDOW, 0), self.rows))
-        self._update_empty()
+                self.drop(r.id for r in runs if not self._in_window(r))
+                self.show([r for r in runs if self._in_window(r)])
+                self.drop(heapq.nsmallest(max(len(self.loaded) - WINDOW, 0), self.loaded))
+        self.update_empty()
+        self._show_marks()
 
-    async def _learn_names(self, runs: list[Run]) -> None:
+    async def _learn(self, runs: list[Run]) -> None:
+        """Event names for the rows; while a search is on, the events' data too."""
         unknown = {r.event_id for r in runs if r.event_id and r.event_id not in self._names}
         if unknown:
             self._names.update(await self.backend.event_names(unknown))
+        if self.run_query.text:
+            missing = {r.event_id for r in runs if r.event_id and r.event_id not in self._event_text}
+            if missing:
+                for event in await self.backend.events_by_id(missing):
+                    self._event_text[event.id] = f"{event.name} {json_text(event.data)[:SEARCH_CHARS]}"
 
-    def _matches(self, run: Run) -> bool:
-        return self._query.matches(run, self._names.get(run.event_id or ""))
+    def filter_changed(self, old: TextQuery) -> None:
+        query = self.run_query
+        if not isinstance(old, RunQuery) or (old.status, old.function_id) != (query.status, query.function_id):
+            self.reload()
+            return
+        if not query.text:
+            self._event_text.clear()
+        self.refilter()
+        if query.text:
+            self.run_worker(self._search_events(), group="search", exclusive=True, exit_on_error=False)
+
+    async def _search_events(self) -> None:
+        """Read the listed runs' events so the search finds words in their data, then filter again."""
+        runs = list(self.loaded.values())
+        try:
+            await self._learn(runs)
+        except Exception as exc:
+            if not self.console_app.is_disconnect(exc):
+                self.console_app.report_failure("reading events for the search", exc)
+            return
+        self.refilter()
 
     def tick(self, now_ms: int) -> None:
         self.show([run for run in self.rows.values() if run.started_at is not None and run.ended_at is None])
 
-    def _update_empty(self) -> None:
-        if self.rows:
-            self.show_empty(None)
-        elif self._query.active:
-            self.show_empty(f"No runs match the filter “{self._query.describe()}”. Press / and esc to clear it.")
-        elif not self.console_app.function_count:
-            self.show_empty(self.console_app.no_functions_hint())
-        else:
-            self.show_empty(self.console_app.first_steps_hint())
-
     # ---- actions ------------------------------------------------------------------------
-
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", FilterInput)
-        box.remove_class("-hidden")
-        box.focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.set_filter(event.value)
-
-    def set_filter(self, text: str) -> None:
-        try:
-            query = RunQuery.parse(text)
-        except ValueError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        box = self.query_one("#filter", FilterInput)
-        box.value = text
-        box.set_class(not query.active, "-hidden")
-        self.table.focus()
-        if query != self._query:
-            self._query = query
-            self.reload()
 
     def action_sort(self) -> None:
         self._sort = (self._sort + 1) % len(SORTS)
@@ -195,13 +220,57 @@ class RunsScreen(TableView[Run]):
             self.reorder()
         self.notify(f"sorted by {SORTS[self._sort].label}", timeout=2)
 
+    def action_mark(self) -> None:
+        key = self.table.cursor_key
+        if key is None:
+            return
+        self.table.toggle_mark(key)
+        self.table.action_move(1)
+        self._show_marks()
+
+    def action_mark_all(self) -> None:
+        listed = set(self.rows)
+        self.table.set_marks(set() if listed and listed <= self.table.marks else listed)
+        self._show_marks()
+
+    def clear_marks(self) -> None:
+        self.table.set_marks(set())
+        self._show_marks()
+
+    def _show_marks(self) -> None:
+        count = len(self.table.marks)
+        if count == self._marks_shown:
+            return
+        self._marks_shown = count
+        self.marks_line.set_class(not count, "-hidden")
+        self.marks_line.update(f"■ {count} marked: c cancels them, r reruns them; space unmarks, a toggles all")
+
+    def _listed(self) -> tuple[list[Run], str, str]:
+        """Every listed run, how to call them, and a warning when the window may leave some out."""
+        runs = list(self.rows.values())
+        which = f"matching “{self.query_now.describe()}”" if self.query_now.active else "all listed"
+        note = (f"Only the newest {WINDOW} runs are loaded; older ones that match are left alone."
+                if len(self.loaded) >= WINDOW else "")
+        return runs, which, note
+
+    def action_cancel_matching(self) -> None:
+        runs, which, note = self._listed()
+        if runs:
+            self.console_app.cancel_many(runs, which, note)
+
+    def action_rerun_matching(self) -> None:
+        runs, which, note = self._listed()
+        if runs:
+            self.console_app.rerun_many(runs, which, note)
+
     def on_live_table_row_selected(self, event: LiveTable.RowSelected) -> None:
         event.stop()
         self.console_app.open_run(event.key)
 
     def selection(self) -> Selection:
+        marked = tuple(self.rows[key] for key in self.table.keys() if key in self.table.marks)
         run = self.current
         if run is None:
-            return Selection()
+            return Selection(marked=marked)
         return Selection(run_id=run.id, run_finished=run.finished, function_id=run.function_id,
-                         copy=("run id", run.id))
+                         copy=("run id", run.id), marked=marked)

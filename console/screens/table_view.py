@@ -1,9 +1,9 @@
-"""``TableView``: a view whose body is a ``LiveTable`` of records keyed by id, with an optional
-detail pane under it showing the record at the cursor.
+"""``TableView``: a view whose body is a ``LiveTable`` of records keyed by id, filtered as you
+type (`/`), with an optional detail pane under it showing the record at the cursor.
 
-It owns the record map and the table side of every refresh (upsert by key, drop what left,
-re-order only when rows were added, relayout on resize), so each view only says how to fetch
-its records and how one looks.
+It owns the record maps and the table side of every refresh (upsert by key, drop what left,
+re-order only when rows were added, relayout on resize, re-filter when the filter changes), so
+each view only says how to fetch its records, how one looks and what text finds it.
 """
 
 from __future__ import annotations
@@ -12,24 +12,54 @@ from collections.abc import Iterable
 from typing import Any, ClassVar, Generic, TypeVar
 
 from rich.console import RenderableType
+from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.events import Resize
-from textual.widgets import Static
+from textual.timer import Timer
+from textual.widgets import Input, Label, Static
 
 from ..widgets.details import DetailPane
 from ..widgets.live_table import Cell, Column, LiveTable
 from .base import ViewScreen
+from .run_query import TextQuery
 
 R = TypeVar("R")
+#: Typing pauses this long before the list is filtered again.
+FILTER_DELAY = 0.12
+
+
+class FilterInput(Input):
+    """The `/` filter line: the list follows as you type; `enter` keeps it, `esc` clears it."""
+
+    BINDINGS = [Binding("escape", "clear", "Clear filter", id="list.filter.clear")]
+
+    async def action_clear(self) -> None:
+        self.value = ""
+        await self.action_submit()
 
 
 class TableView(ViewScreen, Generic[R]):
     TABLE_ID: ClassVar[str] = "table"
     #: The detail pane's id, or None for a view without one.
     PANE_ID: ClassVar[str | None] = None
+    #: What the filter line says before anything is typed.
+    FILTER_HINT: ClassVar[str] = "filter: words to find (enter keeps it, esc clears it)"
+    #: What the rows are, for "No … match".
+    NOUN: ClassVar[str] = "rows"
+    # Priority: the filter line takes focus as `/` arrives, so the keys typed right after it are the
+    # filter even in a burst (a paste, a fast typist over SSH); in the line itself `/` is text.
+    BINDINGS = [Binding("slash", "filter", "Filter", id="list.filter", priority=True,
+                        tooltip="Filter the list as you type (esc in the filter clears it)")]
+    # The rows, never the (hidden) filter line: keys typed while the view opens must not land in it.
+    AUTO_FOCUS = "LiveTable"
 
     def __init__(self) -> None:
         super().__init__()
+        #: Everything read from the backend, and the part of it that passes the filter (shown).
+        self.loaded: dict[str, R] = {}
         self.rows: dict[str, R] = {}
+        self.query_now: TextQuery = self.parse_query("")
+        self._filter_timer: Timer | None = None
         # Held, not queried: a timer may tick while the screen is being taken down.
         self.table = LiveTable(id=self.TABLE_ID)
         self.pane = DetailPane(id=self.PANE_ID) if self.PANE_ID else None
@@ -45,6 +75,10 @@ class TableView(ViewScreen, Generic[R]):
     def cells(self, record: R) -> dict[str, Cell]:
         raise NotImplementedError
 
+    def search_text(self, record: R) -> str:
+        """What free text in the filter finds this record by."""
+        raise NotImplementedError
+
     def order(self, key: str) -> Any:
         """Where a row goes (ascending unless ``reverse_order``)."""
         return key
@@ -54,13 +88,17 @@ class TableView(ViewScreen, Generic[R]):
     def details(self, record: R) -> RenderableType:
         raise NotImplementedError
 
-    def compose_above(self) -> Iterable:
-        return ()
+    def empty_hint(self) -> str:
+        """What to do when there is nothing to list at all."""
+        return f"No {self.NOUN} yet."
 
     # ---- layout -------------------------------------------------------------------------
 
     def compose_body(self) -> Iterable:
-        yield from self.compose_above()
+        with Horizontal(id="filter-row", classes="-hidden"):
+            yield Label("/", id="filter-label")
+            yield FilterInput(placeholder=self.FILTER_HINT, id="filter")
+        yield Static(id="filter-error", classes="-hidden")
         yield self.table
         yield Static(id="empty", classes="empty")
         if self.pane is not None:
@@ -75,35 +113,50 @@ class TableView(ViewScreen, Generic[R]):
         if self.table.set_columns(self.columns(event.size.width)):
             self.columns_changed()
             with self.table.cursor_kept():
-                self.show(list(self.rows.values()))
+                self.show(list(self.loaded.values()))
 
     def columns_changed(self) -> None:
         """The columns were laid out anew (a sort marker to put back, say)."""
 
     # ---- rows ---------------------------------------------------------------------------
 
+    def passes(self, record: R) -> bool:
+        return not self.query_now.active or self.query_now.matches_text(self.search_text(record))
+
     def show(self, records: Iterable[R]) -> bool:
-        """Add or patch rows; re-order once if any was added. True when rows were added."""
+        """Take these records in: add or patch the rows that pass the filter, take out those that
+        no longer do; re-order once if any was added. True when rows were added."""
         added = False
         for record in records:
             key = self.key_of(record)
-            self.rows[key] = record
-            added |= self.table.upsert(key, self.cells(record))
+            self.loaded[key] = record
+            if self.passes(record):
+                self.rows[key] = record
+                added |= self.table.upsert(key, self.cells(record))
+            elif self.rows.pop(key, None) is not None:
+                self.table.discard(key)
         if added:
             self.reorder()
         return added
 
     def drop(self, keys: Iterable[str]) -> None:
         for key in list(keys):
+            self.loaded.pop(key, None)
             if self.rows.pop(key, None) is not None:
                 self.table.discard(key)
 
     def replace(self, records: list[R]) -> None:
-        """Show exactly ``records``: the rest go, the cursor stays where it was if it can."""
+        """Hold exactly ``records``: the rest go, the cursor stays where it was if it can."""
         keep = {self.key_of(r) for r in records}
         with self.table.cursor_kept():
-            self.drop(k for k in self.rows if k not in keep)
+            self.drop(k for k in self.loaded if k not in keep)
             self.show(records)
+
+    def refilter(self) -> None:
+        with self.table.cursor_kept():
+            self.show(list(self.loaded.values()))
+        self.update_empty()
+        self.show_detail()
 
     def reorder(self) -> None:
         self.table.order_by(self.order, reverse=self.reverse_order)
@@ -111,6 +164,72 @@ class TableView(ViewScreen, Generic[R]):
     @property
     def current(self) -> R | None:
         return self.rows.get(self.table.cursor_key or "")
+
+    def update_empty(self) -> None:
+        if self.rows:
+            self.show_empty(None)
+        elif self.query_now.active:
+            self.show_empty(f"No {self.NOUN} match “{self.query_now.describe()}”. Press / and esc to clear the filter.")
+        else:
+            self.show_empty(self.empty_hint())
+
+    # ---- the filter ---------------------------------------------------------------------
+
+    def parse_query(self, text: str) -> TextQuery:
+        """The filter as typed; a ``ValueError`` says what is wrong with it."""
+        return TextQuery.parse(text)
+
+    def action_filter(self) -> None:
+        self.query_one("#filter-row").remove_class("-hidden")
+        # At once, not after the keys already queued (``focus()`` waits its turn): what is typed
+        # right after `/` is the filter, not commands for the rows.
+        self.set_focus(self.query_one("#filter", FilterInput))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "filter":
+            return
+        event.stop()
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(FILTER_DELAY, lambda: self.apply_filter(event.value, final=False))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "filter":
+            return
+        event.stop()
+        self.set_filter(event.value)
+
+    def set_filter(self, text: str) -> None:
+        """Filter by ``text`` and go back to the rows (the line stays while a filter is on)."""
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        if not self.apply_filter(text, final=True):
+            return
+        self.query_one("#filter", FilterInput).value = text
+        self.query_one("#filter-row").set_class(not self.query_now.active, "-hidden")
+        self.table.focus()
+
+    def apply_filter(self, text: str, *, final: bool) -> bool:
+        """Filter by ``text``; a filter that cannot be read changes nothing and says why (under
+        the line while typing, in a notification on `enter`). False when it could not be read."""
+        error = self.query_one("#filter-error", Static)
+        try:
+            query = self.parse_query(text)
+        except ValueError as exc:
+            error.update(f"✗ {exc}")
+            error.remove_class("-hidden")
+            if final:
+                self.notify(str(exc), severity="error")
+            return False
+        error.add_class("-hidden")
+        if query != self.query_now:
+            old, self.query_now = self.query_now, query
+            self.filter_changed(old)
+        return True
+
+    def filter_changed(self, old: TextQuery) -> None:
+        """The filter is now ``query_now``: show the loaded records that pass it."""
+        self.refilter()
 
     # ---- detail pane --------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ def wait_target(wait: WaitInfo) -> str:
 
 class WaitsScreen(TableView[WaitInfo]):
     VIEW = "waits"
+    NOUN = "waits"
+    FILTER_HINT = "filter as you type: function, step, event, signal or run words (enter keeps it, esc clears it)"
     ACTIONS = frozenset({"fire", "cancel_run", "copy_id"})
     TABLE_ID = "waits-table"
     PANE_ID = "wait-detail"
@@ -67,14 +69,21 @@ class WaitsScreen(TableView[WaitInfo]):
     def details(self, wait: WaitInfo) -> RenderableType:
         return wait_details(wait, self.backend.now_ms())
 
+    def search_text(self, wait: WaitInfo) -> str:
+        return " ".join(filter(None, (wait.kind, wait.function_id, wait.run_id, wait.step_id, wait.event,
+                                      wait.signal, wait.expression)))
+
+    def empty_hint(self) -> str:
+        return ("Nothing is sleeping or waiting. Runs that call step.sleep, wait_for_event or wait_for_signal "
+                "show up here with their deadlines.")
+
     async def refresh_view(self, dirty: Dirty) -> None:
         if not (dirty.reload or dirty.waits):
             return
         waits = await self.backend.waits()
         waits.sort(key=lambda w: (w.deadline if w.deadline is not None else NO_DEADLINE, w.id))
         self.replace(waits[:SHOWN])
-        self.show_empty(None if waits else "Nothing is sleeping or waiting. Runs that call step.sleep, "
-                        "wait_for_event or wait_for_signal show up here with their deadlines.")
+        self.update_empty()
         self.show_detail()
 
     def tick(self, now_ms: int) -> None:

@@ -34,9 +34,10 @@ from .step_tree import step_timing
 
 
 def _field(name: str, value: Any, style: str = "") -> Text:
-    """A fixed-width label and its value, so a pane reads as an aligned list."""
+    """A fixed-width label and its value, so a pane reads as an aligned list; a label as long as
+    the column ("child run id") still keeps a space before its value."""
     text = Text()
-    text.append(f"{name:<12}", style="bold")
+    text.append(f"{name:<12} ", style="bold")
     text.append(str(value), style=style)
     return text
 
@@ -141,7 +142,7 @@ def function_details(info: FunctionInfo) -> RenderableType:
     if info.loaded:
         lines += [
             _field("name", info.name),
-            _field("triggers", "\n            ".join(info.triggers) or "none (invoke only)"),
+            _field("triggers", "\n             ".join(info.triggers) or "none (invoke only)"),
             _field("mode", info.mode),
             _field("retries", info.retries),
             _field("file", display_path(info.file)),
@@ -151,6 +152,9 @@ def function_details(info: FunctionInfo) -> RenderableType:
         lines.append(_field("file", display_path(info.file)))
     if info.error:
         lines += [Text(""), Text("load error", style="bold underline"), Text(info.error, style="red")]
+        if info.loaded:
+            lines.append(Text("Its file failed to load, so this function runs the last version that loaded; "
+                              "fix the file and save to load it again.", style="yellow"))
     return Group(*lines)
 
 

@@ -10,6 +10,7 @@ are added above it, re-sorted or patched.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -133,12 +134,18 @@ class LiveTable(ScrollView, can_focus=True):
         self._labels: dict[str, str] = {}
         self._cells: dict[str, list[Text]] = {}
         self._versions: dict[str, int] = {}
+        # Table-wide, never reused: a row removed and added again (a filter cleared) must not
+        # be drawn from the cached line of its earlier life.
+        self._next_version = itertools.count(1)
         self._order: list[str] = []
         self._index: dict[str, int] = {}
         self._sort_key: Callable[[str], Any] = lambda key: 0
         self._reverse = False
         self._lines: dict[tuple[Any, ...], Strip] = {}
         self._highlighted: str | None = None
+        #: Rows can be marked (a ■ in the gutter before the first cell), for bulk actions.
+        self.markable = False
+        self.marks: set[str] = set()
 
     # ---- columns ------------------------------------------------------------------------
 
@@ -181,7 +188,7 @@ class LiveTable(ScrollView, can_focus=True):
         current = self._cells.get(key)
         if current is None:
             self._cells[key] = texts
-            self._versions[key] = 0
+            self._versions[key] = next(self._next_version)
             self._order.append(key)
             self._index[key] = len(self._order) - 1
             self._resized()
@@ -189,7 +196,7 @@ class LiveTable(ScrollView, can_focus=True):
             return True
         if any(a.plain != b.plain or a.spans != b.spans or a.style != b.style for a, b in zip(current, texts)):
             self._cells[key] = texts
-            self._versions[key] += 1
+            self._versions[key] = next(self._next_version)
             self._refresh_row(key)
         return False
 
@@ -198,10 +205,23 @@ class LiveTable(ScrollView, can_focus=True):
             return
         del self._cells[key]
         del self._versions[key]
+        self.marks.discard(key)
         self._order.remove(key)
         self._reindex()
         self._resized()
         self.refresh()
+
+    def toggle_mark(self, key: str) -> None:
+        if key in self._cells:
+            self.marks ^= {key}
+            self._refresh_row(key)
+
+    def set_marks(self, keys: set[str]) -> None:
+        """Mark exactly these rows (those that are listed)."""
+        changed = self.marks ^ keys
+        self.marks = {key for key in keys if key in self._cells}
+        for key in changed:
+            self._refresh_row(key)
 
     def order_by(self, sort_key: Callable[[str], Any], reverse: bool = False) -> None:
         """Order rows by a function of their key (the model behind the row); kept for later adds
@@ -323,15 +343,18 @@ class LiveTable(ScrollView, can_focus=True):
         key = self._order[index]
         cursor = index == self.cursor_row
         style = self.get_component_rich_style("live-table--cursor") if cursor else self.rich_style
-        return self._line((key, self._versions[key], cursor, self.has_focus, width), self._cells[key], style, width)
+        marked = key in self.marks
+        return self._line((key, self._versions[key], cursor, self.has_focus, width, marked), self._cells[key], style,
+                          width, marked)
 
-    def _line(self, cache_key: tuple[Any, ...], cells: list[Text], style: Style, width: int) -> Strip:
+    def _line(self, cache_key: tuple[Any, ...], cells: list[Text], style: Style, width: int,
+              marked: bool = False) -> Strip:
         cached = self._lines.get(cache_key)
         if cached is not None:
             return cached
         line = Text(style=style, no_wrap=True, end="")
-        for column, cell in zip(self.specs, cells):
-            line.append(" ")
+        for index, (column, cell) in enumerate(zip(self.specs, cells)):
+            line.append("■" if marked and index == 0 else " ")
             line.append_text(as_text(cell, column.width))
             line.append(" ")
         # Every segment needs a style: the NO_COLOR filter reads each one's colours.

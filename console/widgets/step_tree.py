@@ -7,8 +7,10 @@ its shape changes (a new step, a new parallel group), and the cursor stays on th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -92,6 +94,14 @@ def shape_of(steps: list[StepState]) -> list[tuple[str, tuple[str, ...]]]:
 
 class StepTree(Tree[NodeData]):
     """The run as the root node, its steps (and parallel groups) below."""
+
+    # The same vim keys as the tables, so moving works the same in every view.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False, id="tree.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="tree.up"),
+        Binding("g", "scroll_home", "First", show=False, id="tree.first"),
+        Binding("G", "scroll_end", "Last", show=False, id="tree.last"),
+    ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("run", id=id)

@@ -80,13 +80,15 @@ class Core:
 
     @contextlib.asynccontextmanager
     async def transition(self, t: Transition | None = None) -> AsyncIterator[tuple[Tx, Transition]]:
-        """One transaction; the mirrors and the feed see it only once it has committed."""
+        """One transition. The in-memory mirrors (waits, hot runs) learn of it as soon as its
+        statements succeeded, so the next transition sees what the database holds; due work and
+        subscribers only once it is durable (the group it shares a commit with has committed)."""
         t = t or Transition()
-        async with self.store.tx() as tx:
+        async with self.store.tx(on_done=lambda: self.mirror(t)) as tx:
             yield tx, t
-        self.publish(t)
+        self.announce(t)
 
-    def publish(self, t: Transition) -> None:
+    def mirror(self, t: Transition) -> None:
         for s in t.steps:
             hot = self.hot.get(s.run_id)
             if hot is not None:
@@ -104,6 +106,8 @@ class Core:
         for run_id in t.finished:
             self.forget(run_id)
         self.scheduler.discard(t.dropped)
+
+    def announce(self, t: Transition) -> None:
         self.scheduler.push(t.queued)
         self.feed.publish(t.changes)
 
@@ -115,10 +119,10 @@ class Core:
     async def hot_run(self, run: Run) -> HotRun:
         hot = self.hot.get(run.id)
         if hot is None:
-            event = await self.store.get_event(run.event_id) if run.event_id else None
+            event = self.store.writer_event(run.event_id) if run.event_id else None
             if event is None:
                 event = Event(id="", name="", data={}, ts=run.created_at)
-            steps = {s.hashed_id: s for s in await self.store.steps_from_writer(run.id)}
+            steps = {s.hashed_id: s for s in self.store.writer_steps(run.id)}
             hot = HotRun(event=event, steps=steps, state_bytes=run.state_bytes)
             self.hot[run.id] = hot
         return hot

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from executor.engine.core import Core, HotRun, Transition
@@ -23,7 +23,7 @@ from executor.engine.pauses import expire, fire, send_signal, wake
 from executor.engine.routing import finish_run, route
 from executor.engine.runs import add_event, create_run, request_cancel, start_run
 from executor.engine.scheduler import Scheduler
-from executor.engine.steps import RETRY_AFTER_MAX_MS, RETRY_AFTER_MIN_MS, Applied, StepOps
+from executor.engine.steps import GATEWAY_REQUEST, RETRY_AFTER_MAX_MS, RETRY_AFTER_MIN_MS, Applied, StepOps
 from executor.errors import ErrorInfo, EventValidationError, NotFoundError
 from executor.ops import Driver, InvocationRequest, InvocationResult, Op, RunStopped
 from executor.records import (STEP_WAITS, ChangeKind, Event, Limits, QueueItem, QueueKind, Run, RunStatus,
@@ -31,18 +31,24 @@ from executor.records import (STEP_WAITS, ChangeKind, Event, Limits, QueueItem, 
 from executor.specs import FunctionSpec
 from executor.store import Store, Tx
 from executor.util.backoff import Backoff
+from executor.util import jsonvalues
 from executor.util.clock import Clock
 from executor.util.ids import seeded_id
 
 log = logging.getLogger("durable_tui.engine")
 
+#: Makes the HTTP call a ``step.ai.infer`` describes: (hashed step id, the op's options) -> the
+#: step's outcome as an op (``StepRun`` with the reply, or ``StepError``).
+Gateway = Callable[[str, Mapping[str, Any]], Awaitable[Op]]
+
 
 class Engine:
     def __init__(self, store: Store, clock: Clock, feed: ChangeFeed, limits: Limits, backoff: Backoff,
-                 drivers: Mapping[str, Driver], concurrency: int = 64) -> None:
+                 drivers: Mapping[str, Driver], concurrency: int = 64, gateway: Gateway | None = None) -> None:
         self.scheduler = Scheduler(clock, self._handle, concurrency)
         self.core = Core(store, clock, feed, limits, backoff, self.scheduler)
         self.drivers = dict(drivers)
+        self.gateway = gateway
         self.cron = CronTimers(clock, self._start_cron_run)
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -119,16 +125,30 @@ class Engine:
         async with self.core.transition() as (tx, t):
             return await start_run(self.core, tx, spec, data, t)
 
-    async def rerun(self, run_id: str) -> Run:
+    async def rerun(self, run_id: str, from_step: str | None = None) -> Run:
         run = await self._require_run(run_id)
         spec = self._require_function(run.function_id)
         event = await self.core.store.get_event(run.event_id) if run.event_id else None
         if event is None:
             raise NotFoundError(f"run {run_id}: its triggering event is gone, so it cannot be rerun")
+        kept: list[StepState] = []
+        if from_step is not None:
+            steps = await self.core.store.steps(run_id)
+            start = next((s for s in steps if from_step in (s.step_id, s.hashed_id)), None)
+            if start is None:
+                raise ValueError(f"run {run_id} has no step {from_step!r}; its steps are "
+                                 f"{', '.join(s.step_id for s in steps) or 'none'}")
+            kept = [s for s in steps if s.seq < start.seq and s.status == StepStatus.COMPLETED]
         async with self.core.transition() as (tx, t):
-            run = await create_run(self.core, tx, spec, event, t, dedupe=False)
-        assert run is not None
-        return run
+            new = await create_run(self.core, tx, spec, event, t, dedupe=False)
+            assert new is not None
+            for step in kept:
+                await tx.save_step(step.copy(run_id=new.id, detail={**step.detail, "rerun_of": run_id}))
+            if kept:
+                size = sum(len(jsonvalues.dumps(s.memo)) for s in kept)
+                await tx.add_run_usage(new.id, len(kept), size, kept[-1].step_id, None)
+                await tx.update_run(new.id, status=RunStatus.QUEUED, started_at=None)
+        return new
 
     async def _start_cron_run(self, spec: FunctionSpec, cron: str, due_ms: int) -> None:
         """A cron tick: the event id is derived from the tick, so a restart cannot fire it twice."""
@@ -159,7 +179,9 @@ class Engine:
         return await send_signal(self.core, signal, data)
 
     async def list_waits(self, run_id: str | None = None) -> list[dict[str, Any]]:
-        return [w.to_dict() for w in await self.core.store.waits(STEP_WAITS, run_id=run_id)]
+        """Pending sleeps and waits, then retry backoffs, each soonest first."""
+        waits = [w.to_dict() for w in await self.core.store.waits(STEP_WAITS, run_id=run_id)]
+        return waits + await self.core.store.retries(run_id)
 
     def live_steps(self, run_id: str) -> dict[str, StepState]:
         return dict(self.core.live.get(run_id, {}))
@@ -180,7 +202,7 @@ class Engine:
 
     async def _handle(self, item: QueueItem) -> None:
         core = self.core
-        run = await core.store.get_run(item.run_id)
+        run = core.store.writer_run(item.run_id)
         if run is None or run.finished:
             async with core.transition() as (tx, t):
                 await tx.dequeue(item.id)
@@ -219,8 +241,13 @@ class Engine:
             attempt=item.payload.get("attempt", run.attempt), max_attempts=spec.max_attempts, limits=core.limits,
             control=control, target=item.payload.get("target"), request_id=item.id,
             disable_immediate_execution=any(s.status == StepStatus.PLANNED for s in hot.steps.values()))
+        gateway_call = (hot.steps[request.target].detail.get(GATEWAY_REQUEST)
+                        if request.target in hot.steps else None)
         try:
-            result = await driver.invoke(request)
+            if gateway_call is not None and self.gateway is not None:
+                result = InvocationResult(ops=[await self.gateway(request.target, gateway_call)])
+            else:
+                result = await driver.invoke(request)
         except asyncio.CancelledError:
             raise
         except Exception as exc:   # a driver bug must not lose the run: retry it like a function error
@@ -247,7 +274,7 @@ class Engine:
             hot = await core.hot_run(run)
             spec = control.spec
             target = item.payload.get("target") if item is not None else None
-            ops = StepOps(core, tx, t, run, spec, hot, target=target)
+            ops = StepOps(core, tx, t, run, spec, hot, target=target, request=result.detail.get("http"))
             fatal = self._step_limit(run, hot, result.ops)
             applied = await ops.apply(result.ops) if fatal is None else None
             if applied is not None:

@@ -106,12 +106,23 @@ async def expire(core: Core, tx: Tx, wait: Wait, t: Transition) -> None:
 
 
 async def fire(core: Core, wait_id: str) -> None:
-    """The operator's "skip": end a sleep now, or time a wait out now."""
+    """The operator's "skip": end a sleep now, time a wait out now, or retry a failed attempt now."""
     async with core.transition() as (tx, t):
         # The row, not the mirror: a reader may see a wait committed a moment before the mirror has it.
         wait = await tx.get_wait(wait_id)
         if wait is None or wait.kind == WaitKind.CANCEL:
-            raise NotFoundError(f"no pending sleep or wait with id {wait_id!r}")
+            retry = await tx.get_queue_item(wait_id)
+            if retry is None or retry.kind != QueueKind.RETRY:
+                raise NotFoundError(f"no pending sleep, wait or retry with id {wait_id!r}")
+            await tx.dequeue(retry.id)       # "retry now": the same attempt, due at once
+            t.dropped.append(retry.id)
+            t.queued.append(await tx.enqueue(core.item(retry.run_id, QueueKind.RETRY, **retry.payload)))
+            step = await tx.get_step(retry.run_id, retry.payload["step"]) if "step" in retry.payload else None
+            if step is not None and step.status == StepStatus.RETRYING:
+                due_now = step.copy(due_at=core.now())
+                await tx.save_step(due_now)
+                t.step_changed(due_now)
+            return
         await expire(core, tx, wait, t)
 
 

@@ -113,7 +113,7 @@ async def close_run(core: Core, tx: Tx, run: Run, fields: dict[str, Any], t: Tra
     t.finished.append(run.id)
     t.run_changed(run, status)
     hot = core.hot.get(run.id)
-    event = hot.event if hot is not None else await core.store.get_event(run.event_id) if run.event_id else None
+    event = hot.event if hot is not None else core.store.writer_event(run.event_id) if run.event_id else None
     if event is None or not event.key or event.name in LIFECYCLE_EVENTS:
         return []
     return lifecycle_events(run, status, fields, event, core.now())

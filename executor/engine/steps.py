@@ -25,9 +25,13 @@ from executor.store import Tx
 from executor.util import jsonvalues
 from executor.util.durations import check_horizon, parse_duration, parse_instant
 
+#: How many attempts a step's history keeps (the latest; ``attempts`` counts them all).
+MAX_ATTEMPT_HISTORY = 20
 _NOT_STEPS = frozenset({Opcode.NONE, Opcode.STEP, Opcode.RUN_COMPLETE, Opcode.DISCOVERY_REQUEST})
 RETRY_AFTER_MIN_MS = 1000
 RETRY_AFTER_MAX_MS = 24 * 3600 * 1000
+#: Where a planned ``step.ai.infer`` keeps the call to make (private: ``StepState.to_dict`` leaves it out).
+GATEWAY_REQUEST = "_gateway"
 #: Inngest's default invoke timeout is a year; ours stays inside the 366-day ceiling.
 DEFAULT_INVOKE_TIMEOUT = "365d"
 
@@ -48,10 +52,11 @@ class StepOps:
     """Applies ops for one run inside one transaction."""
 
     def __init__(self, core: Core, tx: Tx, t: Transition, run: Run, spec: FunctionSpec, hot: HotRun, *,
-                 target: str | None) -> None:
+                 target: str | None, request: dict[str, Any] | None = None) -> None:
         self.core, self.tx, self.t = core, tx, t
         self.run, self.spec, self.hot = run, spec, hot
         self.target = target
+        self.request = request      # how the request that produced these ops went (HTTP status, duration…)
         self.applied = Applied(states={})
         self._group: str | None = None
 
@@ -97,6 +102,24 @@ class StepOps:
             self.applied.memoized = True
         return state
 
+    def _attempt(self, state: StepState, op: Op | None, outcome: str, error: ErrorInfo | None = None) -> StepState:
+        """The step with this attempt added to its history (kept in ``detail["attempts"]``, the
+        latest ones), and the handler's arguments when the driver reported them."""
+        now = self.core.now()
+        record: dict[str, Any] = {"n": state.attempts + 1, "outcome": outcome,
+                                  "started_at": (op.started_at if op else None) or state.started_at or now,
+                                  "ended_at": (op.ended_at if op else None) or now}
+        if error is not None:
+            record["error"] = {"name": error.name, "message": error.message}
+        if self.request is not None:
+            record["request"] = {k: self.request[k] for k in ("status", "duration_ms", "url", "error")
+                                 if self.request.get(k) is not None}
+        history = [*state.detail.get("attempts", ()), record][-MAX_ATTEMPT_HISTORY:]
+        detail = {**state.detail, "attempts": history}
+        if op is not None and "input" in op.opts and "input" not in detail:
+            detail["input"] = op.opts["input"]
+        return state.copy(detail=detail)
+
     async def _save(self, state: StepState, size: int = 0) -> StepState:
         await self.tx.save_step(state)
         self.t.step_changed(state)
@@ -126,6 +149,8 @@ class StepOps:
             return await self._wait_for_signal(state, op)
         if op.op == Opcode.INVOKE_FUNCTION:
             return await self._invoke(state, op)
+        if op.op == Opcode.AI_GATEWAY:
+            return await self._gateway(state, op)
         return await self._fail(state, ErrorInfo(
             "UnsupportedOpcode", f"{self.where(state.step_id)}: durable-tui does not support the {op.op} op"), op)
 
@@ -144,9 +169,9 @@ class StepOps:
             error = ErrorInfo("StateLimitExceeded", f"{self.where(state.step_id)}: the run's state would reach "
                               f"{used + size:,} bytes; the limit is {limits.max_run_state_bytes:,} bytes per run", "")
             return await self._fail(state, error, op, fatal=True)
-        done = state.copy(status=StepStatus.COMPLETED, memo={"data": op.data}, error=None, due_at=None,
-                          attempts=state.attempts + 1, ended_at=op.ended_at or self.core.now(),
-                          started_at=state.started_at or op.started_at)
+        done = self._attempt(state, op, "completed").copy(
+            status=StepStatus.COMPLETED, memo={"data": op.data}, error=None, due_at=None, attempts=state.attempts + 1,
+            ended_at=op.ended_at or self.core.now(), started_at=state.started_at or op.started_at)
         return await self._save(done, size)
 
     async def _errored(self, state: StepState, op: Op) -> StepState:
@@ -161,8 +186,9 @@ class StepOps:
             due = min(max(op.retry_at, now + RETRY_AFTER_MIN_MS), now + RETRY_AFTER_MAX_MS)
         else:
             due = now + int(self.core.backoff(attempts) * 1000)
-        retrying = state.copy(status=StepStatus.RETRYING, error=error.to_dict(), due_at=due, attempts=attempts,
-                              started_at=state.started_at or op.started_at)
+        retrying = self._attempt(state, op, "error", error).copy(
+            status=StepStatus.RETRYING, error=error.to_dict(), due_at=due, attempts=attempts,
+            started_at=state.started_at or op.started_at)
         target = op.id if self.target == op.id else None
         self.t.queued.append(await self.tx.enqueue(self.core.item(
             self.run.id, QueueKind.RETRY, due, step=op.id, target=target, attempt=attempts)))
@@ -174,9 +200,10 @@ class StepOps:
         if fatal:
             err["fatal"] = True
             self.applied.fatal = error
-        failed = state.copy(status=StepStatus.FAILED, memo={"error": err}, error=err, due_at=None,
-                            attempts=state.attempts + 1, ended_at=(op.ended_at if op else None) or self.core.now(),
-                            started_at=state.started_at or (op.started_at if op else None))
+        failed = self._attempt(state, op, "failed", error).copy(
+            status=StepStatus.FAILED, memo={"error": err}, error=err, due_at=None, attempts=state.attempts + 1,
+            ended_at=(op.ended_at if op else None) or self.core.now(),
+            started_at=state.started_at or (op.started_at if op else None))
         return await self._save(failed)
 
     async def _planned(self, state: StepState, op: Op) -> StepState:
@@ -186,6 +213,18 @@ class StepOps:
                              detail={**state.detail, **({"race": True} if op.race else {})})
         self.t.queued.append(await self.tx.enqueue(self.core.item(
             self.run.id, QueueKind.INVOKE, reason="planned", target=op.id)))
+        return await self._save(planned)
+
+    async def _gateway(self, state: StepState, op: Op) -> StepState:
+        """``step.ai.infer``: the server makes the call, as a planned step of its own (durable, and
+        retried like one); the request, credentials included, is kept out of what the step shows."""
+        if op.id in self.hot.steps:
+            return state        # planned already: its call is queued
+        public = {k: op.opts.get(k) for k in ("url", "format") if op.opts.get(k)}
+        planned = state.copy(status=StepStatus.PLANNED, group=state.group or op.id,
+                             detail={**state.detail, "ai": public, GATEWAY_REQUEST: dict(op.opts)})
+        self.t.queued.append(await self.tx.enqueue(self.core.item(
+            self.run.id, QueueKind.INVOKE, reason="ai gateway", target=op.id)))
         return await self._save(planned)
 
     async def _send_events(self, state: StepState, op: Op) -> StepState:

@@ -65,6 +65,11 @@ class SignalIn(BaseModel):
     data: Any = Field(default=None, description="any JSON value handed to the waiting run (integers within 64 bits)")
 
 
+class RerunIn(BaseModel):
+    from_step: str | None = Field(default=None, description="rerun from this step: the new run keeps the results "
+                                                            "of the steps reached before it (step id or hashed id)")
+
+
 class InvokeIn(BaseModel):
     data: dict[str, Any] | None = Field(default=None, description="the event data the run sees (integers within 64 bits)")
 
@@ -106,8 +111,11 @@ def create_app(executor: Executor, *, key: str | None = None, admin_key: str | N
 
 def stop_streams(app: FastAPI) -> None:
     """End every open ``/v1/stream`` response. A server calls this before shutting down:
-    an SSE stream never ends by itself, and the server would otherwise wait for it."""
-    app.state.streams_stopping.set()
+    an SSE stream never ends by itself, and the server would otherwise wait for it. (An app not built
+    by ``create_app`` has none.)"""
+    stopping = getattr(app.state, "streams_stopping", None)
+    if stopping is not None:
+        stopping.set()
 
 
 # ---- errors and auth ---------------------------------------------------------------------
@@ -255,10 +263,12 @@ def _add_run_routes(v1: APIRouter, ex: Executor) -> None:
             raise ApiError(409, f"run {run_id} already finished ({run.status}); there is nothing to cancel")
         return {"data": {"run_id": run_id, "cancelled": True}}
 
-    @v1.post("/runs/{run_id}/rerun", tags=["runs"], summary="Start a fresh run on the same event",
-             openapi_extra=JSON_OBJECT_BODY)
-    async def rerun(run_id: str) -> dict[str, Any]:
-        run = await _found(ex.rerun(run_id))
+    @v1.post("/runs/{run_id}/rerun", tags=["runs"], summary="Start a fresh run on the same event")
+    async def rerun(run_id: str, body: RerunIn | None = None) -> dict[str, Any]:
+        try:
+            run = await _found(ex.rerun(run_id, from_step=body.from_step if body else None))
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
         return {"data": {"run_id": run.id}}
 
 

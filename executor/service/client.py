@@ -140,8 +140,23 @@ class Client:
     async def cancel(self, run_id: str) -> None:
         await self._data("DELETE", f"/v1/runs/{run_id}")
 
-    async def rerun(self, run_id: str) -> str:
-        return (await self._data("POST", f"/v1/runs/{run_id}/rerun"))["run_id"]
+    async def apps(self) -> list[dict[str, Any]]:
+        """Apps served by an Inngest SDK, and URLs waiting to sync."""
+        return await self._data("GET", "/v1/apps")
+
+    async def add_app(self, url: str) -> dict[str, Any]:
+        """Sync the app at ``url`` (and keep it synced)."""
+        return await self._data("POST", "/v1/apps", json={"url": url})
+
+    async def sync_app(self, name: str) -> dict[str, Any]:
+        return await self._data("POST", f"/v1/apps/{name}/sync", json={})
+
+    async def remove_app(self, name: str) -> None:
+        await self._data("DELETE", f"/v1/apps/{name}")
+
+    async def rerun(self, run_id: str, from_step: str | None = None) -> str:
+        body = {"from_step": from_step} if from_step else {}
+        return (await self._data("POST", f"/v1/runs/{run_id}/rerun", json=body))["run_id"]
 
     # ---- functions and waits -------------------------------------------------------------
 

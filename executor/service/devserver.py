@@ -7,6 +7,7 @@ listing and management under ``/v1/apps`` the console and the command line use.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -66,17 +67,11 @@ def add_devserver_routes(app: FastAPI, ex: Executor) -> None:
 
     @sdk.get("/v0/runs/{run_id}/batch", summary="A run's events (for an SDK told to fetch its state)")
     async def batch(run_id: str) -> JSONResponse:
-        try:
-            return JSONResponse(await ex.run_events(run_id))
-        except NotFoundError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=404)
+        return await _or_404(ex.run_events(run_id))
 
     @sdk.get("/v0/runs/{run_id}/actions", summary="A run's step results, by hashed step id")
     async def actions(run_id: str) -> JSONResponse:
-        try:
-            return JSONResponse(await ex.run_memo(run_id))
-        except NotFoundError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=404)
+        return await _or_404(ex.run_memo(run_id))
 
     @sdk.get("/dev", summary="What this dev server is and runs")
     async def dev() -> dict[str, Any]:
@@ -106,8 +101,7 @@ def _app_routes(apps: Apps) -> APIRouter:
     @v1.post("/{name:path}/sync", summary="Sync an app again from its URL")
     async def resync(name: str) -> JSONResponse:
         try:
-            await apps.resync(name)
-            return JSONResponse({"data": apps.get(name).to_dict()})
+            return JSONResponse({"data": (await apps.resync(name)).to_dict()})
         except NotFoundError as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
 
@@ -120,3 +114,10 @@ def _app_routes(apps: Apps) -> APIRouter:
         return JSONResponse({"data": {"name": name, "removed": True}})
 
     return v1
+
+
+async def _or_404(read: Awaitable[Any]) -> JSONResponse:
+    try:
+        return JSONResponse(await read)
+    except NotFoundError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=404)

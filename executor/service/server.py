@@ -7,6 +7,7 @@ the command line, a console in another terminal — talks to it over HTTP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -112,12 +113,15 @@ class ApiServer:
 async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str | None = None,
                 admin_key: str | None = None, max_event_bytes: int | None = None,
                 header_timeout: float = HEADER_TIMEOUT_SECONDS, max_connections: int | None = None,
-                out: TextIO = sys.stdout, durability: Durability = "normal") -> int:
+                out: TextIO = sys.stdout, durability: Durability = "normal", sdk_urls: Sequence[str] = (),
+                poll: bool = True, signing_key: str | None = None) -> int:
     """Run until SIGINT or SIGTERM; raises ``ServeError`` (or ``DatabaseOwnedError``) when it
     cannot start."""
     # A server's log is its record: reload notices and engine warnings, timestamped, on stderr.
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO: one line per step of every SDK app would bury the record.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     key = key or os.environ.get(KEY_ENV) or None
     admin_key = admin_key or os.environ.get(ADMIN_KEY_ENV) or None
     if key is None and not is_loopback(host):
@@ -135,16 +139,21 @@ async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str
             os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
             ownership = claim(db, url)
         limits = Limits() if max_event_bytes is None else replace(Limits(), max_event_bytes=max_event_bytes)
-        async with Executor(db=db, limits=limits, durability=durability) as ex:
+        async with Executor(db=db, limits=limits, durability=durability, signing_key=signing_key) as ex:
             status = LoadStatus()
-            # Hot reload: saving a function file swaps it in; GET /v1/functions shows current errors.
-            async with FunctionWatcher(ex, paths, on_reload=status.update) as watcher:
-                status.update(watcher.last)
+            async with contextlib.AsyncExitStack() as stack:
+                # Hot reload: saving a function file swaps it in; GET /v1/functions shows current errors.
+                # (No paths: a dev server for SDK apps only.)
+                watcher = (await stack.enter_async_context(FunctionWatcher(ex, paths, on_reload=status.update))
+                           if paths else None)
+                if watcher is not None:
+                    status.update(watcher.last)
                 app = create_app(ex, key=key, admin_key=admin_key, load_status=status)
                 server = await ApiServer(app, sock, header_timeout=header_timeout,
                                          max_connections=max_connections).start()
-                _banner(out, paths, ex, watcher.errors, db, url, key, admin_key)
-                await server.wait()
+                _banner(out, paths, ex, watcher.errors if watcher else [], db, url, key, admin_key)
+                async with ex.apps.syncing(sdk_urls, poll=poll):
+                    await server.wait()
     finally:
         sock.close()
         if ownership is not None:

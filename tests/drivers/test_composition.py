@@ -275,3 +275,24 @@ async def test_invoke_with_non_json_data_fails_the_run_naming_the_type(make_exec
     assert run.status == RunStatus.FAILED and run.invocations == 1
     assert run.error["name"] == "StepInputError" and "type set" in run.error["message"]
     assert [s.status for s in await ex.steps(run.id)] == ["Failed"]
+
+
+async def test_rerun_from_a_step_keeps_the_results_before_it_and_runs_the_rest_again(make_executor):
+    calls: list[str] = []
+
+    @create_function(id="pipeline", trigger="go")
+    async def pipeline(ctx):
+        a = await ctx.step.run("extract", lambda: calls.append("extract") or 1)
+        b = await ctx.step.run("transform", lambda: calls.append("transform") or a + 1)
+        return await ctx.step.run("load", lambda: calls.append("load") or b * 10)
+
+    ex = await make_executor([pipeline])
+    first = await ex.wait_for_run((await run_of(ex, {"name": "go"})).id, timeout=5)
+    assert first.output == 20 and calls == ["extract", "transform", "load"]
+    again = await ex.wait_for_run((await ex.rerun(first.id, from_step="transform")).id, timeout=5)
+    assert again.output == 20 and again.id != first.id
+    assert calls == ["extract", "transform", "load", "transform", "load"], "extract's result was reused"
+    steps = {s.step_id: s for s in await ex.steps(again.id)}
+    assert steps["extract"].detail["rerun_of"] == first.id and steps["extract"].output == 1
+    with pytest.raises(ValueError, match="has no step 'nope'; its steps are extract, transform, load"):
+        await ex.rerun(first.id, from_step="nope")

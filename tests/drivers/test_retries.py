@@ -9,7 +9,7 @@ import pytest
 
 from executor import NonRetriableError, RetryAfterError, RunStatus, StepError, create_function
 
-from tests.helpers import eventually, run_of
+from tests.helpers import eventually, run_of, until_step
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -187,3 +187,27 @@ async def test_function_level_retries_exhausted_fail_the_run(make_executor, cloc
     assert run.status == RunStatus.FAILED and run.attempt == 1
     assert run.error["name"] == "ValueError" and run.error["message"] == "broken"
     assert run.invocations == 2
+
+
+async def test_a_retry_backoff_is_listed_with_the_waits_and_can_be_fired_now(make_executor, clock):
+    attempts: list[int] = []
+
+    def flaky():
+        attempts.append(len(attempts))
+        if len(attempts) == 1:
+            raise ValueError("not yet")
+        return "ok"
+
+    @create_function(id="flaky-now", trigger="go", retries=2)
+    async def flaky_now(ctx):
+        return await ctx.step.run("call", flaky)
+
+    ex = await make_executor([flaky_now], backoff=lambda attempt: 3600.0)
+    run = await run_of(ex, {"name": "go"})
+    await until_step(ex, run.id, "call", "Retrying")
+    [retry] = await ex.waits()
+    assert (retry["kind"], retry["step_id"], retry["run_id"]) == ("retry", "call", run.id)
+    assert retry["deadline"] == clock.now_ms() + 3_600_000 and retry["error"]["message"] == "not yet"
+    await ex.fire(retry["id"])                 # no hour passes on the clock
+    done = await ex.wait_for_run(run.id, timeout=5)
+    assert done.output == "ok" and len(attempts) == 2 and await ex.waits() == []

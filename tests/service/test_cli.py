@@ -177,3 +177,16 @@ async def test_send_while_the_server_is_stopped(served, capsys):
     await served.server.stop()
     code, _, err = await cli(capsys, "send", "test/x", "--url", served.url)
     assert code == EXIT_NO_SERVER and f"durable-tui send: no durable-tui server answers at {served.url}" in err
+
+
+def test_every_command_explains_itself_in_its_own_help(capsys):
+    for command in ("console", "attach", "headless", "serve", "send", "signal", "runs", "run", "cancel", "rerun",
+                    "functions", "invoke", "events", "waits", "fire"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        description = out.split("\n\n")[1]
+        assert description[0].isupper() and description.rstrip().endswith("."), f"{command}: {description!r}"
+    with pytest.raises(SystemExit):
+        main(["functions", "--help"])
+    assert "List loaded functions and load errors, on the server at --url." in capsys.readouterr().out

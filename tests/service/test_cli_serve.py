@@ -208,3 +208,43 @@ def test_bare_paths_mean_the_console(argv, command):
 ])
 def test_is_loopback(host, loopback):
     assert is_loopback(host) is loopback
+
+
+async def test_serve_with_only_sdk_apps_syncs_them_at_start_and_runs_their_functions(tmp_path):
+    """`durable-tui serve -u URL` with no function files: a dev server for an app built with the
+    Inngest SDK, as Inngest's own dev server is started."""
+    import fastapi
+    import inngest
+    import inngest.fast_api
+
+    from executor.service.server import ApiServer, bind
+
+    sock = bind("127.0.0.1", 0)
+    app_url = f"http://127.0.0.1:{sock.getsockname()[1]}/api/inngest"
+    serve = await Serve.start(tmp_path, "--db", ":memory:", "-u", app_url, "--no-poll")
+    client = inngest.Inngest(app_id="sdk-only", is_production=False, api_base_url=serve.url,
+                             event_api_base_url=serve.url)
+
+    @client.create_function(fn_id="greet", trigger=inngest.TriggerEvent(event="app/greet"))
+    async def greet(ctx: inngest.Context) -> str:
+        return await ctx.step.run("shout", lambda: ctx.event.data["who"].upper())
+
+    web = fastapi.FastAPI()
+    inngest.fast_api.serve(web, client, [greet])
+    app = await ApiServer(web, sock).start()
+    try:
+        async with Client(serve.url) as api:
+            async with asyncio.timeout(20):   # the first sync happens at start; the app may not be up yet
+                while not any(a["name"] == "sdk-only" for a in await api.apps()):
+                    await asyncio.sleep(0.2)
+                    await api.add_app(app_url)
+            [synced] = [a for a in await api.apps() if a["name"] == "sdk-only"]
+            assert synced["functions"] == ["sdk-only-greet"] and synced["error"] is None
+            [event_id] = await api.send({"name": "app/greet", "data": {"who": "ada"}})
+            async with asyncio.timeout(10):
+                while not (runs := await api.event_runs(event_id)) or runs[0]["status"] != "Completed":
+                    await asyncio.sleep(0.1)
+            assert runs[0]["output"] == "ADA"
+    finally:
+        await app.stop()
+        await serve.stop()

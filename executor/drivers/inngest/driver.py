@@ -100,7 +100,7 @@ class InngestDriver:
         except httpx.HTTPError as exc:
             return InvocationResult(error=ErrorInfo(
                 "SDKUnreachable", f"POST {url} failed: {type(exc).__name__}: {exc or 'no answer'}; the app may be "
-                "down or restarting — the request is retried", ""),
+                "down or restarting — retried while the function has retries left", ""),
                 detail={"http": {"url": url, "error": str(exc), "started_at": started,
                                  "duration_ms": round((time.perf_counter() - began) * 1000, 1)}})
         finally:

@@ -68,7 +68,8 @@ def parse_response(status: int, headers: Mapping[str, str], body: bytes, *, now_
             return _failed(wire.system_error(
                 "not_sdk", "NotSDKResponse",
                 f"{where} answered HTTP {status} without an x-inngest-sdk header, so the reply did not come "
-                "from an Inngest SDK (a proxy, or another server at this URL?); the attempt is retried",
+                "from an Inngest SDK (a proxy, or another server at this URL?); retried while the function has "
+                "retries left",
                 _excerpt(body)), h, status, now_ms, detail)
         if status == 206:
             return _ops(body, h, status, now_ms, where, detail)

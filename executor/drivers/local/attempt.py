@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any
 
 from executor.errors import ErrorInfo, NonRetriableError, RetryAfterError
@@ -40,14 +42,52 @@ def step_op(state: StepState, code: Opcode, **fields: Any) -> Op:
               **fields)
 
 
+#: A sync handler that finished within this long in a worker thread runs in place next time;
+#: one that ever takes longer than ``BLOCKING_S`` in place goes back to a worker thread for good.
+QUICK_S = 0.001
+BLOCKING_S = 0.005
+
+
+class HandlerPlacement:
+    """Where sync handlers run. A worker thread keeps blocking code (a network call, a sleep) from
+    freezing the event loop every run and the HTTP API share, but the hand-off costs more than a
+    trivial handler itself (~0.1–0.3 ms against microseconds). So each handler — known by its code,
+    so the lambdas a loop creates count as one — starts in a thread; once it has proved quick it
+    runs in place, and the first time it is slow in place it returns to a thread for good."""
+
+    def __init__(self) -> None:
+        self._quick: set[Any] = set()
+        self._blocking: set[Any] = set()
+
+    @staticmethod
+    def key(handler: Callable[..., Any]) -> Any:
+        return getattr(handler, "__code__", None) or getattr(handler, "__func__", handler)
+
+    async def call(self, handler: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        key = self.key(handler)
+        in_place = key in self._quick
+        started = time.perf_counter()
+        result = handler(*args) if in_place else await asyncio.to_thread(handler, *args)
+        took = time.perf_counter() - started
+        if in_place and took > BLOCKING_S:
+            self._quick.discard(key)
+            self._blocking.add(key)
+        elif not in_place and took < QUICK_S and key not in self._blocking:
+            self._quick.add(key)
+        return result
+
+
+placement = HandlerPlacement()
+
+
 async def call_handler(step_id: str, handler: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    """Call a sync handler in a worker thread (so blocking code cannot freeze the event loop
-    the console shares) and await an async one in place."""
+    """Await an async handler in place; call a sync one where ``placement`` says (a worker thread
+    unless it has shown it is quick)."""
     token = current_handler.set(step_id)
     try:
         if inspect.iscoroutinefunction(handler):
             return await handler(*args)
-        result = await asyncio.to_thread(handler, *args)
+        result = await placement.call(handler, args)
         if inspect.isawaitable(result):
             result = await result
         return result
@@ -55,9 +95,30 @@ async def call_handler(step_id: str, handler: Callable[..., Any], args: tuple[An
         current_handler.reset(token)
 
 
+#: Handler arguments are shown with the step up to this size (as JSON, or each one's repr).
+MAX_INPUT_BYTES = 64 * 1024
+
+
+def input_of(args: tuple[Any, ...]) -> list[Any]:
+    """The handler's arguments as the step's input (Inngest's ``opts.input``): JSON when they are,
+    otherwise each argument's ``repr``, cut to a size worth showing."""
+    try:
+        if len(jsonvalues.dumps(list(args))) <= MAX_INPUT_BYTES:
+            return jsonvalues.roundtrip(list(args))[0]
+    except jsonvalues.NotJSONError:
+        pass
+    return [repr(a)[:MAX_INPUT_BYTES // max(len(args), 1)] for a in args]
+
+
 async def run_attempt(state: StepState, handler: Callable[..., Any], args: tuple[Any, ...], *,
                       now_ms: Callable[[], int], limits: Limits, where: str) -> Op:
     """Run the handler once and say what happened as ``StepRun``, ``StepError`` or ``StepFailed``."""
+    op = await _attempt(state, handler, args, now_ms=now_ms, limits=limits, where=where)
+    return replace(op, opts={**op.opts, "input": input_of(args)}) if args else op
+
+
+async def _attempt(state: StepState, handler: Callable[..., Any], args: tuple[Any, ...], *,
+                   now_ms: Callable[[], int], limits: Limits, where: str) -> Op:
     started = now_ms()
     try:
         result = await call_handler(state.step_id, handler, args)

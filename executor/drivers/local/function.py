@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from executor.errors import FunctionDefinitionError
-from executor.specs import (DEFAULT_RETRIES, Cancel, FunctionSpec, Trigger, TriggerCron, TriggerEvent, TriggerSpec,
-                            check_cancel, check_retries, check_triggers, failure_trigger)
+from executor.specs import (DEFAULT_RETRIES, Cancel, FunctionSpec, Trigger, TriggerSpec, check_cancel, check_retries,
+                            check_triggers, failure_trigger)
 
 #: ``async def handler(ctx: Context)``: a ``Context`` (``drivers.local.context``) comes in.
 Handler = Callable[..., Awaitable[Any]]
@@ -38,14 +38,6 @@ class Function:
     version: str = ""
     cancel: list[Cancel] = field(default_factory=list)
     on_failure: "Function | None" = None
-
-    @property
-    def event_triggers(self) -> list[TriggerEvent]:
-        return [t for t in self.triggers if isinstance(t, TriggerEvent)]
-
-    @property
-    def cron_triggers(self) -> list[TriggerCron]:
-        return [t for t in self.triggers if isinstance(t, TriggerCron)]
 
     @property
     def display_name(self) -> str:

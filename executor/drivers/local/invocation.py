@@ -82,6 +82,7 @@ class Invocation:
         self._blocked = 0
         self._version = 0
         self._group: str | None = None
+        self._open: dict[str, asyncio.Task[Any] | None] = {}   # open steps and the branch (task) of each
         self._poke: asyncio.Future[None] | None = None
 
     # ---- the driver's side --------------------------------------------------------------
@@ -106,10 +107,17 @@ class Invocation:
                 return
 
     def assign_group(self, state: StepState) -> None:
-        """Steps that start while another is still being executed or committed ran in parallel:
-        they share the first one's hashed id as their group, which the console draws together."""
-        state.group = self._group if self._executing and self._group else state.hashed_id
+        """Steps reached by different branches of the function (``asyncio.gather`` runs each in a
+        task of its own) while another branch's step is still open ran in parallel: they share the
+        first one's hashed id as their group, which the console draws together. A step stays open
+        until the function has its result and the loop has turned once, so branches whose steps
+        finish at once (a quick handler run in place) still count as running together, while the
+        steps one branch reaches one after the other never do."""
+        me = asyncio.current_task()
+        parallel = any(task is not me for task in self._open.values())
+        state.group = self._group if parallel and self._group else state.hashed_id
         self._group = state.group
+        self._open[state.hashed_id] = me
 
     @contextlib.contextmanager
     def working(self) -> Iterator[None]:
@@ -261,6 +269,8 @@ class Invocation:
     async def deliver(self, state: StepState) -> Any:
         """What the function sees of a step the engine just committed: its value, its failure, or
         nothing yet (a retry is due later: this branch waits)."""
+        if state.has_memo:
+            asyncio.get_running_loop().call_soon(self._open.pop, state.hashed_id, None)
         if state.status == StepStatus.COMPLETED:
             return state.output
         if state.status == StepStatus.FAILED:
