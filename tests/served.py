@@ -61,7 +61,8 @@ class ServedExecutors:
         await ex.start()
         if self.app is None:
             self.app = InngestApp(functions, app_id=APP_ID, server=self.api_url, clock=self._clock)
-            served = await ApiServer(self.app, bind("127.0.0.1", 0)).start()
+            # A test that failed may leave a function blocked mid-request: stopping does not wait for it.
+            served = await ApiServer(self.app, bind("127.0.0.1", 0), shutdown_timeout=1).start()
             self._servers.append(served)
             self.app_url = f"{served.url}/api/inngest"
         elif [f.id for f in self.app.functions] != [f.id for f in functions]:

@@ -73,12 +73,15 @@ class ApiServer:
     event loop, with a header timeout and a connection limit (``connections``)."""
 
     def __init__(self, app: Any, sock: socket.socket, *, header_timeout: float = HEADER_TIMEOUT_SECONDS,
-                 max_connections: int | None = None) -> None:
+                 max_connections: int | None = None, shutdown_timeout: float | None = None) -> None:
+        """``shutdown_timeout``: how long stopping waits for requests in flight before cutting them
+        (an Inngest app's: its server retries a cut request); None waits for them all."""
         self.app = app
         self.url = url_of(sock)
         self._sock = sock
         config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none", access_log=False,
-                                http=protocol_class(header_timeout, max_connections), backlog=BACKLOG)
+                                http=protocol_class(header_timeout, max_connections), backlog=BACKLOG,
+                                timeout_graceful_shutdown=shutdown_timeout)
         self._server = _Uvicorn(config, app)
         self._task: asyncio.Task[None] | None = None
 
