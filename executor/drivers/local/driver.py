@@ -150,7 +150,8 @@ class LocalDriver:
             inv.control.step_started(step_op(found.state, Opcode.STEP_RUN))
             return [await inv.attempt(found.state, found.handler, found.args)]
         group = inv.found[0].state.hashed_id
-        opts = {} if inv.fn.optimize_parallelism else {"parallelMode": RACE}
+        # A step planned alone (other steps in flight) races nothing: inngest-py names no mode for it.
+        opts = {} if inv.fn.optimize_parallelism or len(inv.found) == 1 else {"parallelMode": RACE}
         ops = []
         while len(self._planned) + len(inv.found) > MAX_REMEMBERED:
             del self._planned[next(iter(self._planned))]     # the oldest: a replay finds it again

@@ -219,7 +219,7 @@ class InngestApp:
         return Reply(200, body)
 
     def _authenticated(self) -> dict[str, Any]:
-        origin = self.upstream.origin if self.upstream is not None else None
+        origin = self.upstream.origin.rstrip("/") if self.upstream is not None else None
         return {
             "api_origin": origin, "app_id": self.app_id, "authentication_succeeded": True,
             "capabilities": dict(config.CAPABILITIES), "env": self.env, "event_api_origin": origin,
@@ -269,9 +269,9 @@ class InngestApp:
         body: dict[str, Any] = {
             "app_id": self.app_id, "appVersion": self.app_version, "env": self.env, "framework": config.FRAMEWORK,
             "functions": config.function_configs(self._functions, self.app_id, app_url),
-            "inspection": {**inspection, **self._authenticated()}, "sdk_author": config.LANGUAGE,
+            "inspection": _without_nones({**inspection, **self._authenticated()}), "sdk_author": config.LANGUAGE,
             "sdk_language": config.LANGUAGE, "sdk_version": config.VERSION, "url": app_url}
-        return {k: v for k, v in body.items() if v is not None}
+        return _without_nones(body)
 
     # ---- POST: execution -------------------------------------------------------------------------
 
@@ -342,6 +342,11 @@ class InngestApp:
             return await self.upstream.send_events(events)
         except EventsRefused as exc:
             raise FinalStepError("EventValidationError", f"{where}: {exc}") from None
+
+
+def _without_nones(body: dict[str, Any]) -> dict[str, Any]:
+    """inngest-py leaves unset fields out of the in-band sync body (an unsigned GET keeps them)."""
+    return {k: v for k, v in body.items() if v is not None}
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

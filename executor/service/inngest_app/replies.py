@@ -21,6 +21,7 @@ from executor.service.inngest_app.config import slug
 from executor.util.durations import format_duration, format_instant
 
 NO_RETRY = "x-inngest-no-retry"
+_RUN_CODES = (Opcode.STEP_RUN, Opcode.STEP_PLANNED, Opcode.STEP_ERROR, Opcode.STEP_FAILED)
 RETRY_AFTER = "retry-after"
 #: Error codes inngest-py gives its own errors; ours map onto them by what they mean.
 _CODES = {"NonRetriableError": "non_retriable_error", "RetryAfterError": "retry_after_error",
@@ -85,7 +86,10 @@ def sdk_op(op: Op, ctx: ReplyContext) -> dict[str, Any]:
         code = Opcode.STEP_FAILED if last else code
     if op.error is not None:
         error = error_body(op.error)
-    if code == Opcode.SLEEP:
+    if code in _RUN_CODES:
+        # inngest-py sends no step input (the TypeScript SDK's ``opts.input``); a race still says so.
+        opts = {"parallelMode": op.opts["parallelMode"]} if op.opts.get("parallelMode") else None
+    elif code == Opcode.SLEEP:
         # Inngest's SDKs send when to wake up; ours knows for how long, from when.
         duration = op.opts.get("duration")
         name, opts = (format_instant((op.started_at or 0) + duration) if duration is not None else op.name), None
