@@ -13,7 +13,7 @@ from typing import Any
 
 import inngest
 
-from executor import NonRetriableError, RetryAfterError, create_function
+from executor import Cancel, NonRetriableError, RetryAfterError, TriggerCron, TriggerEvent, create_function
 
 APP = "golden"
 #: A month ahead (a sleep may last a year at most), to the millisecond: both SDKs send it as is.
@@ -92,13 +92,38 @@ async def o_send(ctx):
     return await ctx.step.send_event("send", [{"name": "app/sent", "data": {"n": 1}}])
 
 
-OURS = [o_child, o_steps, o_loop, o_async_ops, o_fan, o_race, o_failing, o_refuse, o_later, o_crash, o_send]
+async def _compensate(ctx):
+    return "compensated"
+
+
+@create_function(id="rich", name="Rich config", trigger=[TriggerEvent("app/order", expression="event.data.total > 10"),
+                                                          TriggerCron("*/5 * * * *")],
+                 retries=7, cancel=[Cancel("app/order.cancelled", if_exp="event.data.id == async.data.id",
+                                           timeout="2d")], on_failure=_compensate)
+async def o_rich(ctx):
+    return None
+
+
+OURS = [o_rich, o_child, o_steps, o_loop, o_async_ops, o_fan, o_race, o_failing, o_refuse, o_later, o_crash, o_send]
 
 
 # ---- inngest-py's ----------------------------------------------------------------------------
 
 def theirs(client: inngest.Inngest) -> list[inngest.Function[Any]]:
     go = inngest.TriggerEvent(event="app/go")
+
+    async def compensate(ctx: inngest.Context) -> Any:
+        return "compensated"
+
+    @client.create_function(fn_id="rich", name="Rich config",
+                            trigger=[inngest.TriggerEvent(event="app/order", expression="event.data.total > 10"),
+                                     inngest.TriggerCron(cron="*/5 * * * *")],
+                            retries=7, cancel=[inngest.Cancel(event="app/order.cancelled",
+                                                              if_exp="event.data.id == async.data.id",
+                                                              timeout=timedelta(days=2))],
+                            on_failure=compensate)
+    async def rich(ctx: inngest.Context) -> Any:
+        return None
 
     @client.create_function(fn_id="child", trigger=inngest.TriggerEvent(event="app/child"))
     async def child(ctx: inngest.Context) -> Any:
@@ -153,4 +178,4 @@ def theirs(client: inngest.Inngest) -> list[inngest.Function[Any]]:
     async def send(ctx: inngest.Context) -> Any:
         return await ctx.step.send_event("send", [inngest.Event(name="app/sent", data={"n": 1})])
 
-    return [child, steps, loop, async_ops, fan, race, failing, refuse, later, crash, send]
+    return [rich, child, steps, loop, async_ops, fan, race, failing, refuse, later, crash, send]

@@ -245,7 +245,18 @@ async def test_sync_registers_the_same_functions(pair, stub):
         body_.pop("framework")
     # inngest-py can also serve over Connect (websocket workers); this app does not, so says not.
     assert theirs_["capabilities"].pop("connect") == "v1"
+    _failure_retries(ours["functions"], theirs_["functions"])
     assert ours == theirs_
+
+
+def _failure_retries(ours: list[dict[str, Any]], theirs_: list[dict[str, Any]]) -> None:
+    """The one deliberate difference: our SDK's ``on_failure`` handler retries as often as its
+    function (so it behaves the same on our engine and on Inngest's); inngest-py's never retries."""
+    [ours_failure] = [f for f in ours if f["id"] == f"{APP}-rich-failure"]
+    [theirs_failure] = [f for f in theirs_ if f["id"] == f"{APP}-rich-failure"]
+    assert ours_failure["steps"]["step"]["retries"] == {"attempts": 7}
+    assert theirs_failure["steps"]["step"]["retries"] == {"attempts": 0}
+    ours_failure["steps"]["step"]["retries"] = theirs_failure["steps"]["step"]["retries"]
 
 
 async def test_signed_requests_replies_and_refusals(keyed_stub):
@@ -288,4 +299,5 @@ async def _in_band_sync(signed: Pair) -> None:
         for key in ("sdk_language", "sdk_version", "framework"):
             body_["inspection"].pop(key)
     assert theirs_body["inspection"]["capabilities"].pop("connect") == "v1"
+    _failure_retries(ours_body["functions"], theirs_body["functions"])
     assert ours_body == theirs_body
