@@ -24,6 +24,11 @@ from executor.util.clock import Clock
 from executor.util.ids import new_id
 
 
+#: Runs created are kept hot until they start only while fewer than this many are: a backlog of
+#: queued runs should not hold every trigger event in memory.
+HOT_CREATED_LIMIT = 10_000
+
+
 @dataclass
 class HotRun:
     """A run the engine is working on: its trigger and every step it knows, kept between invocations
@@ -47,6 +52,8 @@ class Transition:
     waits_deactivated: list[str] = field(default_factory=list)
     cancelling: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
+    #: Runs this transition created, with all a first request needs: no read when they start.
+    created: dict[str, HotRun] = field(default_factory=dict)
 
     def step_changed(self, state: StepState) -> None:
         self.steps.append(state)
@@ -102,6 +109,8 @@ class Core:
             self.waits.deactivate(wait_id)
         for wait in t.waits_added:
             self.waits.add(wait)
+        if len(self.hot) < HOT_CREATED_LIMIT:
+            self.hot.update(t.created)
         self.cancelling.update(t.cancelling)
         for run_id in t.finished:
             self.forget(run_id)

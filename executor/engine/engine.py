@@ -147,6 +147,7 @@ class Engine:
             for step in kept:
                 await tx.save_step(step.copy(run_id=new.id, detail={**step.detail, "rerun_of": run_id}))
             if kept:
+                t.created.pop(new.id, None)     # its first request must read the steps it keeps
                 size = sum(len(jsonvalues.dumps(s.memo)) for s in kept)
                 await tx.add_run_usage(new.id, len(kept), size, kept[-1].step_id, None)
                 await tx.update_run(new.id, status=RunStatus.QUEUED, started_at=None)
@@ -281,10 +282,16 @@ class Engine:
             ops = StepOps(core, tx, t, run, spec, hot, target=target, request=result.detail.get("http"))
             fatal = self._step_limit(run, hot, result.ops)
             applied = await ops.apply(result.ops) if fatal is None else None
+            promoted = False
             if applied is not None:
                 fatal = applied.fatal
-                await tx.add_run_usage(run.id, applied.new_steps, applied.state_bytes, applied.last_step,
-                                       control.started_at)
+                if applied.new_steps or applied.state_bytes or applied.last_step or run.started_at is None:
+                    await tx.add_run_usage(run.id, applied.new_steps, applied.state_bytes, applied.last_step,
+                                           control.started_at)
+                    run.started_at = run.started_at or control.started_at   # as the statement set them
+                    promoted = run.status == RunStatus.QUEUED
+                    if promoted:
+                        run.status = RunStatus.RUNNING
                 hot.state_bytes += applied.state_bytes
             fields: dict[str, Any] = {}
             if run.started_at is None:
@@ -309,7 +316,7 @@ class Engine:
                     fields["status"] = RunStatus.RUNNING
                 await tx.update_run(run.id, **fields)
                 t.run_changed(run, fields.get("status", run.status))
-            elif applied is not None and applied.states:
+            elif promoted or (applied is not None and applied.states):
                 t.run_changed(run, run.status)
         if fatal is not None and not final:
             raise RunStopped(f"run {run_id} failed: {fatal.name}")

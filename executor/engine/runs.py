@@ -7,10 +7,11 @@ a parent or start an ``on_failure`` run, which is ``routing.finish_run``'s busin
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
-from executor.engine.core import Core, Transition
+from executor.engine.core import Core, HotRun, Transition
 from executor.engine.events import validate_event
 from executor.feed import Change
 from executor.engine.waits import index_key_of
@@ -20,6 +21,7 @@ from executor.records import ChangeKind, Event, QueueKind, Run, RunStatus, Wait,
 from executor.specs import FunctionSpec
 from executor.store import Tx
 from executor.util.durations import parse_duration
+from executor.util import jsonvalues
 from executor.util.ids import new_id
 
 log = logging.getLogger("durable_tui.engine")
@@ -55,6 +57,10 @@ async def create_run(core: Core, tx: Tx, spec: FunctionSpec, event: Event, t: Tr
     await tx.insert_run(run)
     t.queued.append(await tx.enqueue(core.item(run.id, QueueKind.INVOKE, reason="triggered")))
     t.run_changed(run, run.status)
+    # Its own copy of the data, as a read from the database would give: runs of one event must
+    # not share a dict a function could change.
+    t.created[run.id] = HotRun(event=dataclasses.replace(event, data=jsonvalues.loads(jsonvalues.dumps(event.data))),
+                               steps={}, state_bytes=0)
     await arm_cancel_rules(core, tx, spec, run, event, t)
     return run
 

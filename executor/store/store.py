@@ -258,19 +258,29 @@ class Store:
         assert self._writer is not None and self._lock is not None
         async with self._lock:
             db = self._writer
-            if self._group is None:
+            # The transition that opens a group is alone in it until it releases the lock: it
+            # needs no savepoint (two statements fewer on the common, uncontended path).
+            opens = self._group is None
+            if opens:
                 db.execute("BEGIN IMMEDIATE")
                 self._group = asyncio.get_running_loop().create_future()
+            else:
+                db.execute("SAVEPOINT tx")
             group = self._group
-            db.execute("SAVEPOINT tx")
             try:
                 yield Tx(db)
             except BaseException:
-                db.execute("ROLLBACK TO tx")
-                db.execute("RELEASE tx")
-                self._schedule_flush()
+                if opens:
+                    self._group = None
+                    db.execute("ROLLBACK")
+                    group.cancel()
+                else:
+                    db.execute("ROLLBACK TO tx")
+                    db.execute("RELEASE tx")
+                    self._schedule_flush()
                 raise
-            db.execute("RELEASE tx")
+            if not opens:
+                db.execute("RELEASE tx")
             if on_done is not None:
                 on_done()
             if self._lock._waiters:          # others are ready: they join this group

@@ -83,10 +83,12 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("log")
     parser.add_argument("--send", type=int, default=0, metavar="N", help="send N events first")
     parser.add_argument("--replay", action="store_true", help="strict replay mode (checkpointing=False)")
+    parser.add_argument("--durability", choices=["normal", "full"], default="normal")
     args = parser.parse_args(argv)
 
     fn = make_function(args.log, args.replay)
-    async with Executor(db=args.db, functions=[fn], clock=RealClock(), backoff=lambda attempt: 0.05) as ex:
+    async with Executor(db=args.db, functions=[fn], clock=RealClock(), backoff=lambda attempt: 0.05,
+                        durability=args.durability) as ex:
         if args.send:
             await ex.send([{"id": f"evt-{i}", "name": EVENT_NAME, "data": {"i": i}} for i in range(args.send)])
             print(f"sent {args.send}", flush=True)

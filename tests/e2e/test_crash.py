@@ -31,7 +31,8 @@ CHILD = Path(__file__).with_name("crash_child.py")
 RUNS = 200
 STEPS = 5
 #: Each mode gets its own seed so the two kills land at different points.
-SEEDS = {"checkpointing": 20240501, "replay": 20240502}
+SEEDS = {("checkpointing", "normal"): 20240501, ("replay", "normal"): 20240502,
+         ("checkpointing", "full"): 20240503}
 #: Bounds on the phases; a healthy run of either mode takes a few seconds each.
 KILL_DEADLINE_S = 20
 RESUME_TIMEOUT_S = 60
@@ -86,11 +87,14 @@ def kill_at(proc: subprocess.Popen[bytes], log: Path, target_lines: int, out: Pa
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("mode", ["checkpointing", "replay"])
-def test_sigkill_then_restart_loses_nothing_and_repeats_only_inflight_steps(tmp_path: Path, mode: str) -> None:
+@pytest.mark.parametrize("mode, durability", list(SEEDS))
+def test_sigkill_then_restart_loses_nothing_and_repeats_only_inflight_steps(tmp_path: Path, mode: str,
+                                                                            durability: str) -> None:
+    """Both modes at the default durability, and checkpointing at ``full`` (fsync per commit)."""
     db, log = tmp_path / "state.db", tmp_path / "side-effects.log"
     mode_flag = ["--replay"] if mode == "replay" else []
-    target = random.Random(SEEDS[mode]).randint(100, 800)
+    mode_flag += ["--durability", durability]
+    target = random.Random(SEEDS[mode, durability]).randint(100, 800)
 
     # Phase 1: send the events, start working, die mid-flight.
     first_out = tmp_path / "first.out"
@@ -135,6 +139,6 @@ def test_sigkill_then_restart_loses_nothing_and_repeats_only_inflight_steps(tmp_
     assert all(executed[pair] == 2 for pair in repeated), "an in-flight step ran more than twice"
     # Each run executes its steps one after another, so at most one of its steps was in flight.
     assert len({run_id for run_id, _ in in_flight}) == len(in_flight)
-    print(f"{mode}: killed at {target} log lines; {len(committed)} steps committed, "
+    print(f"{mode} ({durability}): killed at {target} log lines; {len(committed)} steps committed, "
           f"{len(in_flight)} in flight, {len(repeated)} repeated after restart")
 

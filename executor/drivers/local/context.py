@@ -94,7 +94,7 @@ class Step:
             return None
         ms = await self._checked(state, lambda: parse_duration(duration))
         await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the sleep"))
-        await self._park(state, Opcode.SLEEP, name=f"{ms}ms", opts={"duration": ms})
+        await self._park(state, Opcode.SLEEP, name=f"{ms}ms", opts={"duration": ms}, ends_invocation=ms > 0)
 
     async def sleep_until(self, step_id: str, when: datetime | str) -> None:
         """Pause the run durably until ``when`` (aware or naive-UTC datetime, ISO-8601 string).
@@ -103,7 +103,7 @@ class Step:
         if state.has_memo:
             return None
         due = await self._checked(state, lambda: check_horizon(parse_instant(when), self._now(), "the sleep_until time"))
-        await self._park(state, Opcode.SLEEP, name=format_instant(due))
+        await self._park(state, Opcode.SLEEP, name=format_instant(due), ends_invocation=due > self._now())
 
     async def wait_for_event(self, step_id: str, *, event: str, timeout: str | int | timedelta,
                              match: str | None = None, if_exp: str | None = None) -> Event | None:
@@ -226,10 +226,17 @@ class Step:
         except (ValueError, ExpressionError) as exc:
             await self._inv.reject(state, StepInputError(f"{self._inv.where(state.step_id)}: {exc}"))
 
-    async def _park(self, state: StepState, code: Opcode, *, name: str, opts: dict[str, Any] | None = None) -> Any:
+    async def _park(self, state: StepState, code: Opcode, *, name: str, opts: dict[str, Any] | None = None,
+                    ends_invocation: bool = False) -> Any:
         """Hand a sleep, wait or invoke to the engine; the branch goes on only if the engine settled
-        it at once (a wait that can never work fails here as a ``StepError``)."""
+        it at once (a wait that can never work fails here as a ``StepError``).
+
+        A sleep still to come cannot settle at once: it is handed over with the invocation's end,
+        so parking and ending the invocation are one transaction instead of two."""
         self._inv.assign_group(state)
+        if ends_invocation and not self._inv.strict:
+            self._inv.defer(step_op(state, code, name=name, opts=opts or {}, started_at=self._now()))
+            await self._inv.block()
         with self._inv.working():
             committed = await self._inv.commit(step_op(state, code, name=name, opts=opts or {},
                                                        started_at=self._now()))

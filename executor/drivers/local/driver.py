@@ -110,6 +110,8 @@ class LocalDriver:
             message = f'found step "{inv.skipped[0]}" when targeting a different step'
             result.error = ErrorInfo("StepUnexpectedError", message, None, raw={
                 "code": "step_unexpected", "message": message, "name": "StepUnexpectedError", "stack": None})
+        elif inv.deferred and not inv.stopped:
+            result.ops = inv.deferred
         elif inv.found and inv.strict and not inv.stopped:
             result.ops = await self._found_ops(inv, request)
         return result
@@ -119,7 +121,7 @@ class LocalDriver:
         reported with it and the server has no planned step in flight (its SDK cannot see those)."""
         if len(inv.found) != 1:
             return False
-        return self._serving is None or not (inv.parked or inv.request.disable_immediate_execution)
+        return self._serving is None or not (inv.parked or inv.deferred or inv.request.disable_immediate_execution)
 
     async def _go_on_inline(self, inv: Invocation, task: asyncio.Task[Any]) -> bool:
         """Served over HTTP, a checkpointing function runs a lone new step inline and, once the

@@ -18,6 +18,7 @@ records the steps it skips, since reaching one instead of the target is a protoc
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -83,7 +84,9 @@ class Invocation:
         self._version = 0
         self._group: str | None = None
         self._open: dict[str, asyncio.Task[Any] | None] = {}   # open steps and the branch (task) of each
+        self._open_by_branch: collections.Counter[asyncio.Task[Any] | None] = collections.Counter()
         self._poke: asyncio.Future[None] | None = None
+        self.deferred: list[Op] = []
 
     # ---- the driver's side --------------------------------------------------------------
 
@@ -114,10 +117,21 @@ class Invocation:
         finish at once (a quick handler run in place) still count as running together, while the
         steps one branch reaches one after the other never do."""
         me = asyncio.current_task()
-        parallel = any(task is not me for task in self._open.values())
+        branches = self._open_by_branch
+        parallel = len(branches) > 1 or (len(branches) == 1 and me not in branches)
         state.group = self._group if parallel and self._group else state.hashed_id
         self._group = state.group
-        self._open[state.hashed_id] = me
+        if state.hashed_id not in self._open:
+            self._open[state.hashed_id] = me
+            branches[me] += 1
+
+    def _close(self, hashed_id: str) -> None:
+        """The step's branch has its result; counted per branch so a long run stays O(1) a step."""
+        if hashed_id in self._open:
+            branch = self._open.pop(hashed_id)
+            self._open_by_branch[branch] -= 1
+            if not self._open_by_branch[branch]:
+                del self._open_by_branch[branch]
 
     @contextlib.contextmanager
     def working(self) -> Iterator[None]:
@@ -136,6 +150,11 @@ class Invocation:
     def where(self, step_id: str | None = None) -> str:
         place = f"function {self.fn.id!r}, run {self.run.id}"
         return f"{place}, step {step_id!r}" if step_id else place
+
+    def defer(self, op: Op) -> None:
+        """An op to hand over with the invocation's end rather than checkpoint now."""
+        self.deferred.append(op)
+        self.suspending = True
 
     async def block(self) -> NoReturn:
         self._blocked += 1
@@ -270,7 +289,7 @@ class Invocation:
         """What the function sees of a step the engine just committed: its value, its failure, or
         nothing yet (a retry is due later: this branch waits)."""
         if state.has_memo:
-            asyncio.get_running_loop().call_soon(self._open.pop, state.hashed_id, None)
+            asyncio.get_running_loop().call_soon(self._close, state.hashed_id)
         if state.status == StepStatus.COMPLETED:
             return state.output
         if state.status == StepStatus.FAILED:
