@@ -162,8 +162,13 @@ class Apps:
 
     async def add_url(self, url: str) -> AppInfo:
         """Remember an app URL to sync (``--sdk-url``, the console's "add app"), then sync it."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(url)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+            httpx.URL(url)          # what the sync request will need: a host it can encode
+        except (ValueError, httpx.InvalidURL) as exc:
+            raise ValueError(f"an app URL must be http(s)://host[:port]/path, got {url!r} ({exc})") from None
+        if not valid:
             raise ValueError(f"an app URL must be http(s)://host[:port]/path, got {url!r}")
         return await self.sync_url(url)
 
@@ -191,7 +196,7 @@ class Apps:
             response = await self._driver.client.put(url, content=request.body, headers=request.headers, timeout=10)
             reply = parse_sync_reply(response.status_code, dict(response.headers), response.content, url=url,
                                      signing_key=self._driver.signing_key)
-        except (httpx.HTTPError, SyncError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, SyncError) as exc:
             await self._record_error(name, url, SyncError(f"{url}: {exc or type(exc).__name__}"))
             return
         if reply.kind == IN_BAND and reply.app is not None:

@@ -13,6 +13,7 @@ guess which shape it got. The event endpoint keeps Inngest's own shape,
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
 
@@ -143,18 +144,23 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _methods_for(request: Request) -> list[str]:
-    def collect(routes: Sequence[Any]) -> set[str]:
-        methods: set[str] = set()
+    def collect(routes: Sequence[Any]) -> list[APIRoute]:
+        matched: list[APIRoute] = []
         for route in routes:
             if route.matches(request.scope)[0] is Match.NONE:
                 continue
             if isinstance(route, APIRoute):
-                methods |= route.methods
+                matched.append(route)
             elif hasattr(route, "original_router"):   # an included APIRouter (/v1)
-                methods |= collect(route.original_router.routes)
-        return methods
+                matched += collect(route.original_router.routes)
+        return matched
 
-    return sorted(collect(request.app.router.routes))
+    # Where a path parameter may hold slashes (an app named by its URL), /v1/apps/x/sync also fits
+    # /v1/apps/{name}: the path is the most literal template that fits, as the document lists it.
+    matched = collect(request.app.router.routes)
+    literal = {id(r): len(re.sub(r"{[^}]*}", "", r.path_format)) for r in matched}
+    best = max(literal.values(), default=0)
+    return sorted({m for r in matched if literal[id(r)] == best for m in r.methods})
 
 
 def _describe_validation(errors: Sequence[Any]) -> str:
@@ -263,7 +269,8 @@ def _add_run_routes(v1: APIRouter, ex: Executor) -> None:
             raise ApiError(409, f"run {run_id} already finished ({run.status}); there is nothing to cancel")
         return {"data": {"run_id": run_id, "cancelled": True}}
 
-    @v1.post("/runs/{run_id}/rerun", tags=["runs"], summary="Start a fresh run on the same event")
+    @v1.post("/runs/{run_id}/rerun", tags=["runs"], summary="Start a fresh run on the same event",
+             openapi_extra={"requestBody": {"required": True}})   # {} at least: see JSON_OBJECT_BODY
     async def rerun(run_id: str, body: RerunIn | None = None) -> dict[str, Any]:
         try:
             run = await _found(ex.rerun(run_id, from_step=body.from_step if body else None))

@@ -21,18 +21,22 @@ from executor.drivers.inngest.sync import SyncError, server_kind_mismatch
 from executor.drivers.inngest.wire import WireError, op_from_wire
 from executor.errors import NotFoundError
 from executor.executor import Executor
+from executor.ops import Opcode
+from executor.service.openapi import JSON_OBJECT_BODY, REGISTER_BODY, checkpoint_body
 
 VERSION = "durable-tui"
 
 
 class AppUrlIn(BaseModel):
-    url: str = Field(min_length=1, description="the app's Inngest endpoint, e.g. http://127.0.0.1:3000/api/inngest")
+    url: str = Field(min_length=1, pattern=r"^https?://[^\s/?#]+", max_length=2048,
+                     description="the app's Inngest endpoint, e.g. http://127.0.0.1:3000/api/inngest")
 
 
 def add_devserver_routes(app: FastAPI, ex: Executor) -> None:
     sdk = APIRouter(tags=["inngest dev server"])
 
-    @sdk.post("/fn/register", summary="Sync an app (what an Inngest SDK posts when it is PUT to)")
+    @sdk.post("/fn/register", summary="Sync an app (what an Inngest SDK posts when it is PUT to)",
+              openapi_extra=REGISTER_BODY)
     async def register(request: Request) -> JSONResponse:
         mismatch = server_kind_mismatch(request.headers)
         if mismatch:
@@ -47,7 +51,8 @@ def add_devserver_routes(app: FastAPI, ex: Executor) -> None:
             return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
         return JSONResponse(reply)
 
-    @sdk.post("/v1/checkpoint/{run_id}/async", summary="Steps an SDK ran inline (TypeScript SDK checkpointing)")
+    @sdk.post("/v1/checkpoint/{run_id}/async", summary="Steps an SDK ran inline (TypeScript SDK checkpointing)",
+              openapi_extra=checkpoint_body([code.value for code in Opcode]))
     async def checkpoint(run_id: str, request: Request) -> JSONResponse:
         try:
             body = orjson.loads(await request.body())
@@ -98,7 +103,7 @@ def _app_routes(apps: Apps) -> APIRouter:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({"data": info.to_dict()})
 
-    @v1.post("/{name:path}/sync", summary="Sync an app again from its URL")
+    @v1.post("/{name:path}/sync", summary="Sync an app again from its URL", openapi_extra=JSON_OBJECT_BODY)
     async def resync(name: str) -> JSONResponse:
         try:
             return JSONResponse({"data": (await apps.resync(name)).to_dict()})

@@ -12,6 +12,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from executor.service.guard import SDK_PATHS
+
 EVENT_BODY_SCHEMA: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -28,6 +30,47 @@ JSON_OBJECT_BODY: dict[str, Any] = {
 }
 """For writes that take no input: they still need a JSON body (``{}``), because what a web page
 may send to any address without a CORS preflight is never JSON (``guard``)."""
+
+GRAPHQL_BODY: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["query"],
+        "properties": {"query": {"type": "string", "minLength": 1, "pattern": "\\S"},
+                       "variables": {"type": ["object", "null"]},
+                       "operationName": {"type": ["string", "null"]}},
+    }}}},
+}
+"""``POST /v0/gql`` reads its body raw (GraphQL over HTTP), so it is described by hand."""
+
+
+REGISTER_BODY: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["appName", "url"],
+        "properties": {"appName": {"type": "string", "minLength": 1, "pattern": "\\S"},
+                       "url": {"type": "string", "pattern": "^https?://[^\\s/?#]+"},
+                       "functions": {"type": ["array", "null"], "items": {
+                           "type": "object", "required": ["id"],
+                           "properties": {"id": {"type": "string", "minLength": 1}}}}},
+    }}}},
+}
+"""What an SDK posts to ``/fn/register`` (``sync.parse_register_body`` checks the rest: triggers,
+steps, expressions)."""
+
+
+def checkpoint_body(opcodes: list[str]) -> dict[str, Any]:
+    """``POST /v1/checkpoint/{run}/async``: the ops an SDK ran inline, as ``wire.op_from_wire`` reads
+    them (an error op must carry its error)."""
+    text = {"type": ["string", "null"]}
+    op = {"type": "object", "required": ["op", "id"],
+          "properties": {"op": {"enum": opcodes}, "id": {"type": "string", "minLength": 1},
+                         "name": text, "displayName": text,
+                         "userland": {"type": ["object", "null"], "properties": {
+                             "id": text, "index": {"type": ["integer", "null"], "minimum": 0}}},
+                         "opts": {"type": ["object", "null"]}, "error": {"type": ["object", "null"]}},
+          "if": {"properties": {"op": {"enum": ["StepError", "StepFailed"]}}},
+          "then": {"required": ["error"], "properties": {"error": {"type": "object"}}}}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["steps"], "properties": {"steps": {"type": "array", "items": op}}}}}}}
+
 
 #: Text without control characters (``events.check_name``), as a JSON-schema pattern.
 PRINTABLE = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
@@ -60,6 +103,9 @@ _SCHEMAS: dict[str, Any] = {
         {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}},
     ]},
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+    "GraphQLErrors": {"type": "object", "required": ["errors"], "properties": {"errors": {
+        "type": "array", "items": {"type": "object", "required": ["message"],
+                                   "properties": {"message": {"type": "string"}}}}}},
     "EventReply": {
         "type": "object", "required": ["ids", "status"],
         "properties": {"ids": {"type": "array", "items": {"type": "string"}}, "status": {"type": "integer"},
@@ -75,6 +121,7 @@ _REASONS = {
     "405": "method not allowed (see the Allow header)",
     "408": "the request body did not arrive in time",
     "409": "the run already finished",
+    "422": "the GraphQL document does not parse or does not match the schema",
     "413": "the request body is over its limit",
     "415": "a /v1 write without 'Content-Type: application/json'",
 }
@@ -117,9 +164,13 @@ def _describe(path: str, method: str, operation: dict[str, Any], keyed: bool) ->
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
     events = path.startswith("/e/")
+    # The bearer key guards /v1 (but not what Inngest SDKs call there) and /v0/gql; the rest is
+    # answered as Inngest's dev server answers it.
+    guarded = (path.startswith("/v1/") and not path.startswith(SDK_PATHS)) or path == "/v0/gql"
     codes = ["400", "405"]
     if keyed:
-        codes.append("401")
+        if guarded or events:
+            codes.append("401")
     else:
         codes.append("403")
     if method in _WRITES:
@@ -128,14 +179,16 @@ def _describe(path: str, method: str, operation: dict[str, Any], keyed: bool) ->
             codes.append("415")
     if not events and ("{" in path or path == "/v1/signals"):
         codes.append("404")
-    if method == "delete":
+    if method == "delete" or path.startswith("/v1/checkpoint/"):
         codes.append("409")
-    shape = "EventReply" if events else "Error"
+    if path == "/v0/gql":
+        codes.append("422")
+    shape = "EventReply" if events else "GraphQLErrors" if path == "/v0/gql" else "Error"
     for code in codes:
         responses[code] = {"description": _REASONS[code],
                            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{shape}"}}}}
     if events:
         responses["200"] = {"description": "the events are stored; their ids, in order",
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventReply"}}}}
-    elif keyed:
+    elif keyed and guarded:
         operation["security"] = [{"bearer": []}]

@@ -23,6 +23,7 @@ from executor.records import MiB
 from executor.service.gql.query import Query
 from executor.service.gql.reads import Reads
 from executor.service.gql.schema import SCHEMA, prepare
+from executor.service.openapi import GRAPHQL_BODY
 
 log = logging.getLogger("durable_tui.gql")
 
@@ -54,7 +55,7 @@ def add_gql_routes(app: FastAPI, executor: Executor, *, key: str | None = None) 
         return _reply(_body(result), 200)
 
     app.post("/v0/gql", tags=["graphql"], summary="GraphQL: runs, traces, step outputs, events, functions",
-             response_model=None)(graphql_endpoint)
+             response_model=None, openapi_extra=GRAPHQL_BODY)(graphql_endpoint)
 
 
 def _check_key(request: Request, key: str | None) -> str | None:
