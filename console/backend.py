@@ -49,6 +49,7 @@ class FunctionInfo:
     retries: int | None = None
     error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    flow: dict[str, Any] = field(default_factory=dict)   # flow-control settings and current use, if any
 
     @property
     def loaded(self) -> bool:

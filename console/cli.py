@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     signal.add_argument("name", help="signal name")
     signal.add_argument("--data", default="null", help=f"signal payload: {data_help}")
     runs = remote("runs", "list runs, newest first")
-    runs.add_argument("--status", help="Queued, Running, Completed, Failed or Cancelled")
+    runs.add_argument("--status", help="Queued, Running, Completed, Failed, Cancelled or Skipped")
     runs.add_argument("--function", help="function id")
     runs.add_argument("--limit", type=int, default=50, help="how many (default 50)")
     remote("run", "show a run with its steps and pending waits").add_argument("id", help="run id")
@@ -358,9 +358,21 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def _runs_table(runs: list[dict[str, Any]]) -> str:
-    return _table(["RUN", "FUNCTION", "STATUS", "CREATED", "TOOK"], [
-        [r["id"], r["function_id"], r["status"], _time(r["created_at"]), _took(r["started_at"], r["ended_at"])]
-        for r in runs])
+    """One row per run; a NOTE column says why runs are held back or were skipped, when any is."""
+    notes = [_why(r) for r in runs]
+    noted = any(notes)
+    return _table(["RUN", "FUNCTION", "STATUS", "CREATED", "TOOK", *(["NOTE"] if noted else [])], [
+        [r["id"], r["function_id"], r["status"], _time(r["created_at"]), _took(r["started_at"], r["ended_at"]),
+         *([note or "-"] if noted else [])]
+        for r, note in zip(runs, notes, strict=True)])
+
+
+def _why(run: dict[str, Any]) -> str:
+    """Flow control's word on a run: why it waits ("queued: concurrency 1/1 for userId=u-42") or
+    why it never ran ("skipped: rate limited")."""
+    if run.get("skip_reason"):
+        return f"skipped: {run['skip_reason']}"
+    return run.get("waiting_for") or ""
 
 
 def _outcome(item: dict[str, Any]) -> str:
@@ -373,7 +385,7 @@ def _outcome(item: dict[str, Any]) -> str:
 
 def _run_detail(run: dict[str, Any]) -> str:
     lines = [f"run       {run['id']}", f"function  {run['function_id']}", f"status    {run['status']}",
-             f"event     {run['event_id'] or '-'}", f"created   {_time(run['created_at'])}",
+             *([f"why       {_why(run)}"] if _why(run) else []), f"event     {run['event_id'] or '-'}", f"created   {_time(run['created_at'])}",
              f"took      {_took(run['started_at'], run['ended_at'])}", f"result    {_outcome(run)}", ""]
     lines.append(_table(["STEP", "OP", "STATUS", "ATTEMPTS", "RESULT"], [
         [s["id"], s["op"], s["status"], str(s["attempts"]), _outcome(s)] for s in run["steps"]]))

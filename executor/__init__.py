@@ -20,6 +20,8 @@ _EXPORTS = {
                         "SignalNotFoundError", "StepError", "StepInputError"),
     "executor.executor": ("Executor",),
     "executor.feed": ("Change", "Subscription"),
+    "executor.flowcontrol": ("Batch", "Concurrency", "Debounce", "Priority", "RateLimit", "Singleton", "Throttle",
+                             "Timeouts"),
     "executor.records": ("ChangeKind", "Event", "Limits", "Run", "RunStatus", "StepState", "StepStatus"),
     "executor.specs": ("Cancel", "FunctionSpec", "TriggerCron", "TriggerEvent"),
     "executor.store": ("DURABILITIES", "Durability", "SchemaError"),
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
                                  SignalNotFoundError, StepError, StepInputError)
     from executor.executor import Executor
     from executor.feed import Change, Subscription
+    from executor.flowcontrol import Batch, Concurrency, Debounce, Priority, RateLimit, Singleton, Throttle, Timeouts
     from executor.records import ChangeKind, Event, Limits, Run, RunStatus, StepState, StepStatus
     from executor.specs import Cancel, FunctionSpec, TriggerCron, TriggerEvent
     from executor.store import DURABILITIES, Durability, SchemaError

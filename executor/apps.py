@@ -197,7 +197,7 @@ class Apps:
             reply = parse_sync_reply(response.status_code, dict(response.headers), response.content, url=url,
                                      signing_key=self._driver.signing_key)
         except (httpx.HTTPError, httpx.InvalidURL, SyncError) as exc:
-            await self._record_error(name, url, SyncError(f"{url}: {exc or type(exc).__name__}"))
+            await self._record_error(name, url, SyncError(f"could not sync {url}: {exc or type(exc).__name__}"))
             return
         if reply.kind == IN_BAND and reply.app is not None:
             try:
@@ -205,7 +205,7 @@ class Apps:
             except SyncError:
                 pass     # kept on the app by register
         elif reply.message and "error" in reply.message.lower():
-            await self._record_error(name, url, SyncError(f"{url}: {reply.message}"))
+            await self._record_error(name, url, SyncError(f"the app at {url} answered: {reply.message}"))
 
     async def resync(self, name: str) -> AppInfo:
         """Sync the app again from its URL; returns it as it now stands (a URL added before its app

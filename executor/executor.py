@@ -176,12 +176,13 @@ class Executor:
         return await self._inngest.checkpoint(run_id, ops)
 
     async def run_events(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's events as an SDK receives them (``GET /v0/runs/{id}/batch``)."""
-        run = await self.run(run_id)
+        """A run's events as an SDK receives them (``GET /v0/runs/{id}/batch``): all of a batch."""
+        run = await self.store.get_run(run_id)
         event = await self.store.get_event(run.event_id) if run is not None and run.event_id else None
         if run is None or event is None:
             raise NotFoundError(f"no run with id {run_id!r}")
-        return [{**event.to_dict(), "user": event.user or {}}]
+        events = await self.store.run_events(run_id) or [event]
+        return [{**e.to_dict(), "user": e.user or {}} for e in events]
 
     async def run_memo(self, run_id: str) -> dict[str, Any]:
         """A run's step results by hashed id (``GET /v0/runs/{id}/actions``)."""
@@ -192,16 +193,29 @@ class Executor:
     # ---- reads -------------------------------------------------------------------------
 
     async def run(self, run_id: str) -> Run | None:
-        return await self.store.get_run(run_id)
+        """The run, with ``waiting_for`` saying why it is not moving when flow control holds it."""
+        run = await self.store.get_run(run_id)
+        if run is not None and not run.finished:
+            await self._engine.describe_runs([run])
+        return run
 
     async def runs(self, *, event_id: str | None = None, function_id: str | None = None,
                    status: str | None = None, parent_run_id: str | None = None,
                    limit: int = 100, before: str | None = None) -> list[Run]:
-        """Runs newest first; ``before`` (a run id) pages backwards."""
+        """Runs newest first; ``before`` (a run id) pages backwards. Skipped runs (flow control
+        decided they never run) say why in ``skip_reason``, unfinished ones in ``waiting_for``."""
         if status is not None and status not in set(RunStatus):
             raise ValueError(f"unknown run status {status!r}; use one of {', '.join(RunStatus)}")
-        return await self.store.list_runs(status=status, function_id=function_id, event_id=event_id,
+        runs = await self.store.list_runs(status=status, function_id=function_id, event_id=event_id,
                                           parent_run_id=parent_run_id, limit=limit, before=before)
+        await self._engine.describe_runs(runs)
+        return runs
+
+    async def flow(self, function_id: str) -> dict[str, Any]:
+        """A function's flow-control settings and current use: concurrency slots in use and
+        waiting per key, throttled starts, runs collecting events (debounce, batch), singleton
+        keys held, and ``queued`` (runs held back). ``NotFoundError`` for an unknown function."""
+        return await self._engine.flow_usage(function_id)
 
     async def steps(self, run_id: str) -> list[StepState]:
         """A run's steps in the order first reached, including ones executing right now."""

@@ -21,13 +21,14 @@ class RunStatus(StrEnum):
     COMPLETED = "Completed"
     FAILED = "Failed"
     CANCELLED = "Cancelled"
+    SKIPPED = "Skipped"      # flow control decided it never runs (rate limit, singleton); see ``skip_reason``
 
     @property
     def finished(self) -> bool:
         return self in _TERMINAL
 
 
-_TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
+_TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED})
 
 
 class StepStatus(StrEnum):
@@ -124,6 +125,10 @@ class Run:
     parent_run_id: str | None = None
     parent_step: str | None = None        # hashed id of the parent's invoke step
     mode: str = "checkpointing"
+    skip_reason: str | None = None        # why a Skipped run never ran ("rate limited", "singleton")
+    #: Why an unfinished run is not moving ("queued: concurrency 1/1 for userId=u-42", "debouncing
+    #: until …"): the engine's flow control says it when a run is read, it is not stored.
+    waiting_for: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -138,7 +143,8 @@ class Run:
             "state_bytes": self.state_bytes, "function_version": self.function_version,
             "finished_version": self.finished_version, "nondeterminism": self.nondeterminism,
             "current_step": self.current_step, "parent_run_id": self.parent_run_id,
-            "parent_step": self.parent_step, "mode": self.mode,
+            "parent_step": self.parent_step, "mode": self.mode, "skip_reason": self.skip_reason,
+            "waiting_for": self.waiting_for,
         }
 
 
@@ -160,6 +166,7 @@ class QueueKind(StrEnum):
     EXPIRE = "expire"    # a cancel-on rule's time is up: forget it
     RETRY = "retry"      # a step's or the function's backoff ended: invoke again
     CANCEL = "cancel"    # an operator (or a cancel-on event) asked to cancel
+    DEADLINE = "deadline"  # a flow-control timeout (``timeouts.start``/``finish``, payload ``timeout``) is up
 
 
 class WaitKind(StrEnum):

@@ -19,6 +19,7 @@ from croniter import croniter
 
 from executor.errors import ExpressionError, FunctionDefinitionError
 from executor.expressions import compile_expression, match_to_expression
+from executor.flowcontrol import FlowControl
 from executor.util.durations import parse_duration
 
 #: Inngest's ceiling on retries (a retry count, so 21 attempts).
@@ -91,7 +92,8 @@ class FunctionSpec:
     version: str = ""
     source: str | None = None            # a file path (local) or an app URL
     mode: str = "checkpointing"
-    options: Mapping[str, Any] = field(default_factory=dict)   # flow control and other options as synced
+    options: Mapping[str, Any] = field(default_factory=dict)   # options as an app synced them, raw
+    flow: FlowControl = field(default_factory=FlowControl)     # checked flow control (``flowcontrol``)
 
     @property
     def group(self) -> str:

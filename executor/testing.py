@@ -35,19 +35,22 @@ async def is_idle(ex: Executor, clock: VirtualClock) -> bool:
     """Nothing left to do until the clock moves (or an event or signal arrives)."""
     unfinished = await _unfinished(ex)
     items = ex.pending()
-    return all(item["due_at"] > clock.now_ms() for item in items) and unfinished <= {i["run_id"] for i in items}
+    timed = [item for item in items if not item.get("parked")]
+    return all(item["due_at"] > clock.now_ms() for item in timed) and unfinished <= {i["run_id"] for i in items}
 
 
 async def advance_if_idle(ex: Executor, clock: VirtualClock) -> bool:
     """Move the clock to the next due item when nothing is due now and every unfinished run is
-    parked on a future item; say whether it moved. A run with no item at all is busy."""
+    parked on a future item or held back by flow control; say whether it moved. A run with no item
+    at all is busy."""
     unfinished = await _unfinished(ex)
     items = ex.pending()    # read after the await: nothing changes between here and clock.set
-    if not items or min(item["due_at"] for item in items) <= clock.now_ms():
+    timed = [item for item in items if not item.get("parked")]
+    if not timed or min(item["due_at"] for item in timed) <= clock.now_ms():
         return False
     if not unfinished <= {item["run_id"] for item in items}:
         return False
-    clock.set(min(item["due_at"] for item in items))
+    clock.set(min(item["due_at"] for item in timed))
     return True
 
 

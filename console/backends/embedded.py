@@ -214,7 +214,7 @@ class EmbeddedBackend:
     # ---- reads --------------------------------------------------------------------------
 
     async def functions(self) -> list[FunctionInfo]:
-        loaded, counts = await self.on_executor(_functions_and_counts)
+        loaded, counts, flows = await self.on_executor(_functions_and_counts)
         # Keyed by the real path: every function of a broken file is flagged, not only the first.
         errors = {os.path.realpath(e.file): (e.file, e.describe()) for e in self.load_status.errors}
         out, flagged = [], set()
@@ -228,7 +228,8 @@ class EmbeddedBackend:
                 id=fn.id, name=fn.display_name, file=file, mode=fn.mode, retries=fn.retries,
                 triggers=tuple(trigger_text(t.to_dict()) for t in fn.triggers),
                 events=tuple(t.event for t in fn.spec().event_triggers),
-                error=error[1] if error else None, counts=dict(counts.get(fn.id, {}))))
+                error=error[1] if error else None, counts=dict(counts.get(fn.id, {})),
+                flow=flows.get(fn.id, {})))
         out.extend(FunctionInfo(id=Path(file).name, name=Path(file).name, file=file, error=message)
                    for real, (file, message) in errors.items() if real not in flagged)
         return out
@@ -371,8 +372,10 @@ def _from_feed(change: Change) -> Change:
     return change
 
 
-async def _functions_and_counts(ex: Executor) -> tuple[dict[str, Function], dict[str, Counter[str]]]:
-    """The registry and run counts per function and status, in one pass over the runs."""
+async def _functions_and_counts(ex: Executor) -> tuple[dict[str, Function], dict[str, Counter[str]],
+                                                      dict[str, dict[str, Any]]]:
+    """The registry, run counts per function and status (one pass over the runs), and the flow
+    control of the functions that have some."""
     counts: dict[str, Counter[str]] = {}
     before: str | None = None
     while True:
@@ -380,5 +383,7 @@ async def _functions_and_counts(ex: Executor) -> tuple[dict[str, Function], dict
         for run in page:
             counts.setdefault(run.function_id, Counter())[run.status] += 1
         if len(page) < 5000:
-            return ex.functions, counts
+            break
         before = page[-1].id
+    flows = {fid: await ex.flow(fid) for fid, fn in ex.functions.items() if fn.flow.active}
+    return ex.functions, counts, flows

@@ -120,7 +120,9 @@ class RemoteBackend:
                 retries=raw.get("retries"), counts=dict(counts.get(raw["id"], {})),
                 triggers=tuple(trigger_text(t) for t in raw.get("triggers", [])),
                 events=tuple(t["event"] for t in raw.get("triggers", []) if "event" in t),
-                error=_load_error_text(error) if error else None))
+                error=_load_error_text(error) if error else None,
+                flow={**({"settings": raw["flow_control"]} if raw.get("flow_control") else {}),
+                      **(raw.get("flow_usage") or {})}))
         # A broken file none of whose functions is loaded gets a row of its own.
         for error in listing.load_errors:
             if error.get("file") not in flagged:

@@ -20,7 +20,7 @@ from textual.widgets import Static
 from executor import Run
 
 from ..messages import Dirty
-from ..widgets.format import RUN_STATUS, clock_time, duration, short_id, status_text
+from ..widgets.format import RUN_STATUS, clock_time, duration, flow_note, short_id, status_text
 from ..widgets.live_table import Cell, Column, Flex, LiveTable, lay_out
 from .base import WIDE_FROM, Selection
 from .run_query import RunQuery, TextQuery, json_text
@@ -60,10 +60,12 @@ def _elapsed(run: Run, now_ms: int) -> int | None:
 
 
 def run_columns(width: int) -> list[Column]:
+    # The last column also says why a run is not moving ("debouncing until 10:42:07", "batching
+    # 3/100 until …"): at 120 columns the flexible ones get 17, 20 and the 29 cells that takes.
     if width >= WIDE_FROM:
-        return lay_out(width, [Column("status", "status", 11), Flex("function", "function", 4),
-                               Column("run", "run", 8), Flex("event", "event", 4), Column("started", "started", 12),
-                               Column("duration", "took", 7), Flex("step", "current step", 3)])
+        return lay_out(width, [Column("status", "status", 11), Flex("function", "function", 17),
+                               Column("run", "run", 8), Flex("event", "event", 20), Column("started", "started", 12),
+                               Column("duration", "took", 7), Flex("step", "current step", 29)])
     return lay_out(width, [Column("status", "status", 11), Flex("function", "function"), Column("run", "run", 8),
                            Column("started", "started", 12), Column("duration", "took", 7)])
 
@@ -139,7 +141,7 @@ class RunsScreen(TableView[Run]):
             "event": self._names.get(run.event_id or "", ""),
             "started": clock_time(run.started_at or run.created_at, now),
             "duration": duration(_elapsed(run, now)),
-            "step": run.current_step or "",
+            "step": run.current_step or flow_note(run),
         }
 
     def passes(self, run: Run) -> bool:

@@ -24,6 +24,7 @@ from .format import (
     countdown,
     display_path,
     duration,
+    flow_note,
     pretty_json,
     printable_renderable,
     short_id,
@@ -74,6 +75,7 @@ def run_details(run: Run, event: Event | None, now_ms: int) -> RenderableType:
         took = (run.ended_at or now_ms) - run.started_at
     lines: list[RenderableType] = [
         Text.assemble(status_text(run.status, RUN_STATUS), "  ", (run.function_id, "bold")),
+        *([Text(flow_note(run), style="yellow")] if flow_note(run) else []),
         _field("run", run.id),
         _field("event", f"{event.name}  {event.id}" if event else (run.event_id or "—")),
         _field("created", clock_time(run.created_at, now_ms)),
@@ -148,6 +150,7 @@ def function_details(info: FunctionInfo) -> RenderableType:
             _field("file", display_path(info.file)),
             _field("runs", counts_text(info.counts, long=True)),
         ]
+        lines += _block("flow control", info.flow) if info.flow else []
     else:
         lines.append(_field("file", display_path(info.file)))
     if info.error:

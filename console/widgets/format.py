@@ -25,7 +25,16 @@ RUN_STATUS: dict[str, tuple[str, str]] = {
     "Completed": ("✔", "green"),
     "Failed": ("✘", "red"),
     "Cancelled": ("⊘", "yellow"),
+    "Skipped": ("⤼", "bright_black"),
 }
+
+
+def flow_note(run: Any) -> str:
+    """Flow control's word on a run: why it waits, or why it never ran."""
+    if getattr(run, "skip_reason", None):
+        return f"skipped: {run.skip_reason}"
+    return getattr(run, "waiting_for", None) or ""
+
 
 STEP_STATUS: dict[str, tuple[str, str]] = {
     **RUN_STATUS,

@@ -25,6 +25,8 @@ def counts_text(stats: Stats, words: bool) -> Text:
         return text
     for status, (glyph, colour) in RUN_STATUS.items():
         count = stats.counts.get(status, 0)
+        if status == "Skipped" and not count:
+            continue        # only functions with flow control skip runs: no room taken otherwise
         text.append(f"{glyph} {count}" if words else f"{glyph}{count}", style=colour if count else "dim")
         text.append(f" {status.lower()}  " if words else " ", style="" if count else "dim")
     return text

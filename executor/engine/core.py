@@ -9,11 +9,12 @@ halves of one large class.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from executor.feed import Change, ChangeFeed
+from executor.engine.flowstate import FlowState
 from executor.engine.registry import Registry
 from executor.engine.scheduler import Scheduler
 from executor.engine.waits import WaitRegistry
@@ -37,6 +38,7 @@ class HotRun:
     event: Event
     steps: dict[str, StepState]
     state_bytes: int
+    events: list[Event] = field(default_factory=list)   # a batched run's events (else just ``event``)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Transition:
     waits_deactivated: list[str] = field(default_factory=list)
     cancelling: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
+    after: list[Callable[[], object]] = field(default_factory=list)   # mirror updates of other modules
     #: Runs this transition created, with all a first request needs: no read when they start.
     created: dict[str, HotRun] = field(default_factory=dict)
 
@@ -77,6 +80,7 @@ class Core:
         self.hot: dict[str, HotRun] = {}
         self.cancelling: set[str] = set()
         self.live: dict[str, dict[str, StepState]] = {}
+        self.flow = FlowState()
 
     def now(self) -> int:
         return self.clock.now_ms()
@@ -115,15 +119,20 @@ class Core:
         for run_id in t.finished:
             self.forget(run_id)
         self.scheduler.discard(t.dropped)
+        self.scheduler.push(self.flow.gate.discard(t.dropped))     # parked items whose run ended
+        for update in t.after:
+            update()
 
     def announce(self, t: Transition) -> None:
-        self.scheduler.push(t.queued)
+        dropped = set(t.dropped)       # an item can be queued and replaced in one transition
+        self.scheduler.push(item for item in t.queued if item.id not in dropped)
         self.feed.publish(t.changes)
 
     def forget(self, run_id: str) -> None:
         self.hot.pop(run_id, None)
         self.cancelling.discard(run_id)
         self.live.pop(run_id, None)
+        self.flow.forget(run_id)
 
     async def hot_run(self, run: Run) -> HotRun:
         hot = self.hot.get(run.id)
@@ -132,6 +141,9 @@ class Core:
             if event is None:
                 event = Event(id="", name="", data={}, ts=run.created_at)
             steps = {s.hashed_id: s for s in self.store.writer_steps(run.id)}
-            hot = HotRun(event=event, steps=steps, state_bytes=run.state_bytes)
+            spec = self.registry.get(run.function_id)
+            batched = spec is not None and spec.flow.batch is not None
+            events = (self.store.writer_run_events(run.id) if batched else []) or [event]
+            hot = HotRun(event=event, steps=steps, state_bytes=run.state_bytes, events=events)
             self.hot[run.id] = hot
         return hot

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from executor.engine import admission, flowviews
 from executor.engine.core import Core, HotRun, Transition
 from executor.engine.cron import CronTimers
 from executor.engine.events import validate_event
@@ -28,6 +29,7 @@ from executor.errors import ErrorInfo, EventValidationError, NotFoundError
 from executor.ops import Driver, InvocationRequest, InvocationResult, Op, RunStopped
 from executor.records import (STEP_WAITS, ChangeKind, Event, Limits, QueueItem, QueueKind, Run, RunStatus,
                               StepState, StepStatus)
+from executor.flowcontrol import FlowControl
 from executor.specs import FunctionSpec
 from executor.store import Store, Tx
 from executor.util.backoff import Backoff
@@ -68,6 +70,8 @@ class Engine:
                 for run in orphans:
                     items.append(await tx.enqueue(core.item(run.id, QueueKind.INVOKE, reason="recovered")))
             log.info("re-queued %d run(s) that were mid-invocation when the executor stopped", len(orphans))
+        core.flow.gate.load_lanes(((fid, key), tat) for fid, key, tat in await core.store.flow.limits("throttle"))
+        core.flow.note_items(items)
         self.scheduler.push(items)
         self.scheduler.start()
         self.cron.start()
@@ -82,8 +86,12 @@ class Engine:
         """Replace ``group``'s functions at once (``FunctionSpec.group``: our function files, or one
         app); runs parked for a missing function resume if it is back."""
         registry = self.core.registry
-        before = set(registry.of_group(group))
+        old = registry.of_group(group)
+        before = set(old)
         self.scheduler.push(registry.replace(group, specs))
+        new = registry.of_group(group)
+        if any(_flow_of(old, fid) != _flow_of(new, fid) for fid in old.keys() | new.keys()):
+            self.scheduler.push(self.core.flow.functions_changed())
         self.cron.set_functions(registry.all().values())
         self.core.feed.publish([Change(ChangeKind.FUNCTION, fn_id) for fn_id in before | set(registry.of_group(group))])
 
@@ -186,6 +194,13 @@ class Engine:
         waits = [w.to_dict() for w in await self.core.store.waits(STEP_WAITS, run_id=run_id)]
         return waits + await self.core.store.retries(run_id)
 
+    async def describe_runs(self, runs: Sequence[Run]) -> None:
+        """Say on each unfinished run why it is not moving, when flow control holds it back."""
+        await flowviews.describe_runs(self.core, runs)
+
+    async def flow_usage(self, function_id: str) -> dict[str, Any]:
+        return await flowviews.usage(self.core, self._require_function(function_id))
+
     def live_steps(self, run_id: str) -> dict[str, StepState]:
         return dict(self.core.live.get(run_id, {}))
 
@@ -215,6 +230,9 @@ class Engine:
             async with core.transition(Transition(dropped=[item.id])) as (tx, t):
                 await finish_run(core, tx, run, {"status": RunStatus.CANCELLED}, t)
             return
+        if item.kind == QueueKind.DEADLINE:
+            await admission.deadline(core, item, run)
+            return
         if item.kind in (QueueKind.SLEEP, QueueKind.TIMEOUT, QueueKind.EXPIRE):
             async with core.transition(Transition(dropped=[item.id])) as (tx, t):
                 await tx.dequeue(item.id)
@@ -226,11 +244,17 @@ class Engine:
         driver = self.drivers.get(spec.driver) if spec is not None else None
         if spec is None or driver is None:
             core.registry.park(item, run.function_id)
+            self.scheduler.push(core.flow.gate.discard([item.id]))   # it no longer waits for a slot
             log.warning("run %s waits for function %r, which is not loaded", run.id, run.function_id)
             core.feed.publish([Change(ChangeKind.RUN, run.id, run.id, run.status,
                                       {"missing_function": run.function_id})])
             return
-        await self._invoke(run, spec, driver, item)
+        if not await admission.admit(core, item, run, spec):
+            return
+        try:
+            await self._invoke(run, spec, driver, item)
+        finally:
+            admission.release(core, item)
 
     # ---- invocations -------------------------------------------------------------------
 
@@ -240,7 +264,8 @@ class Engine:
         control = _Control(self, run, spec, item)
         steps = _as_of(hot, item.payload.get("unseen"))
         request = InvocationRequest(
-            run=run, function_id=spec.id, event=hot.event, events=[hot.event], steps=steps, now_ms=core.now(),
+            run=run, function_id=spec.id, event=hot.event, events=hot.events or [hot.event], steps=steps,
+            now_ms=core.now(),
             attempt=item.payload.get("attempt", run.attempt), max_attempts=spec.max_attempts, limits=core.limits,
             control=control, target=item.payload.get("target"), request_id=item.id,
             # Parallel steps still planned or in flight in other requests: the SDK must not run a new
@@ -392,11 +417,21 @@ class Engine:
             t.queued.append(await tx.enqueue(self.core.item(run.id, QueueKind.INVOKE, reason="step finished")))
 
     def pending(self) -> list[dict[str, Any]]:
-        return [{"run_id": i.run_id, "kind": i.kind, "due_at": i.due_at, **i.payload} for i in self.scheduler.items()]
+        """Due work; ``parked`` marks items due already but held back by flow control (a full
+        concurrency limit, a throttle lane), which wait for another run, not for time."""
+        now, gate = self.core.now(), self.core.flow.gate
+        return [{"run_id": i.run_id, "kind": i.kind, "due_at": i.due_at, **i.payload,
+                 **({"parked": True} if i.due_at <= now and gate.holds(i.id) else {})}
+                for i in self.scheduler.items()]
 
     def next_due(self) -> int | None:
         dues = [d for d in (self.scheduler.next_due(), self.cron.next_due) if d is not None]
         return min(dues, default=None)
+
+
+def _flow_of(specs: Mapping[str, FunctionSpec], function_id: str) -> FlowControl | None:
+    spec = specs.get(function_id)
+    return spec.flow if spec is not None and spec.flow.active else None
 
 
 def _as_of(hot: HotRun, unseen: list[str] | None) -> dict[str, StepState]:

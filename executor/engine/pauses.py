@@ -22,6 +22,16 @@ from executor.util import jsonvalues
 INVOKE_TIMEOUT_ERROR = "InngestInvokeTimeoutError"
 
 
+class InvokeSkipped(Exception):
+    """The invoked function's flow control skipped the child run (a rate limit, a singleton):
+    the invoke step fails at once instead of waiting for a run that will never finish."""
+
+    def __init__(self, child: Run) -> None:
+        super().__init__(f"invoked function {child.function_id!r} did not run: run {child.id} was skipped "
+                         f"({child.skip_reason})")
+        self.child = child
+
+
 def timer_kind(wait: Wait) -> QueueKind:
     return {WaitKind.SLEEP: QueueKind.SLEEP, WaitKind.CANCEL: QueueKind.EXPIRE}.get(wait.kind, QueueKind.TIMEOUT)
 
@@ -45,6 +55,8 @@ async def park(core: Core, tx: Tx, run: Run, state: StepState, kind: WaitKind, d
     if invoke is not None:
         target, data = invoke
         child = await start_run(core, tx, target, data, t, parent=(run, state.hashed_id))
+        if child.finished:
+            raise InvokeSkipped(child)
         wait.child_run_id = child.id
         parked.detail = {**parked.detail, "child_run_id": child.id}
     await tx.save_step(parked)

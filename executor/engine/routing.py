@@ -68,7 +68,7 @@ async def route(core: Core, tx: Tx, events: Sequence[Event], t: Transition) -> d
         for spec, trigger in list(core.registry.candidates(ev.name)):
             if spec.id not in started and _wanted(spec, trigger, raw, notes):
                 started.add(spec.id)
-                run = await create_run(core, tx, spec, ev, t)
+                run = await create_run(core, tx, spec, ev, t, notes=notes)
                 if run is not None:
                     affected[ev.key].append(run.id)
         if notes:

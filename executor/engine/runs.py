@@ -11,6 +11,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from executor.engine import flow
 from executor.engine.core import Core, HotRun, Transition
 from executor.engine.events import validate_event
 from executor.feed import Change
@@ -35,8 +36,6 @@ CANCELLED_EVENT = "inngest/function.cancelled"
 #: Runs started by these do not emit lifecycle events themselves, so an ``on_failure`` handler that
 #: fails cannot start another one. (Invoked runs do emit them, as on Inngest.)
 LIFECYCLE_EVENTS = frozenset({FINISHED_EVENT, FAILED_EVENT, CANCELLED_EVENT})
-#: How long an event's own id keeps a function from running again for it (Inngest: 24 hours).
-IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 
 
 def add_event(t: Transition, event: Event) -> None:
@@ -44,23 +43,45 @@ def add_event(t: Transition, event: Event) -> None:
 
 
 async def create_run(core: Core, tx: Tx, spec: FunctionSpec, event: Event, t: Transition, *,
-                     parent: tuple[Run, str] | None = None, dedupe: bool = True) -> Run | None:
+                     parent: tuple[Run, str] | None = None, dedupe: bool = True,
+                     notes: list[str] | None = None) -> Run | None:
     """A new run of ``spec`` for ``event``, queued; None when the event's own id already started
-    a run of this function (an id the sender chose is the run's idempotency key for a day)."""
+    a run of this function (an id the sender chose is the run's idempotency key for a day), or
+    its idempotency key did. Flow control (``flow.plan_start``) may instead skip the run (it is
+    recorded, Skipped), or fold the event into a run still collecting events (returned).
+    ``dedupe=False`` marks a direct start (invoke, console, rerun). ``notes`` collects what could
+    not be evaluated, for the event."""
     run_id = new_id()
-    if dedupe and event.custom_id and not await tx.claim_key(spec.id, f"id:{event.id}", run_id, core.now(),
-                                                             IDEMPOTENCY_TTL_MS):
+    now = core.now()
+    if dedupe and event.custom_id and not await tx.claim_key(spec.id, f"id:{event.id}", run_id, now,
+                                                             flow.IDEMPOTENCY_TTL_MS):
         return None
-    run = Run(id=run_id, function_id=spec.id, event_id=event.key, status=RunStatus.QUEUED,
-              created_at=core.now(), function_version=spec.version, mode=spec.mode,
-              parent_run_id=parent[0].id if parent else None, parent_step=parent[1] if parent else None)
+    plan = (await flow.plan_start(core, tx, spec, event, t, run_id, direct=not dedupe or parent is not None,
+                                  notes=notes) if spec.flow.active else None)
+    if plan is not None and (plan.nothing or plan.joined is not None):
+        return plan.joined
+    skipped = plan is not None and plan.status == RunStatus.SKIPPED
+    run = Run(id=run_id, function_id=spec.id, event_id=event.key, status=plan.status if plan else RunStatus.QUEUED,
+              created_at=now, function_version=spec.version, mode=spec.mode,
+              parent_run_id=parent[0].id if parent else None, parent_step=parent[1] if parent else None,
+              skip_reason=plan.skip_reason if plan else None, ended_at=now if skipped else None)
     await tx.insert_run(run)
-    t.queued.append(await tx.enqueue(core.item(run.id, QueueKind.INVOKE, reason="triggered")))
     t.run_changed(run, run.status)
-    # Its own copy of the data, as a read from the database would give: runs of one event must
-    # not share a dict a function could change.
-    t.created[run.id] = HotRun(event=dataclasses.replace(event, data=jsonvalues.loads(jsonvalues.dumps(event.data))),
-                               steps={}, state_bytes=0)
+    if skipped:
+        return run
+    item = await tx.enqueue(core.item(run.id, QueueKind.INVOKE, plan.due if plan else None, reason="triggered",
+                                      **(plan.payload if plan else {})))
+    t.queued.append(item)
+    if plan is not None:
+        if plan.cancel is not None:
+            await request_cancel(core, tx, plan.cancel, t)
+        await flow.record_start(core, tx, spec, run, item, plan, t)
+    if plan is None or plan.collect is None:
+        # Its own copy of the data, as a read from the database would give: runs of one event must
+        # not share a dict a function could change. (A debounce or batch still collecting is read
+        # when it starts: its event may change, its events grow.)
+        t.created[run.id] = HotRun(event=dataclasses.replace(event, data=jsonvalues.loads(jsonvalues.dumps(event.data))),
+                                   steps={}, state_bytes=0)
     await arm_cancel_rules(core, tx, spec, run, event, t)
     return run
 
@@ -114,6 +135,7 @@ async def close_run(core: Core, tx: Tx, run: Run, fields: dict[str, Any], t: Tra
     status = fields["status"]
     fields.setdefault("ended_at", core.now())
     await tx.update_run(run.id, **fields)
+    await flow.release(core, tx, run)
     t.dropped += await tx.dequeue_run(run.id)
     t.waits_removed += await tx.remove_run_waits(run.id)
     t.finished.append(run.id)

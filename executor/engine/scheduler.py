@@ -4,7 +4,8 @@ Every due item (start or continue a run, end a sleep, retry after backoff, cance
 in the ``queue`` table; this scheduler keeps a heap of them and sleeps on the injected clock
 until the earliest is due — no polling loop. Items of one run are handled one at a time, in
 due order — except those that run one planned step (payload ``target``): the steps of a parallel
-batch execute together, as they do on Inngest. Different runs proceed concurrently up to
+batch execute together, as they do on Inngest; and a flow-control deadline, which must be able to
+cancel a run whose call is in progress. Different runs proceed concurrently up to
 ``concurrency``.
 """
 
@@ -17,7 +18,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
-from executor.records import QueueItem
+from executor.records import QueueItem, QueueKind
 from executor.util.clock import Clock
 
 log = logging.getLogger("durable_tui.scheduler")
@@ -89,8 +90,9 @@ class Scheduler:
                     waiter.cancel()
 
     def _dispatch(self, item: QueueItem) -> None:
-        if item.payload.get("target"):
-            task = asyncio.create_task(self._one(item), name=f"step {item.payload['target']} of run {item.run_id}")
+        if item.payload.get("target") or item.kind == QueueKind.DEADLINE:
+            task = asyncio.create_task(self._one(item), name=f"{item.kind} {item.payload.get('target', '')} of run "
+                                                             f"{item.run_id}")
             self._targeted.add(task)
             task.add_done_callback(self._targeted.discard)
             return

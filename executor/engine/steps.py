@@ -14,7 +14,7 @@ from typing import Any
 
 from executor.engine.core import Core, HotRun, Transition
 from executor.engine.events import validate_event
-from executor.engine.pauses import park
+from executor.engine.pauses import InvokeSkipped, park
 from executor.engine.routing import route
 from executor.errors import ErrorInfo, EventValidationError, ExpressionError
 from executor.expressions import bind_event, compile_expression
@@ -335,8 +335,12 @@ class StepOps:
                 "FunctionNotFound", f"{self.where(state.step_id)}: no function with id {function_id!r} is loaded", ""),
                 op)
         detail = {"function_id": function_id, "timeout_ms": ms}
-        parked = await park(self.core, self.tx, self.run, state.copy(detail={**state.detail, **detail}),
-                            WaitKind.INVOKE, due, self.t, invoke=(target, data or {}))
+        try:
+            parked = await park(self.core, self.tx, self.run, state.copy(detail={**state.detail, **detail}),
+                                WaitKind.INVOKE, due, self.t, invoke=(target, data or {}))
+        except InvokeSkipped as exc:
+            return await self._fail(state.copy(detail={**state.detail, **detail, "child_run_id": exc.child.id}),
+                                    ErrorInfo("Error", f"{self.where(state.step_id)}: {exc}", ""), op)
         return self._account(parked)
 
 

@@ -9,10 +9,11 @@ from .cel import (
                   MAX_DEPTH,
                   MAX_LENGTH,
                   CompiledExpression,
+                  Computed,
                   Equality,
                   Verdict,
                   compile_expression,
 )
 
-__all__ = ["ExpressionError", "MAX_DEPTH", "MAX_LENGTH", "CompiledExpression", "Equality", "PreparedVariables", "Verdict", "bind_event",
+__all__ = ["ExpressionError", "MAX_DEPTH", "MAX_LENGTH", "CompiledExpression", "Computed", "Equality", "PreparedVariables", "Verdict", "bind_event",
            "compile_expression", "match_to_expression", "prepare_variables"]

@@ -242,6 +242,16 @@ class Equality:
 
 
 @dataclass(frozen=True)
+class Computed:
+    """The value of an expression used as a key or a number (flow control), as plain JSON values:
+    ``value`` is None for a missing field; ``problem`` says why there is no value (an error, the
+    budget), None when the evaluation succeeded."""
+
+    value: Any = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The outcome of one evaluation: ``matched`` only for a CEL ``true``; ``cutoff`` says why the
     expression could not be evaluated (over its budget, data CEL cannot hold), None otherwise."""
@@ -298,6 +308,29 @@ class CompiledExpression:
             return Verdict(False)
         return Verdict(isinstance(result, (bool, celtypes.BoolType)) and bool(result))
 
+    def compute(self, variables: Mapping[str, object] | PreparedVariables, *,
+                max_cost: int = MAX_COST) -> Computed:
+        """The expression's value within the budget (``check`` only answers true or false).
+
+        Never raises, for the reason ``check`` does not; a missing field is a null value, as in
+        Inngest's keys, while any other error is a ``problem``.
+        """
+        prepared = variables if isinstance(variables, PreparedVariables) else PreparedVariables(variables)
+        meter = Meter(max_cost)
+        try:
+            result = self._program.evaluate_within(prepared.activation(self._paths, meter), meter)
+        except (BudgetExceeded, Unconvertible) as exc:
+            return Computed(problem=str(exc))
+        except RecursionError:
+            return Computed(problem="the data is nested too deeply to evaluate")
+        except CELEvalError as exc:
+            return Computed() if _is_missing(exc) else Computed(problem=_eval_problem(exc))
+        except Exception as exc:
+            return Computed(problem=f"{type(exc).__name__}: {exc}")
+        if isinstance(result, CELEvalError):
+            return Computed() if _is_missing(result) else Computed(problem=_eval_problem(result))
+        return Computed(_to_python(result))
+
     def equalities(self, variable: str) -> tuple[Equality, ...]:
         """The ``&&``-level equalities between a field of ``variable`` and a literal.
 
@@ -320,6 +353,22 @@ class CompiledExpression:
                     found.append(Equality(path, value))
                     break
         return tuple(found)
+
+
+def _eval_problem(error: CELEvalError) -> str:
+    return str(error.args[0]) if error.args else "the expression could not be evaluated"
+
+
+def _to_python(value: Any) -> Any:
+    """CEL values back to JSON values (a key is compared and shown as plain data)."""
+    kind = _kind(value)
+    if kind == "list":
+        return [_to_python(item) for item in value]
+    if kind == "map":
+        return {str(key): _to_python(item) for key, item in value.items()}
+    if kind in ("number", "bool", "string", "null"):
+        return _plain(value, kind)
+    return str(value)
 
 
 def compile_expression(source: str) -> CompiledExpression:

@@ -48,7 +48,7 @@ SEED_HEADER = "x-inngest-event-id-seed"
 #: ours end cleanly first (they end at once on ``stop_streams``).
 STREAM_STOP_GRACE_SECONDS = 5.0
 T = TypeVar("T")
-RunStatusName = Literal["Queued", "Running", "Completed", "Failed", "Cancelled"]
+RunStatusName = Literal["Queued", "Running", "Completed", "Failed", "Cancelled", "Skipped"]
 
 
 class ApiError(Exception):
@@ -322,9 +322,15 @@ async def _require_event(ex: Executor, event_id: str) -> Any:
 def _add_function_routes(v1: APIRouter, ex: Executor, status: LoadStatus) -> None:
     @v1.get("/functions", tags=["functions"], summary="Loaded functions and current load errors")
     async def list_functions() -> dict[str, Any]:
-        functions = [{**fn.describe(), "load_error": status.error_for(fn.source_file)}
+        functions = [{**fn.describe(), "load_error": status.error_for(fn.source_file),
+                      "flow_usage": await _usage(ex, fn.id)}
                      for fn in sorted(ex.functions.values(), key=lambda f: f.id)]
         return {"data": functions, "metadata": {"load_errors": [e.to_dict() for e in status.errors]}}
+
+    @v1.get("/functions/{function_id}/flow", tags=["functions"],
+            summary="A function's flow control: settings, slots in use, runs held back (any driver)")
+    async def function_flow(function_id: str) -> dict[str, Any]:
+        return {"data": await _found(ex.flow(function_id))}
 
     @v1.post("/functions/{function_id}/invoke", tags=["functions"], summary="Start a function now")
     async def invoke(function_id: str, body: InvokeIn) -> dict[str, Any]:
@@ -334,6 +340,15 @@ def _add_function_routes(v1: APIRouter, ex: Executor, status: LoadStatus) -> Non
         except EventValidationError as exc:
             raise ApiError(400, f"function {function_id!r}: {exc}") from None
         return {"data": {"run_id": run.id}}
+
+
+async def _usage(ex: Executor, function_id: str) -> dict[str, Any] | None:
+    """Current use of the function's flow control, None when it has none."""
+    spec = ex.specs().get(function_id)
+    if spec is None or not spec.flow.active:
+        return None
+    usage = await ex.flow(function_id)
+    return {k: v for k, v in usage.items() if k != "settings"}
 
 
 def _add_wait_routes(v1: APIRouter, ex: Executor) -> None:

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from executor.records import Event, Run, StepState, Wait
+from executor.store.flowrows import FLOW_SCHEMA
 from executor.util import jsonvalues
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 Durability = Literal["normal", "full"]
 #: ``durability`` value → the ``PRAGMA synchronous`` level that gives it.
@@ -145,6 +146,7 @@ MIGRATIONS: dict[int, str] = {
         created_at INTEGER NOT NULL
     );
     """,
+    3: FLOW_SCHEMA,
 }
 
 
@@ -162,7 +164,7 @@ def from_json(raw: bytes | None) -> Any:
 
 RUN_COLUMNS = ("id, function_id, event_id, status, created_at, started_at, ended_at, output, error, "
                 "invocations, attempt, step_count, state_bytes, function_version, finished_version, "
-                "nondeterminism, current_step, parent_run_id, parent_step, mode")
+                "nondeterminism, current_step, parent_run_id, parent_step, mode, skip_reason")
 WAIT_COLUMNS = ("id, run_id, function_id, hashed_id, step_id, kind, event_name, expression, source, signal, "
                  "child_run_id, active, deadline, created_at, index_key")
 STEP_COLUMNS = ("run_id, hashed_id, step_id, name, op, seq, status, attempts, memo, error, "
@@ -192,7 +194,7 @@ def run_from_row(row: Sequence[Any]) -> Run:
         started_at=row[5], ended_at=row[6], output=from_json(row[7]), error=from_json(row[8]),
         invocations=row[9], attempt=row[10], step_count=row[11], state_bytes=row[12],
         function_version=row[13], finished_version=row[14], nondeterminism=from_json(row[15]) or [],
-        current_step=row[16], parent_run_id=row[17], parent_step=row[18], mode=row[19],
+        current_step=row[16], parent_run_id=row[17], parent_step=row[18], mode=row[19], skip_reason=row[20],
     )
 
 

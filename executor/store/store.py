@@ -20,9 +20,15 @@ from typing import Any
 import aiosqlite
 
 from executor.records import Event, QueueItem, Run, RunStatus, StepState, Wait
+from executor.store.flowrows import FlowReads, FlowTx
 from executor.store.schema import (EVENT_COLUMNS, MIGRATIONS, RUN_COLUMNS, STEP_COLUMNS, SYNCHRONOUS, WAIT_COLUMNS,
                                    DURABILITIES, SCHEMA_VERSION, Durability, SchemaError, event_from_row, to_json, from_json,
                                    run_from_row, step_from_row, wait_from_row, where_clause)
+
+
+#: A batched run's events: each stored once per batch, read as first stored.
+_RUN_EVENTS = (f"SELECT {', '.join('e.' + c for c in EVENT_COLUMNS.split(', '))} FROM run_events r JOIN events e "
+               "ON e.seq = (SELECT MIN(seq) FROM events WHERE internal_id = r.event_id) WHERE r.run_id = ? ORDER BY r.seq")
 
 
 class Tx:
@@ -34,6 +40,7 @@ class Tx:
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
+        self.flow = FlowTx(db)
 
     async def insert_events(self, events: Iterable[Event], received_at: int) -> set[str]:
         """Store events; returns the internal ids not seen before. A client that retries a send
@@ -64,11 +71,11 @@ class Tx:
 
     async def insert_run(self, run: Run) -> None:
         self._db.execute(
-            f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({','.join('?' * 20)})",
+            f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({','.join('?' * 21)})",
             (run.id, run.function_id, run.event_id, run.status, run.created_at, run.started_at,
              run.ended_at, to_json(run.output), to_json(run.error), run.invocations, run.attempt, run.step_count,
              run.state_bytes, run.function_version, run.finished_version, to_json(run.nondeterminism or None),
-             run.current_step, run.parent_run_id, run.parent_step, run.mode),
+             run.current_step, run.parent_run_id, run.parent_step, run.mode, run.skip_reason),
         )
 
     async def update_run(self, run_id: str, **fields: Any) -> None:
@@ -193,6 +200,7 @@ class Store:
         self._lock: Any = None
         self._group: asyncio.Future[None] | None = None        # the open group transaction, if any
         self._flush_task: asyncio.Task[None] | None = None
+        self.flow = FlowReads(self._all)
 
     @property
     def in_memory(self) -> bool:
@@ -381,6 +389,14 @@ class Store:
         row = self._writer.execute(f"SELECT {EVENT_COLUMNS} FROM events WHERE internal_id = ? ORDER BY seq LIMIT 1",
                                    (event_id,)).fetchone()
         return event_from_row(row) if row else None
+
+    def writer_run_events(self, run_id: str) -> list[Event]:
+        """A batched run's events in arrival order (empty for a run of one event)."""
+        assert self._writer is not None
+        return [event_from_row(r) for r in self._writer.execute(_RUN_EVENTS, (run_id,)).fetchall()]
+
+    async def run_events(self, run_id: str) -> list[Event]:
+        return [event_from_row(r) for r in await self._all(_RUN_EVENTS, (run_id,))]
 
     async def get_event(self, event_id: str) -> Event | None:
         """By internal id, or else the first event stored with that id."""

@@ -137,3 +137,27 @@ def test_default_keys_file_follows_xdg_config_home(monkeypatch, tmp_path):
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert keymap.default_path() == tmp_path / "durable-tui" / "keys.toml"
+
+
+def test_flow_control_is_said_on_runs_and_functions():
+    from rich.console import Console
+
+    from console.backend import FunctionInfo
+    from console.widgets.details import function_details, run_details
+    from console.widgets.format import flow_note
+
+    def text(renderable) -> str:
+        console = Console(record=True, width=100, color_system=None)
+        console.print(renderable)
+        return console.export_text()
+
+    held = run(status="Queued", current_step=None, waiting_for="queued: concurrency 1/1 for userId=u-42")
+    assert "queued: concurrency 1/1 for userId=u-42" in text(run_details(held, None, 0))
+    assert flow_note(run(status="Skipped", skip_reason="rate limited (userId=u-1)")) == \
+        "skipped: rate limited (userId=u-1)"
+    assert flow_note(run()) == "" and status_text("Skipped").plain == "⤼ Skipped"
+    assert RunQuery.parse("status:skipped").status == "Skipped"
+    info = FunctionInfo(id="sync-user", name="sync-user", mode="checkpointing",
+                        flow={"settings": {"concurrency": [{"limit": 1, "key": "event.data.userId"}]}, "queued": 2})
+    shown = text(function_details(info))
+    assert "flow control" in shown and '"queued": 2' in shown

@@ -17,6 +17,7 @@ SMOKE = {
     "bench_wait_routing.py": ["--waits", "500", "--routings", "5"],
     "bench_reload.py": ["--saves", "2", "--files", "1", "--debounce", "20", "--patterns", "write"],
     "bench_console.py": ["--runs", "100", "--rate", "5", "--seconds", "0.5"],
+    "bench_flow.py": ["--runs", "60", "--keys", "5", "--gate-depths", "10", "20", "--cycles", "200"],
     "bench_http_driver.py": ["--steps", "3", "--repeat", "1"],
 }
 

@@ -9,6 +9,8 @@ import pytest
 
 from executor import Executor, RunStatus, StepStatus, create_function
 from executor.store import SCHEMA_VERSION, SchemaError, Store
+from executor.store.schema import MIGRATIONS
+from executor.testing import run_all_to_end
 
 from tests.helpers import eventually, run_of, until_step
 
@@ -42,7 +44,7 @@ async def test_sleeping_runs_survive_a_restart(make_executor, clock, tmp_path, c
     assert log == ["before", "after"], "the step committed before the restart is not run again"
 
 
-async def test_runs_queued_while_no_function_is_loaded_resume_when_it_is(make_executor, tmp_path):
+async def test_runs_queued_while_no_function_is_loaded_resume_when_it_is(make_executor, clock, tmp_path):
     db = str(tmp_path / "state.db")
     log: list[str] = []
     ex = await make_executor([], db=db)
@@ -50,11 +52,14 @@ async def test_runs_queued_while_no_function_is_loaded_resume_when_it_is(make_ex
     ex.set_functions([_sleepy(log)])
     run = await run_of(ex, {"name": "go"})
     await ex.close()
+    # The run may have reached its sleep before the close: an hour on, its next item is due either way.
+    clock.advance(3_600_000)
     ex2 = await make_executor([], db=db)
     await eventually(lambda: ex2.parked_functions() == {"sleepy": 1})
     assert (await ex2.run(run.id)).status in (RunStatus.QUEUED, RunStatus.RUNNING), "parked, not failed, while its function is missing"
     ex2.set_functions([_sleepy(log)])
-    await until_step(ex2, run.id, "nap", StepStatus.SLEEPING)
+    [done] = await run_all_to_end(ex2, clock)
+    assert (done.id, done.status, done.output, log) == (run.id, RunStatus.COMPLETED, 3, ["before", "after"])
 
 
 async def test_changed_code_reports_non_determinism(make_executor, clock):
@@ -135,3 +140,42 @@ async def test_durability_sets_the_writers_synchronous_level(tmp_path, durabilit
 def test_an_unknown_durability_is_refused_naming_the_allowed_values(tmp_path):
     with pytest.raises(ValueError, match="durability must be one of 'normal', 'full', not 'fsync'"):
         Executor(db=str(tmp_path / "state.db"), durability="fsync")
+
+
+def _shape(con: sqlite3.Connection) -> dict[str, list[str]]:
+    tables = [row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                            "AND name NOT LIKE 'sqlite_%' AND name != 'meta'")]
+    return {t: [col[1] for col in con.execute(f"PRAGMA table_info({t})")] for t in sorted(tables)}
+
+
+async def test_a_v2_database_with_a_run_in_flight_migrates_to_the_current_schema(make_executor, clock, tmp_path):
+    """Databases written before flow control (schema 2) open: the migration adds flow control's
+    tables and column, and runs in flight go on."""
+    db = str(tmp_path / "state.db")
+    log: list[str] = []
+    ex = await make_executor([_sleepy(log)], db=db)
+    run = await run_of(ex, {"name": "go"})
+    await until_step(ex, run.id, "nap", StepStatus.SLEEPING)
+    await ex.close()
+    # Take the database back to schema 2: what version 3 added goes, and the shape must then be
+    # exactly that of migrations 1 and 2.
+    con = sqlite3.connect(db)
+    for table in ("run_events", "pending_starts", "flow_limits", "singletons"):
+        con.execute(f"DROP TABLE {table}")
+    con.execute("ALTER TABLE runs DROP COLUMN skip_reason")
+    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    con.commit()
+    v2 = sqlite3.connect(":memory:")
+    for version in (1, 2):
+        v2.executescript(MIGRATIONS[version])
+    assert _shape(con) == _shape(v2)
+    con.close()
+
+    clock.advance(3_600_000)
+    ex2 = await make_executor([_sleepy(log)], db=db)
+    run = await ex2.wait_for_run(run.id, timeout=5)
+    assert (run.status, run.output, run.skip_reason, log) == (RunStatus.COMPLETED, 3, None, ["before", "after"])
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    assert {"run_events", "pending_starts", "flow_limits", "singletons"} <= set(_shape(con))
+    con.close()

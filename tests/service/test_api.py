@@ -146,7 +146,7 @@ async def test_list_runs_filters_and_pages(served):
 
 
 @pytest.mark.parametrize("params, error", [
-    ({"status": "Sleeping"}, "query.status: Input should be 'Queued', 'Running', 'Completed', 'Failed' or"),
+    ({"status": "Sleeping"}, "query.status: Input should be 'Queued', 'Running', 'Completed', 'Failed', 'Cancelled' or 'Skipped'"),
     ({"limit": 0}, "query.limit"),
     ({"limit": 5000}, "query.limit"),
     ({"limit": "many"}, "query.limit"),

@@ -4,9 +4,11 @@ Every SDK describes itself the same way (inngest-py sends ``appname``, the TypeS
 ``appName``; Go's server decodes JSON keys case-insensitively, preferring an exact match, and so do
 we). Each function becomes a ``FunctionSpec`` run by the app (``driver`` is the app's name), with its
 triggers, cancel rules and retries checked the way our own SDK's are — a bad expression or cron is
-refused at sync, naming the function — and every other option (concurrency, throttle, rateLimit,
-debounce, batchEvents, priority, idempotency, singleton, timeouts, and any key we do not know yet)
-kept as given in ``options``, never refused, so an app written for Inngest always syncs.
+refused at sync, naming the function. Every other option is kept as given in ``options``; the
+flow-control ones (concurrency, throttle, rateLimit, debounce, batchEvents, priority, idempotency,
+singleton, timeouts) are also parsed into ``FunctionSpec.flow`` and checked (``syncflow``), and a
+key we do not know yet is listed there as not enforced rather than refused, so an app written for
+Inngest syncs.
 
 ``retries`` is a retry count (``steps.step.retries.attempts``; a function-level ``retries`` is
 accepted as Go's shorthand): 4 when absent, at most 20.
@@ -23,6 +25,8 @@ from urllib.parse import urlsplit
 
 from executor.drivers.inngest import wire
 from executor.drivers.inngest.canonical import canonical_json
+from executor.drivers.inngest.syncflow import parse_flow
+from executor.drivers.inngest.wire import field
 from executor.errors import FunctionDefinitionError
 from executor.specs import (DEFAULT_RETRIES, MAX_RETRIES, Cancel, FunctionSpec, Trigger, TriggerCron, TriggerEvent,
                             check_cancel, check_triggers)
@@ -96,14 +100,6 @@ def split_sdk(sdk: str) -> tuple[str, str]:
     return language.removeprefix("inngest-"), version
 
 
-def field(mapping: Mapping[str, Any], name: str) -> Any:
-    """``mapping[name]``, else the first key equal to it ignoring case (Go's JSON decoding rule)."""
-    if name in mapping:
-        return mapping[name]
-    folded = name.lower()
-    return next((value for key, value in mapping.items() if isinstance(key, str) and key.lower() == folded), None)
-
-
 def parse_register_body(body: Any, headers: Mapping[str, str] | None = None, *,
                         deploy_id: str | None = None) -> AppSync:
     """Read a ``POST /fn/register`` body (``deploy_id`` from its ``?deployId=`` query). Raises
@@ -116,7 +112,7 @@ def parse_register_body(body: Any, headers: Mapping[str, str] | None = None, *,
         raise SyncError("App ID required: the register body has no appName (the SDK client's app id)")
     url = field(body, "url")
     where = f"app {app_name!r}"
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+    if not isinstance(url, str) or not _http_url(url):
         raise SyncError(f"{where}: the register body needs the app's http(s) URL in 'url', got {url!r}")
     raw_functions = field(body, "functions")
     if raw_functions is None:
@@ -154,6 +150,15 @@ def parse_register_body(body: Any, headers: Mapping[str, str] | None = None, *,
     )
 
 
+def _http_url(url: str) -> bool:
+    """An http(s) URL with a host, that can be split (a malformed IPv6 literal or port cannot)."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:
+        return False
+
+
 def split_sdk_header(value: str) -> str:
     """The register-body form ("py:v0.5.19") of an ``x-inngest-sdk`` header ("inngest-py:v0.5.19")."""
     return value.removeprefix("inngest-")
@@ -188,14 +193,14 @@ def _function(raw: Any, app_name: str, position: int) -> SyncedFunction:
         raise FunctionDefinitionError(f"function {slug!r}: 'name' must be a string, not {wire.json_type(name)}")
     url, step_retries = _step(slug, field(raw, "steps"))
     retries = step_retries if step_retries is not None else field(raw, "retries")
+    cancel = check_cancel(slug, _cancels(slug, field(raw, "cancel")))
+    options = {k: v for k, v in raw.items() if str(k).lower() not in _SPEC_KEYS}
     spec = FunctionSpec(
         id=slug, driver=DRIVER, app=app_name, name=name or None,
         triggers=check_triggers(slug, _triggers(slug, field(raw, "triggers"))),
-        cancel=check_cancel(slug, _cancels(slug, field(raw, "cancel"))),
-        retries=_retries(slug, retries),
+        cancel=cancel, retries=_retries(slug, retries),
         version=hashlib.sha1(canonical_json(raw)).hexdigest()[:12],
-        source=url, mode=MODE,
-        options={k: v for k, v in raw.items() if str(k).lower() not in _SPEC_KEYS},
+        source=url, mode=MODE, options=options, flow=parse_flow(slug, options, has_cancel=bool(cancel)),
     )
     return SyncedFunction(spec=spec, url=url, config=dict(raw),
                           fn_uuid=str(uuid.uuid5(uuid.NAMESPACE_OID, f"{app_uuid(app_name)}/{slug}")))

@@ -14,6 +14,14 @@ from typing import Any
 from executor.errors import ErrorInfo
 from executor.ops import Op, Opcode
 
+def field(mapping: Mapping[str, Any], name: str) -> Any:
+    """``mapping[name]``, else the first key equal to it ignoring case (Go's JSON decoding rule)."""
+    if name in mapping:
+        return mapping[name]
+    folded = name.lower()
+    return next((value for key, value in mapping.items() if isinstance(key, str) and key.lower() == folded), None)
+
+
 # ---- header names (lower case: HTTP header names are case-insensitive) -----------------------------
 SDK = "x-inngest-sdk"
 SDK_HANDLED = "x-inngest-sdk-handled"

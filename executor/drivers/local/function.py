@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from executor.errors import FunctionDefinitionError
+from executor.flowcontrol import (Batch, Concurrency, Debounce, FlowControl, Priority, RateLimit, Singleton, Throttle,
+                                  Timeouts, check_flow)
 from executor.specs import (DEFAULT_RETRIES, Cancel, FunctionSpec, Trigger, TriggerSpec, check_cancel, check_retries,
                             check_triggers, failure_trigger)
 
@@ -38,6 +40,7 @@ class Function:
     version: str = ""
     cancel: list[Cancel] = field(default_factory=list)
     on_failure: "Function | None" = None
+    flow: FlowControl = field(default_factory=FlowControl)
 
     @property
     def display_name(self) -> str:
@@ -50,7 +53,7 @@ class Function:
     def spec(self) -> FunctionSpec:
         return FunctionSpec(id=self.id, driver=LOCAL, name=self.name, triggers=tuple(self.triggers),
                             cancel=tuple(self.cancel), retries=self.retries, version=self.version,
-                            source=self.source_file, mode=self.mode)
+                            source=self.source_file, mode=self.mode, flow=self.flow)
 
     def members(self) -> list["Function"]:
         """This function and its ``on_failure`` handler, which is registered alongside it."""
@@ -63,6 +66,7 @@ class Function:
             "source_file": self.source_file, "version": self.version,
             "cancel": [c.to_dict() for c in self.cancel],
             "on_failure": self.on_failure.id if self.on_failure else None,
+            "flow_control": self.flow.to_dict(),
         }
 
 
@@ -85,6 +89,15 @@ def create_function(
     name: str | None = None,
     cancel: Sequence[Cancel] | Cancel | None = None,
     on_failure: Handler | None = None,
+    concurrency: int | Concurrency | Sequence[Concurrency] | None = None,
+    throttle: Throttle | None = None,
+    rate_limit: RateLimit | None = None,
+    debounce: Debounce | None = None,
+    batch_events: Batch | None = None,
+    priority: Priority | None = None,
+    idempotency: str | None = None,
+    singleton: Singleton | None = None,
+    timeouts: Timeouts | None = None,
 ) -> Callable[[Handler], Function]:
     """Declare a durable function. ``trigger`` is an event name, a ``TriggerEvent``, or a list;
     a function with no trigger can still be invoked.
@@ -95,12 +108,21 @@ def create_function(
     ``cancel`` rules cancel a run when a later matching event arrives. ``on_failure`` runs as its
     own function (id ``<id>-failure``) on ``inngest/function.failed`` when a run of this one fails
     after its retries; its ``ctx.event.data`` holds ``function_id``, ``run_id``, ``error``, ``event``.
+
+    Flow control (``executor.flowcontrol``, Inngest's options with inngest-py's names): ``concurrency``
+    bounds steps executing at once, ``throttle`` run starts per period, ``rate_limit`` skips runs over
+    a rate, ``debounce`` and ``batch_events`` fold bursts of events into one run, ``priority`` orders
+    queued runs, ``idempotency`` (CEL over the event) starts one run per key value a day,
+    ``singleton`` keeps one run per key at a time, ``timeouts`` cancels runs that wait or last too long.
     """
     if not isinstance(id, str) or not id.strip():
         raise FunctionDefinitionError("create_function needs a non-empty string id")
     check_retries(id, retries)
     triggers = list(check_triggers(id, trigger))
     cancel_rules = list(check_cancel(id, cancel))
+    flow = check_flow(id, concurrency=concurrency, throttle=throttle, rate_limit=rate_limit, debounce=debounce,
+                      batch_events=batch_events, priority=priority, idempotency=idempotency, singleton=singleton,
+                      timeouts=timeouts, has_cancel=bool(cancel_rules))
     if on_failure is not None and not inspect.iscoroutinefunction(on_failure):
         raise FunctionDefinitionError(f"function {id!r}: on_failure must be an 'async def' function")
 
@@ -118,7 +140,7 @@ def create_function(
             id=id, handler=handler, triggers=triggers, name=name, retries=retries,
             checkpointing=checkpointing, optimize_parallelism=optimize_parallelism,
             source_file=inspect.getsourcefile(handler), version=_source_version(handler),
-            cancel=cancel_rules, on_failure=failure,
+            cancel=cancel_rules, on_failure=failure, flow=flow,
         )
 
     return decorate

@@ -41,7 +41,7 @@ class RunFilter:
         statuses = raw.get("status")
         return cls(
             since=raw["from"], until=raw.get("until"), time_field=_TIME_FIELDS[raw.get("timeField") or "QUEUED_AT"],
-            # a status durable-tui never gives a run (SKIPPED) selects nothing
+            # a status durable-tui never gives a run selects nothing
             statuses=None if statuses is None else frozenset(
                 LISTED_RUN_STATUSES[s] for s in statuses if s in LISTED_RUN_STATUSES),
             function_ids=_set(raw.get("functionIDs")), app_ids=_set(raw.get("appIDs")))

@@ -214,8 +214,10 @@ def test_an_app_with_no_functions_syncs():
 @pytest.mark.parametrize(("change", "message"), [
     ({"appName": ""}, "App ID required"),
     ({"url": "ftp://x"}, r"http\(s\) URL"),
+    ({"url": "https://e[x[y"}, r"http\(s\) URL"),
+    ({"url": "http://h:99999/"}, r"http\(s\) URL"),
     ({"functions": {"id": "x"}}, "'functions' must be an array"),
-], ids=["no-app-name", "bad-url", "functions-not-a-list"])
+], ids=["no-app-name", "bad-url", "unsplittable-url", "bad-port", "functions-not-a-list"])
 def test_an_unusable_app_is_refused(change, message):
     with pytest.raises(SyncError, match=message):
         parse_register_body(js_body(**change))

@@ -126,6 +126,26 @@ def test_exception_at_import_reports_the_line_in_the_file(tmp_path: Path) -> Non
     assert not any(name.startswith("durable_user_functions.boom") for name in sys.modules)
 
 
+def test_a_bad_flow_control_option_is_a_load_error_naming_the_function(tmp_path: Path) -> None:
+    bad = write(tmp_path / "limits.py", """
+        from executor import Concurrency, create_function
+
+        @create_function(id="sync-user", trigger="user/updated",
+                         concurrency=Concurrency(limit=1, scope="galaxy", key="event.data.userId"))
+        async def sync_user(ctx):
+            pass
+    """)
+    write(tmp_path / "fine.py", function_file("fine"))
+
+    result = load_paths([tmp_path])
+
+    assert ids(result) == ["fine"]
+    [error] = result.errors
+    assert (error.file, error.line) == (str(bad), 3)
+    assert error.message == ("FunctionDefinitionError: function 'sync-user': concurrency: unknown scope 'galaxy'; "
+                             "use one of fn, env, account")
+
+
 def test_module_level_sys_exit_is_a_load_error(tmp_path: Path) -> None:
     write(tmp_path / "quits.py", "import sys\nsys.exit(3)\n")
 
