@@ -13,7 +13,7 @@ from typing import Any
 
 import inngest
 
-from executor import Cancel, NonRetriableError, RetryAfterError, TriggerCron, TriggerEvent, create_function
+from executor import Cancel, Concurrency, Debounce, NonRetriableError, RetryAfterError, TriggerCron, TriggerEvent, create_function
 
 APP = "golden"
 #: A month ahead (a sleep may last a year at most), to the millisecond: both SDKs send it as is.
@@ -104,7 +104,13 @@ async def o_rich(ctx):
     return None
 
 
-OURS = [o_rich, o_child, o_steps, o_loop, o_async_ops, o_fan, o_race, o_failing, o_refuse, o_later, o_crash, o_send]
+@create_function(id="flow", trigger="app/flow", concurrency=[Concurrency(limit=2, key="event.data.id")],
+                 debounce=Debounce(period="30s", key="event.data.id"))
+async def o_flow(ctx):
+    return None
+
+
+OURS = [o_rich, o_flow, o_child, o_steps, o_loop, o_async_ops, o_fan, o_race, o_failing, o_refuse, o_later, o_crash, o_send]
 
 
 # ---- inngest-py's ----------------------------------------------------------------------------
@@ -123,6 +129,12 @@ def theirs(client: inngest.Inngest) -> list[inngest.Function[Any]]:
                                                               timeout=timedelta(days=2))],
                             on_failure=compensate)
     async def rich(ctx: inngest.Context) -> Any:
+        return None
+
+    @client.create_function(fn_id="flow", trigger=inngest.TriggerEvent(event="app/flow"),
+                            concurrency=[inngest.Concurrency(limit=2, key="event.data.id")],
+                            debounce=inngest.Debounce(period=timedelta(seconds=30), key="event.data.id"))
+    async def flow(ctx: inngest.Context) -> Any:
         return None
 
     @client.create_function(fn_id="child", trigger=inngest.TriggerEvent(event="app/child"))
@@ -178,4 +190,4 @@ def theirs(client: inngest.Inngest) -> list[inngest.Function[Any]]:
     async def send(ctx: inngest.Context) -> Any:
         return await ctx.step.send_event("send", [inngest.Event(name="app/sent", data={"n": 1})])
 
-    return [rich, child, steps, loop, async_ops, fan, race, failing, refuse, later, crash, send]
+    return [rich, flow, child, steps, loop, async_ops, fan, race, failing, refuse, later, crash, send]

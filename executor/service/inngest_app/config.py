@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from executor.drivers.local.function import Function
+from executor.flowcontrol import FlowControl
 from executor.specs import DEFAULT_RETRIES, FAILED_EVENT, Cancel, FunctionSpec
 from executor.util.durations import format_duration, parse_duration
 
@@ -83,7 +84,39 @@ def _config(spec: FunctionSpec, app_id: str, app_url: str) -> dict[str, Any]:
     if spec.cancel:
         config["cancel"] = [_cancel(rule) for rule in spec.cancel]
     config.update(_options(spec.options))
+    config.update(flow_config(spec.flow))
     return config
+
+
+#: Our records' fields under the names Inngest's register body gives them.
+_FLOW_KEYS = {"throttle": "throttle", "rate_limit": "rateLimit", "debounce": "debounce", "batch": "batchEvents",
+              "priority": "priority", "singleton": "singleton", "timeouts": "timeouts"}
+_FIELD_KEYS = {"max_size": "maxSize", "if_exp": "if"}
+
+
+def flow_config(flow: FlowControl) -> dict[str, Any]:
+    """Flow control as inngest-py syncs it: camelCase keys, durations as strings, unset fields left out."""
+    out: dict[str, Any] = {}
+    if flow.concurrency:
+        out["concurrency"] = [_flow_record(c) for c in flow.concurrency]
+    for name, key in _FLOW_KEYS.items():
+        record = getattr(flow, name)
+        if record is not None:
+            out[key] = _flow_record(record)
+    if flow.idempotency is not None:
+        out["idempotency"] = flow.idempotency
+    return out
+
+
+def _flow_record(record: Any) -> dict[str, Any]:
+    """One option's fields; a concurrency limit's default scope (``fn``) is left to the server, as
+    inngest-py leaves it."""
+    return {_FIELD_KEYS.get(name, name): format_duration(value) if name in _DURATIONS and isinstance(value, int)
+            else value for name, value in vars(record).items()
+            if value is not None and not (name == "scope" and value == "fn")}
+
+
+_DURATIONS = frozenset({"period", "timeout", "start", "finish"})
 
 
 def _failure_config(parent: Function, spec: FunctionSpec, app_id: str, app_url: str) -> dict[str, Any]:
