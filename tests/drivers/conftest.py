@@ -22,6 +22,10 @@ DRIVERS = ["local", "inngest-app"]
 
 @pytest.fixture(params=DRIVERS, autouse=True)
 def driver(request: pytest.FixtureRequest) -> str:
+    """A test marked ``local_only(reason)`` is skipped, with that reason, under the other drivers."""
+    marker = request.node.get_closest_marker("local_only")
+    if marker is not None and request.param != "local":
+        pytest.skip(f"{request.param}: {marker.args[0]}")
     return request.param
 
 
