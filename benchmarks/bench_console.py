@@ -8,8 +8,11 @@ two steps and a short sleep) for ``--seconds`` while it measures, on the UI's si
 
 - startup: until the Runs view shows its first window of rows;
 - UI event-loop lag: a 10 ms ticker's overshoot (what a keystroke waits before it is handled);
-- key round trip: a ``down``/``up`` keystroke until the cursor has moved, ten a second;
-- freshness: from a run's creation until its row is on screen;
+- key round trip: a ``down``/``up`` keystroke until the row under the new cursor position has
+  been drawn again (keystroke → screen), ten a second;
+- freshness: from a run's creation until its row is on screen, and from a run's completing
+  commit until its row says so (sampled every 10 ms);
+- memory: the process's resident set at the end (and its peak);
 - refresh cost: time per coalesced refresh; rows added / patched in place / left alone, and
   table rebuilds (there should be none);
 - switching to the Functions (counts over every run) and Events views with that much data.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -88,7 +92,10 @@ class Probe:
         self.refreshed: dict[ViewScreen, float] = {}
         self.lag_ms: list[float] = []
         self.fresh_ms: list[float] = []
+        self.done_ms: list[float] = []
         self.keys_ms: list[float] = []
+        #: When each table last drew each row with the cursor on it (``perf_counter``).
+        self.cursor_drawn: dict[tuple[int, int], float] = {}
 
     def instrument(self) -> None:
         probe = self
@@ -118,6 +125,16 @@ class Probe:
             return changed
 
         LiveTable.set_columns = counted_set_columns  # type: ignore[method-assign]
+        original_render_line = LiveTable.render_line
+
+        def timed_render_line(table: LiveTable, y: int) -> Any:
+            strip = original_render_line(table, y)
+            index = table.scroll_offset.y + y - 1
+            if y > 0 and index == table.cursor_row:
+                probe.cursor_drawn[(id(table), index)] = time.perf_counter()
+            return strip
+
+        LiveTable.render_line = timed_render_line  # type: ignore[method-assign]
 
     async def tick_lag(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -126,19 +143,39 @@ class Probe:
             self.lag_ms.append(max((time.perf_counter() - began) * 1000 - 10, 0))
 
 
-async def key_round_trip(app: DurableConsole, table: LiveTable, key: str) -> float:
-    """A keystroke as the terminal delivers it, until the cursor has moved (ms)."""
+async def key_round_trip(app: DurableConsole, table: LiveTable, key: str, probe: Probe) -> float:
+    """A keystroke as the terminal delivers it, until the row the cursor moved to is drawn (ms)."""
     before = table.cursor_row
     began = time.perf_counter()
     app.post_message(events.Key(key, None))
-    while table.cursor_row == before:
+    while table.cursor_row == before or probe.cursor_drawn.get((id(table), table.cursor_row), 0) < began:
         await asyncio.sleep(0.001)
     return (time.perf_counter() - began) * 1000
 
 
-async def drive_load(backend: EmbeddedBackend, rate: int, seconds: float, sent: dict[str, float]) -> int:
-    """Start ``rate`` runs a second from the executor's own loop, recording when each started."""
+def rss_mb() -> tuple[float, float]:
+    """The resident set now and at its peak, in MB (Linux)."""
+    now = 0.0
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                now = int(line.split()[1]) / 1024
+    return round(now, 1), round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+async def drive_load(backend: EmbeddedBackend, rate: int, seconds: float, sent: dict[str, float],
+                     completed: dict[str, float]) -> int:
+    """Start ``rate`` runs a second from the executor's own loop, recording when each started and
+    when its completion was committed."""
+    async def watch(ex: Executor) -> None:
+        with ex.subscribe() as sub:
+            while True:
+                for change in await sub.get_batch():
+                    if change.kind == "run" and change.status == "Completed" and change.id in sent:
+                        completed[change.id] = time.perf_counter()
+
     async def produce(ex: Executor) -> None:
+        watcher = asyncio.create_task(watch(ex))
         interval = 1 / rate
         began = time.perf_counter()
         for n in range(int(rate * seconds)):
@@ -147,6 +184,8 @@ async def drive_load(backend: EmbeddedBackend, rate: int, seconds: float, sent: 
             for run_ids in routed.values():
                 for run_id in run_ids:
                     sent[run_id] = time.perf_counter()
+        await asyncio.sleep(1.0)           # the last runs complete
+        watcher.cancel()
 
     await backend.on_executor(produce)
     return len(sent)
@@ -172,31 +211,29 @@ async def measure(db: str, args: argparse.Namespace) -> None:
 
         stop = asyncio.Event()
         sent: dict[str, float] = {}
+        completed: dict[str, float] = {}
         table = app.screen.query_one(LiveTable)
         lag = asyncio.create_task(probe.tick_lag(stop))
-        load = asyncio.create_task(drive_load(backend, args.rate, args.seconds, sent))
-        seen: set[str] = set()
+        fresh = asyncio.create_task(watch_rows(table, sent, completed, probe, stop))
+        load = asyncio.create_task(drive_load(backend, args.rate, args.seconds, sent, completed))
         key = "down"
         table.cursor_row = 5
         while not load.done():
-            probe.keys_ms.append(await key_round_trip(app, table, key))
+            probe.keys_ms.append(await key_round_trip(app, table, key, probe))
             key = "up" if key == "down" else "down"
-            now = time.perf_counter()
-            for run_id, at in list(sent.items()):
-                if run_id not in seen and table.has_row(run_id):
-                    seen.add(run_id)
-                    probe.fresh_ms.append((now - at) * 1000)
             await asyncio.sleep(0.1)
         started_runs = await load
         await asyncio.sleep(1.0)
         stop.set()
         await lag
+        await fresh
         emit(measure="live_load", runs_started=started_runs, rate_per_s=args.rate, seconds=args.seconds,
              rows_on_screen=table.row_count, table_rebuilds=probe.rebuilds, rows=dict(probe.rows))
         emit(measure="ui_loop_lag_ms", **summary(probe.lag_ms))
-        emit(measure="key_round_trip_ms", **summary(probe.keys_ms))
-        emit(measure="freshness_ms", note="run created -> row on screen (sampled every 100 ms)",
-             **summary(probe.fresh_ms))
+        emit(measure="key_round_trip_ms", note="keystroke -> the row under the cursor drawn", **summary(probe.keys_ms))
+        emit(measure="freshness_ms", note="run created -> its row on screen", **summary(probe.fresh_ms))
+        emit(measure="commit_to_row_ms", note="completion committed -> its row says Completed",
+             **summary(probe.done_ms))
         emit(measure="refresh_ms", note="one coalesced refresh of the visible view", **summary(probe.refresh_ms))
 
         for key, name in (("1", "functions"), ("4", "events"), ("3", "waits"), ("2", "runs")):
@@ -207,6 +244,26 @@ async def measure(db: str, args: argparse.Namespace) -> None:
             emit(measure="switch_view_ms", view=name, note="key press until the view's first refresh is done",
                  ms=round((time.perf_counter() - began) * 1000, 1))
         await pilot.pause(0.2)   # let the last key's handling finish before the app shuts down
+        now, peak = rss_mb()
+        emit(measure="rss_mb", now=now, peak=peak, note="the whole process: console, executor and its database")
+
+
+async def watch_rows(table: LiveTable, sent: dict[str, float], completed: dict[str, float], probe: Probe,
+                     stop: asyncio.Event) -> None:
+    """Every 10 ms: which new runs have a row, which completed ones say so."""
+    seen: set[str] = set()
+    done: set[str] = set()
+    while not stop.is_set():
+        now = time.perf_counter()
+        # Only the runs not seen yet: the probe itself must not load the loop it measures.
+        for run_id in [r for r in sent if r not in seen and table.has_row(r)]:
+            seen.add(run_id)
+            probe.fresh_ms.append((now - sent[run_id]) * 1000)
+        for run_id in [r for r in completed if r not in done and table.has_row(r)]:
+            if "Completed" in table.row_cells(run_id)["status"].plain:
+                done.add(run_id)
+                probe.done_ms.append((now - completed[run_id]) * 1000)
+        await asyncio.sleep(0.01)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from executor import Change, Durability
 from executor.service.client import ServerUnavailableError
 
 from . import keymap
-from .backend import Backend, Kind, LogLine
+from .backend import Backend, FunctionInfo, Kind, LogLine
 from .commands import ConsoleCommands
 from .launch import LaunchError, demo_events_for, open_backend
 from .messages import Dirty, Link
@@ -36,10 +36,16 @@ from .screens.dialogs import ConfirmScreen, HelpScreen, help_sections
 from .screens.events import EventsScreen
 from .screens.form import JsonFormScreen
 from .screens.functions import FunctionsScreen
-from .screens.log import LogBook, LogScreen
+from .logbook import LogBook, finished_line
+from .navigation import NavigationMixin
+from .screens.apps import AppsScreen
+from .screens.event_detail import EventDetailScreen
+from .screens.inspector import InspectorScreen
+from .screens.log import LogScreen
 from .screens.run_detail import RunDetailScreen
 from .screens.runs import RunsScreen
-from .screens.table_view import FilterInput, TableView
+from .screens.filter_line import FilterInput
+from .screens.table_view import TableView
 from .screens.waits import WaitsScreen
 from .sending import SendingMixin
 from .stats import Recount, Stats, Trend
@@ -57,7 +63,7 @@ BACK = "Go back: out of a run, or to the previous view"
 LIST_KEYS = {"filter": "filters the list", "sort": "sorts the Runs list"}
 
 
-class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
+class DurableConsole(SendingMixin, RunActionsMixin, NavigationMixin, App[int]):
     """The console over any ``Backend`` (embedded executor or a remote server)."""
 
     CSS_PATH = "console.tcss"
@@ -65,7 +71,7 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
     COMMANDS: ClassVar[set[Any]] = {ConsoleCommands}
     COMMAND_PALETTE_DISPLAY = "^p"
     MODES: ClassVar[dict[str, Any]] = {"functions": FunctionsScreen, "runs": RunsScreen, "waits": WaitsScreen,
-                                       "events": EventsScreen, "log": LogScreen}
+                                       "events": EventsScreen, "log": LogScreen, "apps": AppsScreen}
     # Footer order: the view's own keys come first (they are nearer the focus), then these in
     # this order; at 80 columns everything shown fits, the rest is in `?` and the palette.
     BINDINGS = [
@@ -120,6 +126,9 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
         self.views: WeakSet[ViewScreen] = WeakSet()
         self.logbook = LogBook()
         self.function_count = 0
+        #: The loaded functions by id (a run of any other is parked), once read.
+        self.functions: dict[str, FunctionInfo] = {}
+        self.functions_known = False
         self.live_interval = live_interval
         self.keys_file = keys_file
         self._send_demo = send_demo
@@ -149,7 +158,7 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
             return
         if self.backend.announcement:
             self.notify(self.backend.announcement, title="Attached", timeout=15)
-        self.function_count = sum(1 for f in await self.backend.functions() if f.loaded)
+        self.learn_functions(await self.backend.functions())
         await self.switch_mode(self._start_view)
         self._pump()
         self._count_runs()
@@ -169,7 +178,8 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
         if self.keys_file is None:
             return
         owners = [DurableConsole, RunsScreen, TableView, FilterInput, LiveTable, StepTree, ConfirmScreen,
-                  HelpScreen, JsonFormScreen]
+                  HelpScreen, JsonFormScreen, RunDetailScreen, InspectorScreen, EventDetailScreen, EventsScreen,
+                  LogScreen, AppsScreen]
         mapping, problems = keymap.load(self.keys_file, keymap.binding_ids(owners))
         if mapping:
             self.set_keymap(mapping)
@@ -198,6 +208,9 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
                         self.logbook.add_line(LogLine.from_change(change))
                     elif change.kind == Kind.CONNECTION:
                         self._follow_connection(change)
+                    elif change.kind == "run" and (line := finished_line(change, now)) is not None:
+                        self.logbook.add_line(line)
+                        self._dirty.logs = True
                 self._trend.observe(batch, now)
                 self._dirty.add(batch)
                 if self.paused:
@@ -229,7 +242,16 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
 
     @work(group="functions", exclusive=True, exit_on_error=False)
     async def _count_functions(self) -> None:
-        self.function_count = sum(1 for f in await self.backend.functions() if f.loaded)
+        self.learn_functions(await self.backend.functions())
+
+    def learn_functions(self, infos: Sequence[FunctionInfo]) -> None:
+        """Remember which functions are loaded; the views that say "not loaded" redraw if that changed."""
+        loaded = {f.id: f for f in infos if f.loaded}
+        changed = self.functions_known and loaded != self.functions
+        self.functions, self.functions_known, self.function_count = loaded, True, len(loaded)
+        if changed:
+            for view in list(self.views):
+                view.functions_changed()
 
     def _count_runs_soon(self) -> None:
         if self._recount_timer is None:
@@ -386,24 +408,17 @@ class DurableConsole(SendingMixin, RunActionsMixin, App[int]):
 
     def action_unavailable(self, what: str) -> None:
         key = {"filter": "/", "sort": "o"}[what]
-        here = "a run" if isinstance(self.screen, RunDetailScreen) else f"the {self.current_mode.title()} view"
-        away = "esc goes back to the list" if isinstance(self.screen, RunDetailScreen) else "2 shows the Runs list"
+        opened = len(self.screen_stack) > 1
+        kind = (self.screen.KIND if isinstance(self.screen, ViewScreen) else "").lower() or "run"
+        here = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}" if opened else f"the {self.current_mode.title()} view"
+        away = "esc goes back to the list" if opened else "2 shows the Runs list"
         self.notify(f"{key} {LIST_KEYS[what]}; there is none in {here} ({away}).", severity="warning", timeout=4)
-
-    def open_run(self, run_id: str) -> None:
-        self.push_screen(RunDetailScreen(run_id, self.current_mode))
-
-    async def show_runs_of(self, function_id: str) -> None:
-        await self.action_view("runs")
-        runs = self.screen_stack[0]
-        if isinstance(runs, RunsScreen):
-            runs.set_filter(f"fn:{function_id}")
 
     def action_help(self) -> None:
         view = self.screen
         title = (view.VIEW or "console").title() if isinstance(view, ViewScreen) else "console"
-        if isinstance(view, RunDetailScreen):
-            title = "Run"
+        if isinstance(view, ViewScreen) and view.KIND:
+            title = view.KIND
         notes = view.HELP if isinstance(view, ViewScreen) else ""
         keys_file = f"Remap keys in {self.keys_file or keymap.default_path()}: id = \"key\" (ids in the last column)."
         self.push_screen(HelpScreen(title, help_sections(view, title), f"{notes}\n{keys_file}".strip()))

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from executor import Change, Event, Run, StepState
+from executor import AppInfo, Change, Event, PendingWait, Run, StepState
 
 
 class Kind:
@@ -49,6 +49,8 @@ class FunctionInfo:
     retries: int | None = None
     error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    app: str | None = None                  # the SDK app serving it (None: a function file of ours)
+    url: str | None = None                  # where that app is reached
     flow: dict[str, Any] = field(default_factory=dict)   # flow-control settings and current use, if any
 
     @property
@@ -79,29 +81,6 @@ class EventInfo:
 
 
 @dataclass(frozen=True)
-class WaitInfo:
-    """Something a run is parked on: a sleep, an event or signal wait, or a child run."""
-
-    id: str
-    run_id: str
-    function_id: str
-    kind: str
-    step_id: str | None = None
-    event: str | None = None
-    expression: str | None = None
-    signal: str | None = None
-    deadline: int | None = None
-    created_at: int | None = None
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "WaitInfo":
-        return cls(id=raw["id"], run_id=raw["run_id"], function_id=raw.get("function_id") or "",
-                   kind=raw["kind"], step_id=raw.get("step_id"), event=raw.get("event"),
-                   expression=raw.get("expression"), signal=raw.get("signal"),
-                   deadline=raw.get("deadline"), created_at=raw.get("created_at"))
-
-
-@dataclass(frozen=True)
 class SendResult:
     """What one sent event did, for the notification after sending."""
 
@@ -113,22 +92,30 @@ class SendResult:
 
 @dataclass(frozen=True)
 class LogLine:
-    """One line of the Log view: executor logging, load errors, reload notices, prints."""
+    """One line of the Log view: executor logging, load errors, reload notices, prints, finished
+    runs. A line about a run carries its ids (what ``ctx.logger`` and the engine tag records with),
+    so the Log filters by run and a run's view shows its own lines."""
 
     seq: int
     ts: int
     level: str
     source: str
     message: str
+    run_id: str | None = None
+    function_id: str | None = None
+    step_id: str | None = None
 
     def to_change(self) -> Change:
-        return Change(Kind.LOG, str(self.seq), data={"ts": self.ts, "level": self.level, "source": self.source,
-                                                "message": self.message})
+        return Change(Kind.LOG, str(self.seq), self.run_id, data={
+            "ts": self.ts, "level": self.level, "source": self.source, "message": self.message,
+            "run_id": self.run_id, "function_id": self.function_id, "step_id": self.step_id})
 
     @classmethod
     def from_change(cls, change: Change) -> "LogLine":
         d = change.data
-        return cls(int(change.id), d["ts"], d["level"], d["source"], d["message"])
+        seq = int(change.id) if change.id.isdigit() else 0     # the console numbers lines again anyway
+        return cls(seq, d["ts"], d["level"], d["source"], d["message"], d.get("run_id") or change.run_id,
+                   d.get("function_id"), d.get("step_id"))
 
 
 class Backend(Protocol):
@@ -162,14 +149,22 @@ class Backend(Protocol):
         view looks into their data, which is not worth caching for every row."""
     async def events(self, *, limit: int = 200, before: str | None = None) -> list[EventInfo]: ...
     async def event(self, event_id: str) -> EventInfo | None: ...
-    async def waits(self) -> list[WaitInfo]: ...
+    async def waits(self) -> list[PendingWait]: ...
 
     async def send(self, events: Sequence[dict[str, Any]]) -> list[SendResult]: ...
     async def send_signal(self, signal: str, data: dict[str, Any]) -> str: ...
     async def invoke(self, function_id: str, data: dict[str, Any]) -> Run: ...
     async def cancel(self, run_id: str) -> bool: ...
-    async def rerun(self, run_id: str) -> Run: ...
+    async def rerun(self, run_id: str, from_step: str | None = None) -> Run:
+        """A new run on the same event; with ``from_step`` it keeps the results of the steps
+        reached before that one (Inngest's "rerun from step")."""
     async def fire(self, wait_id: str) -> None: ...
+
+    async def apps(self) -> list[AppInfo]: ...
+    async def add_app(self, url: str) -> AppInfo:
+        """Remember the app at ``url`` and sync it; a failed sync is on the app, not raised."""
+    async def sync_app(self, name: str) -> AppInfo: ...
+    async def remove_app(self, name: str) -> None: ...
 
     def subscribe(self) -> AsyncIterator[list[Change]]:
         """Batches of changes in commit order, delivered on the caller's loop. The first batch

@@ -121,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     events = remote("events", "list events, newest first")
     events.add_argument("--name", help="only events with this name")
     events.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    apps = remote("apps", "list the apps served by an Inngest SDK; add one by URL, sync one again, or remove one")
+    apps.add_argument("action", nargs="?", choices=("add", "sync", "remove"),
+                      help="add URL: sync the app at URL; sync NAME: sync it again; remove NAME: forget it "
+                           "(its runs wait until it syncs again); none: list the apps")
+    apps.add_argument("target", nargs="?", help="the app's URL (add) or name (sync, remove)")
     remote("waits", "list pending sleeps and waits")
     remote("fire", "end a sleep now, or time a wait out now").add_argument("id", help="wait id")
     return parser
@@ -319,6 +324,20 @@ async def _events(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any]
         [e["id"], e["name"], _time(e["ts"]), _short(e["data"])] for e in items])
 
 
+async def _apps(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
+    if a.action is None:
+        if a.target is not None:
+            raise UsageError(f"unknown apps action {a.target!r}; use add URL, sync NAME or remove NAME")
+        return await c.apps(), _apps_table
+    if not a.target:
+        raise UsageError(f"apps {a.action} needs the app's {'URL' if a.action == 'add' else 'name'}")
+    if a.action == "remove":
+        await c.remove_app(a.target)
+        return {"name": a.target, "removed": True}, lambda r: f"removed app {r['name']}; its runs wait until it syncs again"
+    app = await (c.add_app(a.target) if a.action == "add" else c.sync_app(a.target))
+    return app, _app_synced
+
+
 async def _waits(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], str]]:
     return await c.waits(), _waits_table
 
@@ -330,7 +349,7 @@ async def _fire(c: Client, a: argparse.Namespace) -> tuple[Any, Callable[[Any], 
 
 _ACTIONS: dict[str, Action] = {
     "send": _send, "signal": _signal, "runs": _runs, "run": _run, "cancel": _cancel, "rerun": _rerun,
-    "functions": _functions, "invoke": _invoke, "events": _events, "waits": _waits, "fire": _fire,
+    "functions": _functions, "invoke": _invoke, "events": _events, "waits": _waits, "fire": _fire, "apps": _apps,
 }
 
 
@@ -401,6 +420,18 @@ def _functions_table(listing: dict[str, Any]) -> str:
     errors = [f"load error {e['file']}{':' + str(e['line']) if e.get('line') else ''}: {e['message']}"
               for e in listing["load_errors"]]
     return "\n".join([table, *errors])
+
+
+def _apps_table(apps: list[dict[str, Any]]) -> str:
+    return _table(["APP", "SDK", "FRAMEWORK", "FUNCTIONS", "SYNCED", "URL", "ERROR"], [
+        [a["name"], a.get("sdk") or "-", a.get("framework") or "-", str(a.get("function_count", 0)),
+         _time(a.get("synced_at")), a.get("url") or "-", a.get("error") or "-"] for a in apps])
+
+
+def _app_synced(app: dict[str, Any]) -> str:
+    if app.get("error"):
+        return f"app {app['name']} did not sync: {app['error']}"
+    return f"synced app {app['name']} ({app.get('sdk') or 'sdk unknown'}): {app.get('function_count', 0)} function(s)"
 
 
 def _trigger(trigger: dict[str, Any]) -> str:

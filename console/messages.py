@@ -27,6 +27,7 @@ class Dirty:
     step_runs: set[str] = field(default_factory=set)
     events: set[str] = field(default_factory=set)
     functions: bool = False
+    apps: bool = False
     waits: bool = False
     logs: bool = False
     reload: bool = False
@@ -49,6 +50,8 @@ class Dirty:
                         self.step_runs.add(change.run_id)
                 case "function":
                     self.functions = True
+                case "app":
+                    self.apps = True
                 case Kind.LOG:
                     self.logs = True
                 case Kind.RELOAD:
@@ -62,6 +65,7 @@ class Dirty:
         self.step_runs |= other.step_runs
         self.events |= other.events
         self.functions |= other.functions
+        self.apps |= other.apps
         self.waits |= other.waits
         self.logs |= other.logs
         self.reload |= other.reload
@@ -73,12 +77,12 @@ class Dirty:
         """Hand over what is pending and start empty."""
         taken = replace(self)
         self.runs, self.step_runs, self.events = set(), set(), set()
-        self.functions = self.waits = self.logs = self.reload = False
+        self.functions = self.apps = self.waits = self.logs = self.reload = False
         return taken
 
     def __bool__(self) -> bool:
-        return bool(self.runs or self.step_runs or self.events or self.functions or self.waits or self.logs
-                    or self.reload)
+        return bool(self.runs or self.step_runs or self.events or self.functions or self.apps or self.waits
+                    or self.logs or self.reload)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ class RunActionsMixin:
 
         async def answered(yes: bool | None) -> None:
             if yes:
-                await self._act(f"cancel run {short_id(run_id)}", self._cancel(run_id))
+                await self.act(f"cancel run {short_id(run_id)}", self._cancel(run_id))
 
         self.push_screen(ConfirmScreen(f"Cancel run {short_id(run_id)} of {selection.function_id}?",
                                        "It stops at its next step boundary; finished steps stay as they are."),
@@ -65,7 +65,7 @@ class RunActionsMixin:
 
         async def answered(yes: bool | None) -> None:
             if yes:
-                await self._act(f"rerun run {short_id(run_id)}", self._rerun(run_id))
+                await self.act(f"rerun run {short_id(run_id)}", self._rerun(run_id))
 
         self.push_screen(ConfirmScreen(f"Rerun run {short_id(run_id)} of {selection.function_id}?",
                                        "A new run of the function starts on the same event; this run stays "
@@ -80,13 +80,11 @@ class RunActionsMixin:
         if wait is None:
             self._needs("a sleeping or waiting step")
             return
-        what = "end the sleep" if wait.kind == "sleep" else "time out the wait"
-        outcome = ("the run continues now" if wait.kind == "sleep"
-                   else "the step returns None (as at its timeout) and the run continues")
+        what, outcome = fire_wording(wait.kind)
 
         async def answered(yes: bool | None) -> None:
             if yes:
-                await self._act(f"fire {wait.step_id}", self._fire(wait.id, wait.step_id or wait.kind))
+                await self.act(f"fire {wait.step_id}", self._fire(wait.id, wait.step_id or wait.kind))
 
         self.push_screen(ConfirmScreen(f"Fire now: {what} {wait.step_id or ''} of run {short_id(wait.run_id)}?",
                                        outcome), answered)
@@ -95,7 +93,9 @@ class RunActionsMixin:
         await self.backend.fire(wait_id)
         return f"fired {step}"
 
-    async def _act(self: "DurableConsole", what: str, action: Awaitable[str]) -> None:
+
+    async def act(self: "DurableConsole", what: str, action: Awaitable[str]) -> None:
+        """Do ``action`` and say how it went (in a notification and the Log view), stamped when it began."""
         began = self.backend.now_ms()
         try:
             self.note(await action, ts=began)
@@ -163,3 +163,12 @@ class RunActionsMixin:
                  + (f"; {len(failed)} failed" if failed else "")]
         lines += [f"could not {verb} {line}" for line in failed]
         self.note("\n".join(lines), ts=began)
+
+
+def fire_wording(kind: str) -> tuple[str, str]:
+    """What `f` does to this kind of wait, and what follows: for the confirmation."""
+    if kind == "sleep":
+        return "end the sleep", "the run continues now"
+    if kind == "retry":
+        return "retry now", "the next attempt starts now instead of at the end of its backoff"
+    return "time out the wait", "the step returns None (as at its timeout) and the run continues"

@@ -15,19 +15,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from textual import work
 
-from executor import Event
+from executor import RESERVED_PREFIX, Event
 
 from .backend import SendResult
 from .screens.dialogs import ConfirmScreen
 from .screens.form import FormSpec, JsonFormScreen
 from .screens.prefill import data_for_expression
-from .widgets.format import short_id
+from .widgets.format import clock_time, short_id
 
 if TYPE_CHECKING:
     from .app import DurableConsole
-
-RESERVED_PREFIX = "inngest/"
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -96,10 +93,16 @@ class SendingMixin:
     async def action_send_signal(self: "DurableConsole") -> None:
         wait = self.selection().wait
         waits = await self.backend.waits()
-        signals = sorted({w.signal for w in waits if w.kind == "signal" and w.signal})
+        signals = sorted({w.signal for w in waits if w.kind == "signal" and w.signal and w.active})
         spec = FormSpec(title="Send a signal", name_label="signal", placeholder="signal name",
                         submit=self._signal, suggestions=signals)
-        if wait is not None and wait.kind == "signal" and wait.signal:
+        if wait is not None and wait.superseded:
+            # Sending it would resume the run that took it over, not this one: say so, pre-fill nothing.
+            owner = next((w for w in waits if w.kind == "signal" and w.signal == wait.signal and w.active), None)
+            taker = f"run {short_id(owner.run_id)}" if owner is not None else "another run"
+            spec.hint = (f"the wait under the cursor is superseded: {wait.signal} now resumes {taker}; it ends at "
+                         f"its timeout {clock_time(wait.deadline, self.backend.now_ms())}, or with f")
+        elif wait is not None and wait.kind == "signal" and wait.signal:
             spec.name = wait.signal
         self.push_screen(JsonFormScreen(spec), self._after_send)
 

@@ -22,11 +22,13 @@ _EXPORTS = {
     "executor.feed": ("Change", "Subscription"),
     "executor.flowcontrol": ("Batch", "Concurrency", "Debounce", "Priority", "RateLimit", "Singleton", "Throttle",
                              "Timeouts"),
-    "executor.records": ("ChangeKind", "Event", "Limits", "Run", "RunStatus", "StepState", "StepStatus"),
+    "executor.records": ("RESERVED_PREFIX", "AppInfo", "ChangeKind", "Event", "Limits", "PendingWait", "Run", "RunStatus",
+                         "StepState", "StepStatus"),
     "executor.specs": ("Cancel", "FunctionSpec", "TriggerCron", "TriggerEvent"),
     "executor.store": ("DURABILITIES", "Durability", "SchemaError"),
     "executor.util.backoff": ("Backoff",),
     "executor.util.clock": ("Clock", "RealClock", "VirtualClock"),
+    "executor.util.durations": ("format_ms",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
@@ -56,8 +58,10 @@ if TYPE_CHECKING:
     from executor.executor import Executor
     from executor.feed import Change, Subscription
     from executor.flowcontrol import Batch, Concurrency, Debounce, Priority, RateLimit, Singleton, Throttle, Timeouts
-    from executor.records import ChangeKind, Event, Limits, Run, RunStatus, StepState, StepStatus
+    from executor.records import (RESERVED_PREFIX, AppInfo, ChangeKind, Event, Limits, PendingWait, Run, RunStatus,
+                                  StepState, StepStatus)
     from executor.specs import Cancel, FunctionSpec, TriggerCron, TriggerEvent
     from executor.store import DURABILITIES, Durability, SchemaError
     from executor.util.backoff import Backoff
     from executor.util.clock import Clock, RealClock, VirtualClock
+    from executor.util.durations import format_ms

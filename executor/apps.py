@@ -14,8 +14,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,34 +25,13 @@ from executor.drivers.inngest.sync import AppSync, SyncError, field, parse_regis
 from executor.engine.engine import Engine
 from executor.errors import FunctionDefinitionError, NotFoundError
 from executor.feed import Change, ChangeFeed
-from executor.records import ChangeKind
+from executor.records import AppInfo, ChangeKind
 from executor.store import Store
 from executor.util.clock import Clock
 
 log = logging.getLogger("durable_tui.apps")
 #: How often apps are synced again (Inngest's dev server: every 5 s unless --no-poll).
 POLL_INTERVAL_S = 5.0
-
-
-@dataclass
-class AppInfo:
-    """One app as the console and ``GET /v1/apps`` show it."""
-
-    name: str
-    url: str | None
-    sdk: str | None = None
-    framework: str | None = None
-    app_version: str | None = None
-    functions: list[str] = dataclass_field(default_factory=list)
-    synced_at: int | None = None
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        language, _, version = (self.sdk or "").partition(":")
-        return {"name": self.name, "url": self.url, "sdk": self.sdk, "sdk_language": language or None,
-                "sdk_version": version or None, "framework": self.framework, "app_version": self.app_version,
-                "functions": self.functions, "function_count": len(self.functions), "synced_at": self.synced_at,
-                "error": self.error}
 
 
 def normalise_url(url: str) -> str:

@@ -93,6 +93,23 @@ class StepState:
     def copy(self, **changes: Any) -> "StepState":
         return replace(self, **changes)
 
+    @classmethod
+    def from_dict(cls, run_id: str, raw: dict[str, Any]) -> "StepState":
+        """The step from ``to_dict``'s shape (a server's ``GET /v1/runs/{id}``). The memo is not
+        sent, only what it gives the function: it is put back the way the engine stores it, so
+        ``output`` reads the same on both sides."""
+        status, op = raw["status"], raw["op"]
+        memo: Any = None
+        if status == StepStatus.COMPLETED:
+            memo = raw.get("output") if op == StepOp.WAIT_FOR_EVENT else {"data": raw.get("output")}
+        elif status == StepStatus.FAILED:
+            memo = {"error": raw.get("error")}
+        return cls(run_id=run_id, hashed_id=raw.get("hashed_id") or raw["id"], step_id=raw["id"],
+                   name=raw.get("name") or raw["id"], op=op, seq=raw.get("seq", 0), status=status,
+                   attempts=raw.get("attempts", 0), memo=memo, error=raw.get("error"),
+                   started_at=raw.get("started_at"), ended_at=raw.get("ended_at"), due_at=raw.get("due_at"),
+                   detail=raw.get("detail") or {}, group=raw.get("group"))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.step_id, "name": self.name, "hashed_id": self.hashed_id, "op": self.op,
@@ -217,13 +234,94 @@ class Wait:
     deadline: int | None = None
     index_key: dict[str, Any] | None = None   # {"key": …} from WaitIndex.key_for, so a restart skips parsing
 
+    def pending(self) -> "PendingWait":
+        """How the waits listing shows it (the author's expression, not the bound one)."""
+        return PendingWait(id=self.id, run_id=self.run_id, function_id=self.function_id, kind=self.kind,
+                           step_id=self.step_id, event=self.event_name, expression=self.source, signal=self.signal,
+                           deadline=self.deadline, created_at=self.created_at, active=self.active,
+                           child_run_id=self.child_run_id)
+
+
+@dataclass(frozen=True)
+class PendingWait:
+    """One line of the waits listing (``Executor.waits``, ``GET /v1/waits``, the console's Waits
+    view): a sleep, an event or signal wait, an invoke waiting for its child run, or a retry
+    backoff (``kind`` "retry", with the attempts made so far and the last attempt's error)."""
+
+    id: str
+    run_id: str
+    function_id: str
+    kind: str
+    step_id: str | None = None
+    event: str | None = None
+    expression: str | None = None
+    signal: str | None = None
+    deadline: int | None = None
+    created_at: int | None = None
+    #: False for a signal wait another run took over (``on_conflict="replace"``): the signal now
+    #: goes to that run; this one ends at its timeout, or when fired.
+    active: bool = True
+    child_run_id: str | None = None
+    attempt: int | None = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def superseded(self) -> bool:
+        return self.kind == "signal" and not self.active
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "run_id": self.run_id, "function_id": self.function_id, "step_id": self.step_id,
-            "kind": self.kind, "event": self.event_name, "expression": self.source, "signal": self.signal,
-            "child_run_id": self.child_run_id, "active": self.active, "deadline": self.deadline,
-            "created_at": self.created_at,
-        }
+        return {"id": self.id, "run_id": self.run_id, "function_id": self.function_id, "step_id": self.step_id,
+                "kind": self.kind, "event": self.event, "expression": self.expression, "signal": self.signal,
+                "child_run_id": self.child_run_id, "active": self.active, "deadline": self.deadline,
+                "created_at": self.created_at, "attempt": self.attempt, "error": self.error}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "PendingWait":
+        """From ``to_dict``'s shape as a server sent it (keys it lacks take their defaults)."""
+        return cls(id=raw["id"], run_id=raw["run_id"], function_id=raw.get("function_id") or "",
+                   kind=raw["kind"], step_id=raw.get("step_id"), event=raw.get("event"),
+                   expression=raw.get("expression"), signal=raw.get("signal"), deadline=raw.get("deadline"),
+                   created_at=raw.get("created_at"), active=raw.get("active", True) is not False,
+                   child_run_id=raw.get("child_run_id"), attempt=raw.get("attempt"), error=raw.get("error"))
+
+
+@dataclass
+class AppInfo:
+    """An app served by an Inngest SDK as ``GET /v1/apps`` and the console's Apps view show it.
+    ``sdk`` is the SDK's ``language:version`` as it registered."""
+
+    name: str
+    url: str | None
+    sdk: str | None = None
+    framework: str | None = None
+    app_version: str | None = None
+    functions: list[str] = field(default_factory=list)
+    synced_at: int | None = None
+    error: str | None = None
+
+    @property
+    def sdk_language(self) -> str | None:
+        return (self.sdk or "").partition(":")[0] or None
+
+    @property
+    def sdk_version(self) -> str | None:
+        return (self.sdk or "").partition(":")[2] or None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "url": self.url, "sdk": self.sdk, "sdk_language": self.sdk_language,
+                "sdk_version": self.sdk_version, "framework": self.framework, "app_version": self.app_version,
+                "functions": self.functions, "function_count": len(self.functions), "synced_at": self.synced_at,
+                "error": self.error}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "AppInfo":
+        return cls(name=raw["name"], url=raw.get("url"), sdk=raw.get("sdk"), framework=raw.get("framework"),
+                   app_version=raw.get("app_version"), functions=list(raw.get("functions") or ()),
+                   synced_at=raw.get("synced_at"), error=raw.get("error"))
+
+#: Event names only the executor sends (lifecycle events, invocations): senders are refused them.
+RESERVED_PREFIX = "inngest/"
+
 
 @dataclass(frozen=True)
 class Event:

@@ -19,9 +19,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from pathlib import Path
 from typing import Any, TypeVar
 
-from console.backend import EventInfo, FunctionInfo, Kind, LogLine, SendResult, WaitInfo, trigger_text
-from executor import (Backoff, Change, Clock, Durability, Event, Executor, Function, FunctionWatcher, LoadError,
-                      LoadStatus, RealClock, Run, StepState, Subscription)
+from console.backend import EventInfo, FunctionInfo, Kind, LogLine, SendResult, trigger_text
+from executor import (AppInfo, Backoff, Change, Clock, Durability, Event, Executor, Function, FunctionWatcher,
+                      LoadError, LoadStatus, PendingWait, RealClock, Run, StepState, Subscription)
 
 T = TypeVar("T")
 
@@ -46,11 +46,17 @@ class _LogBook(logging.Handler):
         self._lock = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.add(record.levelname, record.name.removeprefix("durable_tui."), record.getMessage())
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            message += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
+        self.add(record.levelname, record.name.removeprefix("durable_tui."), message,
+                 run_id=getattr(record, "run_id", None), function_id=getattr(record, "function_id", None),
+                 step_id=getattr(record, "step_id", None))
 
-    def add(self, level: str, source: str, message: str) -> None:
+    def add(self, level: str, source: str, message: str, *, run_id: str | None = None,
+            function_id: str | None = None, step_id: str | None = None) -> None:
         with self._lock:
-            line = LogLine(next(self._seq), self._now_ms(), level, source, message)
+            line = LogLine(next(self._seq), self._now_ms(), level, source, message, run_id, function_id, step_id)
             self._lines.append(line)
             subs = list(self._subs)
         for sub in subs:
@@ -214,7 +220,7 @@ class EmbeddedBackend:
     # ---- reads --------------------------------------------------------------------------
 
     async def functions(self) -> list[FunctionInfo]:
-        loaded, counts, flows = await self.on_executor(_functions_and_counts)
+        loaded, specs, counts, flows = await self.on_executor(_functions_and_counts)
         # Keyed by the real path: every function of a broken file is flagged, not only the first.
         errors = {os.path.realpath(e.file): (e.file, e.describe()) for e in self.load_status.errors}
         out, flagged = [], set()
@@ -232,6 +238,12 @@ class EmbeddedBackend:
                 flow=flows.get(fn.id, {})))
         out.extend(FunctionInfo(id=Path(file).name, name=Path(file).name, file=file, error=message)
                    for real, (file, message) in errors.items() if real not in flagged)
+        # Functions of apps served by an Inngest SDK: the engine's specs are all there is of them.
+        out.extend(FunctionInfo(
+            id=spec.id, name=spec.display_name, mode=spec.mode, retries=spec.retries, app=spec.app, url=spec.source,
+            triggers=tuple(trigger_text(t.to_dict()) for t in spec.triggers),
+            events=tuple(t.event for t in spec.event_triggers), counts=dict(counts.get(spec.id, {})),
+            flow=flows.get(spec.id, {})) for spec in specs if spec.app is not None)
         return out
 
     async def runs(self, *, status: str | None = None, function_id: str | None = None,
@@ -303,8 +315,8 @@ class EmbeddedBackend:
         self._event_names[event.id] = event.name
         return EventInfo(event, tuple(reversed(started)), self._resumed.get(event.id, ()))
 
-    async def waits(self) -> list[WaitInfo]:
-        return [WaitInfo.from_dict(w) for w in await self.on_executor(lambda ex: ex.waits())]
+    async def waits(self) -> list[PendingWait]:
+        return [PendingWait.from_dict(w) for w in await self.on_executor(lambda ex: ex.waits())]
 
     # ---- actions ------------------------------------------------------------------------
 
@@ -339,11 +351,29 @@ class EmbeddedBackend:
     async def cancel(self, run_id: str) -> bool:
         return await self.on_executor(lambda ex: ex.cancel(run_id))
 
-    async def rerun(self, run_id: str) -> Run:
-        return await self.on_executor(lambda ex: ex.rerun(run_id))
+    async def rerun(self, run_id: str, from_step: str | None = None) -> Run:
+        return await self.on_executor(lambda ex: ex.rerun(run_id, from_step=from_step))
 
     async def fire(self, wait_id: str) -> None:
         await self.on_executor(lambda ex: ex.fire(wait_id))
+
+    # ---- apps served by an Inngest SDK ----------------------------------------------------
+
+    async def apps(self) -> list[AppInfo]:
+        return [AppInfo.from_dict(a.to_dict()) for a in await self.on_executor(lambda ex: ex.apps.list())]
+
+    async def add_app(self, url: str) -> AppInfo:
+        return AppInfo.from_dict((await self.on_executor(lambda ex: ex.apps.add_url(url))).to_dict())
+
+    async def sync_app(self, name: str) -> AppInfo:
+        async def sync(ex: Executor) -> dict[str, Any]:
+            await ex.apps.resync(name)
+            return ex.apps.get(name).to_dict()
+
+        return AppInfo.from_dict(await self.on_executor(sync))
+
+    async def remove_app(self, name: str) -> None:
+        await self.on_executor(lambda ex: ex.apps.remove(name))
 
     # ---- live ---------------------------------------------------------------------------
 
@@ -372,10 +402,10 @@ def _from_feed(change: Change) -> Change:
     return change
 
 
-async def _functions_and_counts(ex: Executor) -> tuple[dict[str, Function], dict[str, Counter[str]],
+async def _functions_and_counts(ex: Executor) -> tuple[dict[str, Function], list[Any], dict[str, Counter[str]],
                                                       dict[str, dict[str, Any]]]:
-    """The registry, run counts per function and status (one pass over the runs), and the flow
-    control of the functions that have some."""
+    """Our functions, every function spec, run counts per function and status (one pass over the
+    runs), and the flow control of the functions that have some."""
     counts: dict[str, Counter[str]] = {}
     before: str | None = None
     while True:
@@ -385,5 +415,6 @@ async def _functions_and_counts(ex: Executor) -> tuple[dict[str, Function], dict
         if len(page) < 5000:
             break
         before = page[-1].id
-    flows = {fid: await ex.flow(fid) for fid, fn in ex.functions.items() if fn.flow.active}
-    return ex.functions, counts, flows
+    specs = list(ex.specs().values())
+    flows = {spec.id: await ex.flow(spec.id) for spec in specs if spec.flow.active}
+    return ex.functions, specs, counts, flows

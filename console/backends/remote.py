@@ -17,17 +17,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from console.backend import (
-    EventInfo,
-    FunctionInfo,
-    Kind,
-    LogLine,
-    SendResult,
-    WaitInfo,
-    connection_change,
-    trigger_text,
-)
-from executor import Change, Event, Run, StepState
+from console.backend import EventInfo, FunctionInfo, Kind, LogLine, SendResult, connection_change, trigger_text
+from executor import AppInfo, Change, Event, PendingWait, Run, StepState
 from executor.service.client import ApiRequestError, Client, ServerUnavailableError
 
 _RUN_FIELDS = {f.name for f in fields(Run)}
@@ -48,20 +39,6 @@ def run_from_dict(raw: dict[str, Any]) -> Run:
 def _load_error_text(error: dict[str, Any]) -> str:
     where = f"{error.get('file')}:{error['line']}" if error.get("line") else str(error.get("file"))
     return f"{where}: {error.get('message')}"
-
-
-def step_from_dict(run_id: str, raw: dict[str, Any]) -> StepState:
-    status = raw["status"]
-    memo: Any = None
-    if status == "Completed":
-        memo = {"data": raw.get("output")}
-    elif status == "Failed":
-        memo = {"error": raw.get("error")}
-    return StepState(run_id=run_id, hashed_id=raw.get("hashed_id") or raw["id"], step_id=raw["id"],
-                     name=raw.get("name") or raw["id"], op=raw["op"], seq=raw.get("seq", 0), status=status,
-                     attempts=raw.get("attempts", 0), memo=memo, error=raw.get("error"),
-                     started_at=raw.get("started_at"), ended_at=raw.get("ended_at"), due_at=raw.get("due_at"),
-                     detail=raw.get("detail") or {}, group=raw.get("group"))
 
 
 class RemoteBackend:
@@ -117,7 +94,8 @@ class RemoteBackend:
                 flagged.add(error.get("file"))
             out.append(FunctionInfo(
                 id=raw["id"], name=raw.get("name") or raw["id"], file=raw.get("source_file"), mode=raw.get("mode", ""),
-                retries=raw.get("retries"), counts=dict(counts.get(raw["id"], {})),
+                retries=raw.get("retries"), counts=dict(counts.get(raw["id"], {})), app=raw.get("app"),
+                url=raw.get("url"),
                 triggers=tuple(trigger_text(t) for t in raw.get("triggers", [])),
                 events=tuple(t["event"] for t in raw.get("triggers", []) if "event" in t),
                 error=_load_error_text(error) if error else None,
@@ -188,7 +166,7 @@ class RemoteBackend:
 
     async def steps(self, run_id: str) -> list[StepState]:
         raw = await self._run_raw(run_id)
-        return [step_from_dict(run_id, s) for s in raw.get("steps", [])] if raw is not None else []
+        return [StepState.from_dict(run_id, s) for s in raw.get("steps", [])] if raw is not None else []
 
     async def event_names(self, event_ids: Iterable[str]) -> dict[str, str]:
         for event_id in {i for i in event_ids if i and i not in self._event_names}:
@@ -224,19 +202,20 @@ class RemoteBackend:
         started = [raw["id"] for raw in await self.client.event_runs(event.id)]
         return EventInfo(event, tuple(reversed(started)), self._resumed.get(event.id, ()))
 
-    async def waits(self) -> list[WaitInfo]:
-        return [WaitInfo.from_dict(raw) for raw in await self.client.waits()]
+    async def waits(self) -> list[PendingWait]:
+        return [PendingWait.from_dict(raw) for raw in await self.client.waits()]
 
     # ---- actions ------------------------------------------------------------------------
 
     async def send(self, events: Sequence[dict[str, Any]]) -> list[SendResult]:
-        """The event API answers ids only; the started runs are read back per event. Resumed
-        runs are not reported over HTTP, so they show as none."""
-        ids = await self.client.send(list(events))
+        """``POST /v1/events`` answers, per event, the runs it started and the waiting runs it
+        resumed (Inngest's event API answers ids only)."""
+        routed = await self.client.send_and_route(list(events))
         results = []
-        for event_id, raw in zip(ids, events):
-            started = tuple(r["id"] for r in await self.client.event_runs(event_id))
-            results.append(SendResult(event_id, raw.get("name", ""), started, ()))
+        for event_id, raw in zip(routed.ids, events):
+            resumed = tuple(routed.resumed.get(event_id, ()))
+            self._resumed[event_id] = resumed
+            results.append(SendResult(event_id, raw.get("name", ""), tuple(routed.started.get(event_id, ())), resumed))
         return results
 
     async def send_signal(self, signal: str, data: dict[str, Any]) -> str:
@@ -256,13 +235,27 @@ class RemoteBackend:
             raise
         return True
 
-    async def rerun(self, run_id: str) -> Run:
-        run = await self.run(await self.client.rerun(run_id))
+    async def rerun(self, run_id: str, from_step: str | None = None) -> Run:
+        run = await self.run(await self.client.rerun(run_id, from_step))
         assert run is not None
         return run
 
     async def fire(self, wait_id: str) -> None:
         await self.client.fire(wait_id)
+
+    # ---- apps served by an Inngest SDK ----------------------------------------------------
+
+    async def apps(self) -> list[AppInfo]:
+        return [AppInfo.from_dict(raw) for raw in await self.client.apps()]
+
+    async def add_app(self, url: str) -> AppInfo:
+        return AppInfo.from_dict(await self.client.add_app(url))
+
+    async def sync_app(self, name: str) -> AppInfo:
+        return AppInfo.from_dict(await self.client.sync_app(name))
+
+    async def remove_app(self, name: str) -> None:
+        await self.client.remove_app(name)
 
     # ---- live ---------------------------------------------------------------------------
 

@@ -17,9 +17,9 @@ from textual.app import ComposeResult
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
-from executor import Event, Run
+from executor import Event, PendingWait, Run
 
-from ..backend import Backend, WaitInfo
+from ..backend import Backend
 from ..messages import Dirty, Link
 from ..widgets.format import clock_time
 from ..widgets.live_table import LiveTable
@@ -40,7 +40,7 @@ class Selection:
     run_id: str | None = None
     run_finished: bool = True
     function_id: str | None = None
-    wait: WaitInfo | None = None
+    wait: PendingWait | None = None
     event: Event | None = None
     copy: tuple[str, str] | None = None      # (what it is, the id) for `y`
     marked: tuple[Run, ...] = ()             # runs marked with `space`: `c` and `r` act on them instead
@@ -50,6 +50,8 @@ class ViewScreen(Screen[None]):
     """A view: subclasses compose their body, refresh from a ``Dirty`` and report a selection."""
 
     VIEW: ClassVar[str] = ""
+    #: What a screen opened on top of a view shows ("Run", "Event"…), for the help's title; "" for a view.
+    KIND: ClassVar[str] = ""
     #: The app's cursor actions (``CURSOR_ACTIONS``) that make sense in this view.
     ACTIONS: ClassVar[frozenset[str]] = frozenset()
     #: Extra lines for the `?` help of this view (filter syntax and the like).
@@ -166,6 +168,9 @@ class ViewScreen(Screen[None]):
 
     def tick(self, now_ms: int) -> None:
         """Once a second while visible: move countdowns and running durations along."""
+
+    def functions_changed(self) -> None:
+        """The set of loaded functions changed (``app.functions``): redraw what depends on it."""
 
     def show_empty(self, message: str | None) -> None:
         """An empty table shrinks to its header and the view says what to do instead."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from rich.table import Table
 from rich.text import Text
@@ -10,9 +10,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Label, Static
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Static
 
 from executor.service.printable import printable
+
+
+def heading(question: str, detail: str) -> Iterator[Widget]:
+    """A dialog's question, and what it is about (dim) when there is more to say."""
+    yield Label(question, id="dialog-title")
+    if detail:
+        yield Static(Text(detail, style="dim"))
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -30,9 +38,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="confirm"):
-            yield Label(self._question, id="dialog-title")
-            if self._detail:
-                yield Static(Text(self._detail, style="dim"))
+            yield from heading(self._question, self._detail)
             with Horizontal(id="dialog-buttons"):
                 yield Button("Yes  y", variant="error", id="confirm-yes", compact=True)
                 yield Button("No  n", id="confirm-no", compact=True)
@@ -46,6 +52,34 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """Asks for one line of text (an app's URL): `enter` answers, `esc` backs out."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
+
+    def __init__(self, question: str, placeholder: str = "", detail: str = "") -> None:
+        super().__init__()
+        self._question = printable(question)
+        self._placeholder = placeholder
+        self._detail = printable(detail, multiline=True)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="confirm"):
+            yield from heading(self._question, self._detail)
+            yield Input(placeholder=self._placeholder, id="prompt-input")
+            yield Label("enter answers · esc cancels", classes="form-note")
+
+    def on_mount(self) -> None:
+        self.query_one("#prompt-input", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
 
 #: One section of the help: a heading and its rows of (keys, what they do, binding id).

@@ -7,6 +7,9 @@ by id; the pane shows the selected event's data.
 from __future__ import annotations
 
 from rich.console import RenderableType
+from textual.binding import Binding
+
+from executor import RESERVED_PREFIX
 
 from ..backend import EventInfo
 from ..messages import Dirty
@@ -37,8 +40,10 @@ class EventsScreen(TableView[EventInfo]):
     ACTIONS = frozenset({"copy_id"})
     TABLE_ID = "events-table"
     PANE_ID = "event-detail"
-    HELP = ("enter opens the first run the event started or resumed\n"
-            "e sends a copy of the selected event (edit it first); y copies its id")
+    HELP = ("enter opens the run the event started or resumed (the event with all its runs, if several)\n"
+            "r replays the selected event (asks first); e sends an edited copy; y copies its id")
+    BINDINGS = [Binding("r", "replay", "Replay", id="event.replay",
+                        tooltip="Replay the event under the cursor: send it again as a new event (asks first)")]
     reverse_order = True
 
     def columns(self, width: int) -> list[Column]:
@@ -83,10 +88,22 @@ class EventsScreen(TableView[EventInfo]):
         event.stop()
         info = self.rows.get(event.key)
         runs = (info.started + info.resumed) if info is not None else ()
-        if runs:
+        if len(runs) == 1:
             self.console_app.open_run(runs[0])
+        elif runs:
+            self.console_app.open_event(event.key)
         else:
             self.notify("this event started and resumed no runs", timeout=3)
+
+    def action_replay(self) -> None:
+        info = self.current
+        if info is None:
+            self.notify("Put the cursor on an event first.", severity="warning", timeout=3)
+        elif info.event.name.startswith(RESERVED_PREFIX):
+            self.notify(f"{info.event.name} is the executor's own event; it cannot be sent again.",
+                        severity="warning", timeout=4)
+        else:
+            self.console_app.replay(info.event)
 
     def selection(self) -> Selection:
         info = self.current

@@ -44,7 +44,7 @@ class FunctionsScreen(TableView[FunctionInfo]):
     def columns(self, width: int) -> list[Column]:
         if width >= WIDE_FROM:
             return lay_out(width, [Flex("id", "function", 3), Flex("triggers", "triggers", 3),
-                                   Column("runs", "runs", 14), Flex("file", "file", 2)])
+                                   Column("runs", "runs", 14), Flex("file", "file / app", 2)])
         return lay_out(width, [Flex("id", "function", 3), Flex("triggers", "triggers", 2),
                                Column("runs", "runs", 14)])
 
@@ -63,30 +63,30 @@ class FunctionsScreen(TableView[FunctionInfo]):
             "id": name,
             "triggers": (", ".join(info.triggers) or "invoke only") if info.loaded else "load error",
             "runs": counts_text(info.counts) if info.loaded else "—",
-            "file": Path(info.file).name if info.file else "",
+            "file": Path(info.file).name if info.file else f"app {info.app}" if info.app else "",
         }
 
     def details(self, info: FunctionInfo) -> RenderableType:
         return function_details(info)
 
     def search_text(self, info: FunctionInfo) -> str:
-        return " ".join(filter(None, (info.id, info.name, *info.triggers, info.file, info.error)))
+        return " ".join(filter(None, (info.id, info.name, *info.triggers, info.file, info.error, info.app, info.url)))
 
     def empty_hint(self) -> str:
         return self.console_app.no_functions_hint()
 
     async def refresh_view(self, dirty: Dirty) -> None:
-        if not (dirty.reload or dirty.functions or dirty.runs):
+        if not (dirty.reload or dirty.functions or dirty.runs or dirty.apps):
             return
         wait = self._counted_at + COUNTS_EVERY - time.monotonic()
-        if not (dirty.reload or dirty.functions) and wait > 0:
+        if not (dirty.reload or dirty.functions or dirty.apps) and wait > 0:
             self._later.merge(dirty)
             if self._later_timer is None:
                 self._later_timer = self.set_timer(wait, self._count_later)
             return
         infos = await self.backend.functions()
         self._counted_at = time.monotonic()
-        self.console_app.function_count = sum(1 for f in infos if f.loaded)
+        self.console_app.learn_functions(infos)
         self.replace(infos)
         self.update_empty()
         self.show_detail()

@@ -14,13 +14,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Static
 
-from executor import Run
+from executor import Event, PendingWait, Run
 
+from ..backend import FunctionInfo
 from ..messages import Dirty
-from ..widgets.format import RUN_STATUS, clock_time, duration, flow_note, short_id, status_text
+from ..run_state import RunContext, pick_wait, run_state
+from ..widgets.format import RUN_STATUS, clock_time, duration, short_id, status_text
 from ..widgets.live_table import Cell, Column, Flex, LiveTable, lay_out
 from .base import WIDE_FROM, Selection
 from .run_query import RunQuery, TextQuery, json_text
@@ -60,14 +63,21 @@ def _elapsed(run: Run, now_ms: int) -> int | None:
 
 
 def run_columns(width: int) -> list[Column]:
-    # The last column also says why a run is not moving ("debouncing until 10:42:07", "batching
-    # 3/100 until …"): at 120 columns the flexible ones get 17, 20 and the 29 cells that takes.
+    # The state column also says when flow control holds a run back ("debouncing until 10:42:07",
+    # "batching 3/100 until …").
     if width >= WIDE_FROM:
-        return lay_out(width, [Column("status", "status", 11), Flex("function", "function", 17),
-                               Column("run", "run", 8), Flex("event", "event", 20), Column("started", "started", 12),
-                               Column("duration", "took", 7), Flex("step", "current step", 29)])
-    return lay_out(width, [Column("status", "status", 11), Flex("function", "function"), Column("run", "run", 8),
-                           Column("started", "started", 12), Column("duration", "took", 7)])
+        return lay_out(width, [Column("status", "status", 11), Flex("function", "function", 3, 14),
+                               Column("run", "run", 8), Flex("event", "event", 2), Column("started", "started", 12),
+                               Column("duration", "took", 7), Flex("state", "state", 7)])
+    return lay_out(width, [Column("status", "status", 11), Flex("function", "function", 2),
+                           Column("started", "started", 12), Column("duration", "took", 7), Flex("state", "state", 3)])
+
+
+def function_cell(run: Run, function: FunctionInfo | None) -> Cell:
+    """The function, and the SDK app serving it when it is one (its runs look like any other)."""
+    if function is None or not function.app:
+        return run.function_id
+    return Text.assemble(run.function_id, (f" · {function.app}", "dim"))
 
 
 class RunsScreen(TableView[Run]):
@@ -79,6 +89,8 @@ class RunsScreen(TableView[Run]):
     HELP = ("/ filters as you type: status:failed, fn:FUNCTION_ID and words, which are found in the run's id,\n"
             "function, step, event name and data, output and error (among the newest 1000 runs that match\n"
             "status and fn)\n"
+            "state: why a run is not moving (sleeping until, waiting for an event with its condition bound to\n"
+            "the run's values, retry n/max and the error, parked), or how it ended\n"
             "o sorts: newest first → status → function → longest first\n"
             "space marks a run (a marks every listed run); c and r then act on the marked runs;\n"
             "C and R act on every listed run (what the filter matches); all of them ask first\n"
@@ -102,6 +114,9 @@ class RunsScreen(TableView[Run]):
         self._sort = 0
         self.marks_line = Static(id="marks", classes="-hidden")
         self._marks_shown = 0
+        #: What each unfinished run is parked on, and the trigger events its event waits bind.
+        self._waits: dict[str, PendingWait] = {}
+        self._triggers: dict[str, Event] = {}
 
     @property
     def run_query(self) -> RunQuery:
@@ -134,15 +149,22 @@ class RunsScreen(TableView[Run]):
 
     def cells(self, run: Run) -> dict[str, Cell]:
         now = self.backend.now_ms()
+        function = self.console_app.functions.get(run.function_id)
         return {
             "status": status_text(run.status, RUN_STATUS),
-            "function": run.function_id,
+            "function": function_cell(run, function),
             "run": short_id(run.id),
             "event": self._names.get(run.event_id or "", ""),
             "started": clock_time(run.started_at or run.created_at, now),
             "duration": duration(_elapsed(run, now)),
-            "step": run.current_step or flow_note(run),
+            "state": run_state(run, self.context_of(run), now),
         }
+
+    def context_of(self, run: Run) -> RunContext:
+        wait = self._waits.get(run.id) if not run.finished else None
+        trigger = self._triggers.get(run.event_id or "") if wait is not None and wait.kind == "event" else None
+        return RunContext(wait, self.console_app.functions.get(run.function_id), self.console_app.functions_known,
+                          trigger)
 
     def passes(self, run: Run) -> bool:
         event = run.event_id or ""
@@ -174,8 +196,31 @@ class RunsScreen(TableView[Run]):
                 self.drop(r.id for r in runs if not self._in_window(r))
                 self.show([r for r in runs if self._in_window(r)])
                 self.drop(heapq.nsmallest(max(len(self.loaded) - WINDOW, 0), self.loaded))
+        if dirty.reload or dirty.waits:
+            await self._read_waits()
         self.update_empty()
         self._show_marks()
+
+    async def _read_waits(self) -> None:
+        """What the listed unfinished runs are parked on (one read of every wait), and the
+        trigger events their event waits bind; rows whose state changed are patched."""
+        going = {run.id for run in self.loaded.values() if not run.finished}
+        if not going and not self._waits:
+            return
+        by_run: dict[str, list[PendingWait]] = {}
+        for wait in await self.backend.waits() if going else []:
+            if wait.run_id in going:
+                by_run.setdefault(wait.run_id, []).append(wait)
+        waits = {run_id: wait for run_id, found in by_run.items() if (wait := pick_wait(found)) is not None}
+        needed = {self.loaded[r].event_id for r, w in waits.items() if w.kind == "event" and self.loaded[r].event_id}
+        missing = {e for e in needed if e and e not in self._triggers}
+        if missing:
+            self._triggers.update({event.id: event for event in await self.backend.events_by_id(missing)})
+        self._triggers = {k: v for k, v in self._triggers.items() if k in needed}
+        changed = {r for r in waits.keys() | self._waits.keys() if waits.get(r) != self._waits.get(r)}
+        self._waits = waits
+        with self.table.cursor_kept():
+            self.show([self.loaded[r] for r in changed if r in self.loaded])
 
     async def _learn(self, runs: list[Run]) -> None:
         """Event names for the rows; while a search is on, the events' data too."""
@@ -212,6 +257,10 @@ class RunsScreen(TableView[Run]):
 
     def tick(self, now_ms: int) -> None:
         self.show([run for run in self.rows.values() if run.started_at is not None and run.ended_at is None])
+
+    def functions_changed(self) -> None:
+        with self.table.cursor_kept():
+            self.show([run for run in self.loaded.values() if not run.finished])
 
     # ---- actions ------------------------------------------------------------------------
 

@@ -13,32 +13,19 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from rich.console import RenderableType
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.events import Resize
-from textual.timer import Timer
-from textual.widgets import Input, Label, Static
+from textual.widgets import Static
 
 from ..widgets.details import DetailPane
 from ..widgets.live_table import Cell, Column, LiveTable
 from .base import ViewScreen
+from .filter_line import FilterLine
 from .run_query import TextQuery
 
 R = TypeVar("R")
-#: Typing pauses this long before the list is filtered again.
-FILTER_DELAY = 0.12
 
 
-class FilterInput(Input):
-    """The `/` filter line: the list follows as you type; `enter` keeps it, `esc` clears it."""
-
-    BINDINGS = [Binding("escape", "clear", "Clear filter", id="list.filter.clear")]
-
-    async def action_clear(self) -> None:
-        self.value = ""
-        await self.action_submit()
-
-
-class TableView(ViewScreen, Generic[R]):
+class TableView(FilterLine, ViewScreen, Generic[R]):
     TABLE_ID: ClassVar[str] = "table"
     #: The detail pane's id, or None for a view without one.
     PANE_ID: ClassVar[str | None] = None
@@ -59,7 +46,6 @@ class TableView(ViewScreen, Generic[R]):
         self.loaded: dict[str, R] = {}
         self.rows: dict[str, R] = {}
         self.query_now: TextQuery = self.parse_query("")
-        self._filter_timer: Timer | None = None
         # Held, not queried: a timer may tick while the screen is being taken down.
         self.table = LiveTable(id=self.TABLE_ID)
         self.pane = DetailPane(id=self.PANE_ID) if self.PANE_ID else None
@@ -95,10 +81,7 @@ class TableView(ViewScreen, Generic[R]):
     # ---- layout -------------------------------------------------------------------------
 
     def compose_body(self) -> Iterable:
-        with Horizontal(id="filter-row", classes="-hidden"):
-            yield Label("/", id="filter-label")
-            yield FilterInput(placeholder=self.FILTER_HINT, id="filter")
-        yield Static(id="filter-error", classes="-hidden")
+        yield from self.filter_widgets(self.FILTER_HINT)
         yield self.table
         yield Static(id="empty", classes="empty")
         if self.pane is not None:
@@ -140,10 +123,12 @@ class TableView(ViewScreen, Generic[R]):
         return added
 
     def drop(self, keys: Iterable[str]) -> None:
+        shown = []
         for key in list(keys):
             self.loaded.pop(key, None)
             if self.rows.pop(key, None) is not None:
-                self.table.discard(key)
+                shown.append(key)
+        self.table.discard_many(shown)
 
     def replace(self, records: list[R]) -> None:
         """Hold exactly ``records``: the rest go, the cursor stays where it was if it can."""
@@ -179,53 +164,19 @@ class TableView(ViewScreen, Generic[R]):
         """The filter as typed; a ``ValueError`` says what is wrong with it."""
         return TextQuery.parse(text)
 
-    def action_filter(self) -> None:
-        self.query_one("#filter-row").remove_class("-hidden")
-        # At once, not after the keys already queued (``focus()`` waits its turn): what is typed
-        # right after `/` is the filter, not commands for the rows.
-        self.set_focus(self.query_one("#filter", FilterInput))
+    def parse_filter(self, text: str) -> TextQuery:
+        return self.parse_query(text)
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id != "filter":
-            return
-        event.stop()
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
-        self._filter_timer = self.set_timer(FILTER_DELAY, lambda: self.apply_filter(event.value, final=False))
+    @property
+    def active_filter(self) -> TextQuery:
+        return self.query_now
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "filter":
-            return
-        event.stop()
-        self.set_filter(event.value)
+    def use_filter(self, wanted: TextQuery) -> None:
+        old, self.query_now = self.query_now, wanted
+        self.filter_changed(old)
 
-    def set_filter(self, text: str) -> None:
-        """Filter by ``text`` and go back to the rows (the line stays while a filter is on)."""
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
-        if not self.apply_filter(text, final=True):
-            return
-        self.query_one("#filter", FilterInput).value = text
-        self.query_one("#filter-row").set_class(not self.query_now.active, "-hidden")
+    def filter_done(self) -> None:
         self.table.focus()
-
-    def apply_filter(self, text: str, *, final: bool) -> bool:
-        """Filter by ``text``; a filter that cannot be read changes nothing and says why (under
-        the line while typing, in a notification on `enter`). False when it could not be read."""
-        error = self.query_one("#filter-error", Static)
-        try:
-            query = self.parse_query(text)
-        except ValueError as exc:
-            error.update(f"✗ {exc}")
-            error.remove_class("-hidden")
-            if final:
-                self.notify(str(exc), severity="error")
-            return False
-        error.add_class("-hidden")
-        if query != self.query_now:
-            old, self.query_now = self.query_now, query
-            self.filter_changed(old)
-        return True
 
     def filter_changed(self, old: TextQuery) -> None:
         """The filter is now ``query_now``: show the loaded records that pass it."""

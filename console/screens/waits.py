@@ -7,9 +7,12 @@ id; the time-left column counts down once a second.
 from __future__ import annotations
 
 from rich.console import RenderableType
+from rich.text import Text
 
-from ..backend import WaitInfo
+from executor import PendingWait
+
 from ..messages import Dirty
+from ..run_state import error_text
 from ..widgets.details import wait_details
 from ..widgets.format import clock_time, countdown, short_id, wait_kind_text
 from ..widgets.live_table import Cell, Column, Flex, LiveTable, lay_out
@@ -21,21 +24,30 @@ SHOWN = 2000
 NO_DEADLINE = 2**62
 
 
-def wait_target(wait: WaitInfo) -> str:
+def wait_target(wait: PendingWait) -> Cell:
     if wait.kind == "sleep":
         return "—"
+    if wait.kind == "retry":
+        return Text(f"attempt {(wait.attempt or 0) + 1}: {error_text(wait.error) or 'failed'}", style="yellow")
+    if wait.kind == "invoke":
+        return f"run {short_id(wait.child_run_id)}" if wait.child_run_id else ""
+    if wait.superseded:
+        return Text(f"{wait.signal} (superseded)", style="dim")
     return wait.event or wait.signal or ""
 
 
-class WaitsScreen(TableView[WaitInfo]):
+class WaitsScreen(TableView[PendingWait]):
     VIEW = "waits"
     NOUN = "waits"
     FILTER_HINT = "filter as you type: function, step, event, signal or run words (enter keeps it, esc clears it)"
     ACTIONS = frozenset({"fire", "cancel_run", "copy_id"})
     TABLE_ID = "waits-table"
     PANE_ID = "wait-detail"
-    HELP = ("enter opens the waiting run; f fires the selected wait now (a sleep ends, a wait times out)\n"
-            "e on an event wait opens the send dialog pre-filled to satisfy it; s on a signal wait sends the signal")
+    HELP = ("enter opens the waiting run; f fires the selected wait now (a sleep ends, a wait times out,\n"
+            "a retry backoff ends and the next attempt starts)\n"
+            "e on an event wait opens the send dialog pre-filled to satisfy it; s on a signal wait sends the signal\n"
+            "a signal wait marked superseded lost its signal to another run (on_conflict=\"replace\"): it ends\n"
+            "at its timeout, or with f")
 
     def columns(self, width: int) -> list[Column]:
         if width >= WIDE_FROM:
@@ -46,14 +58,14 @@ class WaitsScreen(TableView[WaitInfo]):
         return lay_out(width, [Column("kind", "kind", 8), Flex("step", "step", 2), Flex("on", "event / signal", 2),
                                Column("left", "time left", 12)])
 
-    def key_of(self, wait: WaitInfo) -> str:
+    def key_of(self, wait: PendingWait) -> str:
         return wait.id
 
     def order(self, key: str) -> tuple[int, str]:
         deadline = self.rows[key].deadline
         return (deadline if deadline is not None else NO_DEADLINE, key)
 
-    def cells(self, wait: WaitInfo) -> dict[str, Cell]:
+    def cells(self, wait: PendingWait) -> dict[str, Cell]:
         now = self.backend.now_ms()
         return {
             "kind": wait_kind_text(wait.kind),
@@ -66,16 +78,17 @@ class WaitsScreen(TableView[WaitInfo]):
             "left": countdown(wait.deadline, now),
         }
 
-    def details(self, wait: WaitInfo) -> RenderableType:
+    def details(self, wait: PendingWait) -> RenderableType:
         return wait_details(wait, self.backend.now_ms())
 
-    def search_text(self, wait: WaitInfo) -> str:
+    def search_text(self, wait: PendingWait) -> str:
         return " ".join(filter(None, (wait.kind, wait.function_id, wait.run_id, wait.step_id, wait.event,
-                                      wait.signal, wait.expression)))
+                                      wait.signal, wait.expression, error_text(wait.error),
+                                      "superseded" if wait.superseded else "")))
 
     def empty_hint(self) -> str:
-        return ("Nothing is sleeping or waiting. Runs that call step.sleep, wait_for_event or wait_for_signal "
-                "show up here with their deadlines.")
+        return ("Nothing is sleeping, waiting or retrying. Runs that call step.sleep, wait_for_event or "
+                "wait_for_signal, and steps waiting to be retried, show up here with their deadlines.")
 
     async def refresh_view(self, dirty: Dirty) -> None:
         if not (dirty.reload or dirty.waits):

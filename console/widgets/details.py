@@ -14,9 +14,10 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from executor import Event, Run, StepState
+from executor import Event, PendingWait, Run, StepState
 
-from ..backend import EventInfo, FunctionInfo, WaitInfo
+from ..backend import EventInfo, FunctionInfo
+from ..run_state import error_text
 from .format import (
     RUN_STATUS,
     clock_time,
@@ -31,7 +32,7 @@ from .format import (
     status_text,
     step_kind,
 )
-from .step_tree import step_timing
+from .step_tree import attempt_label, attempts_of, step_timing
 
 
 def _field(name: str, value: Any, style: str = "") -> Text:
@@ -98,7 +99,7 @@ def run_details(run: Run, event: Event | None, now_ms: int) -> RenderableType:
     return Group(*lines)
 
 
-def step_details(step: StepState, now_ms: int, wait: WaitInfo | None = None) -> RenderableType:
+def step_details(step: StepState, now_ms: int, wait: PendingWait | None = None) -> RenderableType:
     lines: list[RenderableType] = [
         Text.assemble(status_text(step.status), "  ", (step.step_id, "bold")),
         _field("kind", step_kind(step.op)),
@@ -111,19 +112,32 @@ def step_details(step: StepState, now_ms: int, wait: WaitInfo | None = None) -> 
         lines.append(_field("time", timing))
     if step.group and step.group != step.hashed_id:
         lines.append(_field("parallel", "yes, with the other steps of its group"))
-    lines += [_field(*detail_item(key, value, now_ms)) for key, value in (step.detail or {}).items()
-              if value is not None]
+    detail = step.detail or {}
+    lines += [_field(*detail_item(key, value, now_ms)) for key, value in detail.items()
+              if value is not None and key not in OWN_SECTIONS]
+    if detail.get("rerun_of"):
+        lines.append(_field("kept from", f"run {detail['rerun_of']} (this run was rerun from a later step)"))
     if wait is not None:
         lines.append(Text("f fires it now (ends the sleep / times the wait out)", style="dim"))
         if wait.kind == "event":
             lines.append(Text("e sends an event pre-filled to satisfy this wait", style="dim"))
         elif wait.kind == "signal":
             lines.append(Text("s sends the signal", style="dim"))
+    if "input" in detail:
+        lines += _block("input (the handler's arguments)", detail["input"])
     if step.status == "Completed" and step.output is not None:
         title = "matched" if step.op in ("wait_for_event", "wait_for_signal") else "output"
         lines += _block(title, step.output, "green")
     lines += _error(step.error)
+    history = attempts_of(step)
+    if history:
+        lines += [Text(""), Text("attempts", style="bold underline"), *(attempt_label(a) for a in history)]
+    lines.append(Text("enter opens the inspector (input, output, error, every attempt)", style="dim"))
     return Group(*lines)
+
+
+#: Detail keys shown in sections of their own rather than as a field line.
+OWN_SECTIONS = frozenset({"attempts", "input", "rerun_of"})
 
 
 def event_details(info: EventInfo, now_ms: int) -> RenderableType:
@@ -147,7 +161,8 @@ def function_details(info: FunctionInfo) -> RenderableType:
             _field("triggers", "\n             ".join(info.triggers) or "none (invoke only)"),
             _field("mode", info.mode),
             _field("retries", info.retries),
-            _field("file", display_path(info.file)),
+            *([_field("app", info.app), _field("url", info.url or "—")] if info.app else
+              [_field("file", display_path(info.file))]),
             _field("runs", counts_text(info.counts, long=True)),
         ]
         lines += _block("flow control", info.flow) if info.flow else []
@@ -171,16 +186,27 @@ def counts_text(counts: dict[str, int], long: bool = False) -> str:
     return " · ".join(parts) if long else " ".join(parts)
 
 
-def wait_details(wait: WaitInfo, now_ms: int) -> RenderableType:
+def wait_details(wait: PendingWait, now_ms: int) -> RenderableType:
+    title = "retry backoff" if wait.kind == "retry" else f"{wait.kind} wait"
     lines = [
-        Text(f"{wait.kind} wait", style="bold"),
+        Text(title + ("  (superseded)" if wait.superseded else ""), style="bold"),
         _field("run", wait.run_id),
         _field("function", wait.function_id),
-        _field("step", wait.step_id or "—"),
+        _field("step", wait.step_id or "— (the function itself)"),
     ]
     lines += [_field(k, v) for k, v in (("event", wait.event), ("signal", wait.signal),
-                                         ("expression", wait.expression)) if v]
-    lines.append(_field("deadline", f"{clock_time(wait.deadline, now_ms)} ({countdown(wait.deadline, now_ms)})"))
+                                         ("expression", wait.expression), ("child run", wait.child_run_id)) if v]
+    if wait.kind == "retry":
+        lines.append(_field("attempts", f"{wait.attempt or 0} made; the next starts at the deadline"))
+        if wait.error:
+            lines.append(_field("last error", error_text(wait.error), "red"))
+    when = "next attempt" if wait.kind == "retry" else "deadline"
+    lines.append(_field(when, f"{clock_time(wait.deadline, now_ms)} ({countdown(wait.deadline, now_ms)})"))
+    if wait.superseded:
+        lines.append(Text("Another run now waits for this signal (on_conflict=\"replace\"), so sending it resumes "
+                          "that run. This wait ends at its timeout, or now with f.", style="yellow"))
+    else:
+        lines.append(Text("f retries now" if wait.kind == "retry" else "f fires it now", style="dim"))
     return Group(*lines)
 
 

@@ -15,6 +15,7 @@ import orjson
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from executor import format_ms
 from executor.service.printable import printable
 
 ELLIPSIS = "…"
@@ -58,6 +59,7 @@ WAIT_KINDS: dict[str, tuple[str, str]] = {
     "event": ("⋯", "event"),
     "signal": ("⚑", "signal"),
     "invoke": ("↳", "invoke"),
+    "retry": ("↻", "retry"),
 }
 
 LOG_LEVELS: dict[str, str] = {"DEBUG": "bright_black", "INFO": "", "WARNING": "yellow", "ERROR": "red",
@@ -108,25 +110,8 @@ def clock_time(ms: int | None, now_ms: int | None = None) -> str:
 
 
 def duration(ms: int | None) -> str:
-    """Compact and monotone in precision: 850ms, 4.2s, 3m05s, 2h10m, 3d04h."""
-    if ms is None:
-        return "—"
-    ms = max(int(ms), 0)
-    if ms < 1000:
-        return f"{ms}ms"
-    if ms < 10_000:
-        return f"{ms / 1000:.1f}s"
-    seconds = ms // 1000
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
+    """``format_ms`` (850ms, 4.2s, 3m05s…), and a dash for what has no duration yet."""
+    return "—" if ms is None else format_ms(ms, columns=True)
 
 
 def countdown(due_ms: int | None, now_ms: int) -> str:

@@ -21,7 +21,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -131,6 +131,7 @@ class LiveTable(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.specs: list[Column] = []
+        self._frame_styles: tuple[Style, Style, Style] | None = None   # base, cursor, header while drawing
         self._labels: dict[str, str] = {}
         self._cells: dict[str, list[Text]] = {}
         self._versions: dict[str, int] = {}
@@ -160,6 +161,12 @@ class LiveTable(ScrollView, can_focus=True):
         self._cells = {key: [as_text("", c.width) for c in columns] for key in self._cells}
         self._changed_everything()
         return True
+
+    def relabel(self, column_key: str, label: str) -> None:
+        """Change one column's heading (the header line alone is drawn again)."""
+        if column_key in self._labels and self._labels[column_key] != label:
+            self._labels[column_key] = label
+            self.refresh_line(0)
 
     def mark_column(self, column_key: str | None, marker: str = " ▼") -> None:
         """Show which column the rows are sorted by."""
@@ -201,12 +208,19 @@ class LiveTable(ScrollView, can_focus=True):
         return False
 
     def discard(self, key: str) -> None:
-        if key not in self._cells:
+        self.discard_many((key,))
+
+    def discard_many(self, keys: Iterable[str]) -> None:
+        """Take these rows out in one pass (a live list drops its oldest rows as new ones come:
+        one at a time, each would re-index every row)."""
+        gone = {key for key in keys if key in self._cells}
+        if not gone:
             return
-        del self._cells[key]
-        del self._versions[key]
-        self.marks.discard(key)
-        self._order.remove(key)
+        for key in gone:
+            del self._cells[key]
+            del self._versions[key]
+        self.marks -= gone
+        self._order = [key for key in self._order if key not in gone]
         self._reindex()
         self._resized()
         self.refresh()
@@ -331,18 +345,30 @@ class LiveTable(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._scroll_to_cursor()
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The styles once per frame, not once per line: each read walks the CSS of every
+        # ancestor, and was most of what drawing a cached line cost.
+        self._frame_styles = (self.rich_style, self.get_component_rich_style("live-table--cursor"),
+                              self.get_component_rich_style("live-table--header"))
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_styles = None
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
+        base, cursor_style, header = self._frame_styles or (
+            self.rich_style, self.get_component_rich_style("live-table--cursor"),
+            self.get_component_rich_style("live-table--header"))
         if y == 0:
             return self._line(("header", tuple(self._labels.items()), width),
-                              [Text(label) for label in self._labels.values()],
-                              self.get_component_rich_style("live-table--header"), width)
+                              [Text(label) for label in self._labels.values()], header, width)
         index = self.scroll_offset.y + y - 1
         if not 0 <= index < len(self._order):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         key = self._order[index]
         cursor = index == self.cursor_row
-        style = self.get_component_rich_style("live-table--cursor") if cursor else self.rich_style
+        style = cursor_style if cursor else base
         marked = key in self.marks
         return self._line((key, self._versions[key], cursor, self.has_focus, width, marked), self._cells[key], style,
                           width, marked)

@@ -7,15 +7,14 @@ its shape changes (a new step, a new parallel group), and the cursor stays on th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any
 
 from rich.text import Text
-from textual.binding import Binding, BindingType
-from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from executor import Run, StepState
 
+from .vim_tree import VimTree
 from .format import RUN_STATUS, STEP_STATUS, clock_time, countdown, duration, printable, short_id, step_kind
 
 PENDING = frozenset({"Sleeping", "Waiting", "Retrying"})
@@ -29,7 +28,55 @@ class GroupNode:
     members: tuple[str, ...]
 
 
-NodeData = Run | StepState | GroupNode
+@dataclass(frozen=True)
+class AttemptNode:
+    """Data of an attempt's node under its step: the step's hashed id and the attempt's number."""
+
+    step: str
+    n: int
+
+
+NodeData = Run | StepState | GroupNode | AttemptNode
+
+ATTEMPT_GLYPHS = {"completed": "✔", "error": "↻", "failed": "✘"}
+
+
+def attempts_of(step: StepState) -> list[dict[str, Any]]:
+    """The step's attempt history (the latest ones the engine keeps)."""
+    history = (step.detail or {}).get("attempts")
+    return [a for a in history if isinstance(a, dict)] if isinstance(history, list) else []
+
+
+def shown_attempts(step: StepState) -> list[dict[str, Any]]:
+    """The attempts worth a line under the step: every one when there were several or any went
+    over HTTP (an SDK app: each is a request, with its status and time), none otherwise."""
+    history = attempts_of(step)
+    if len(history) > 1 or any("request" in a for a in history):
+        return history
+    return []
+
+
+def attempt_label(attempt: dict[str, Any]) -> Text:
+    glyph = ATTEMPT_GLYPHS.get(str(attempt.get("outcome")), "?")
+    label = Text(no_wrap=True, overflow="ellipsis", end="")
+    label.append(f"{glyph} attempt {attempt.get('n', '?')}")
+    started, ended = attempt.get("started_at"), attempt.get("ended_at")
+    request = attempt.get("request")
+    if isinstance(started, int) and isinstance(ended, int) and not isinstance(request, dict):
+        label.append(f"  {duration(ended - started)}", style="dim")   # an SDK's attempt is its request's time
+    if isinstance(request, dict):
+        status = request.get("status")
+        took = request.get("duration_ms")
+        label.append(f"  HTTP {status if status is not None else '—'}")
+        if isinstance(took, (int, float)):
+            label.append(f" · {duration(took)}")
+        if request.get("error"):
+            label.append(f"  {printable(str(request['error']))}", style="red")
+    error = attempt.get("error")
+    if isinstance(error, dict):
+        label.append(f"  {printable(str(error.get('name', 'Error')))}: {printable(str(error.get('message', '')))}",
+                     style="red")
+    return label
 
 
 def step_timing(step: StepState, now_ms: int) -> str:
@@ -77,7 +124,8 @@ def run_label(run: Run) -> Text:
 
 def shape_of(steps: list[StepState]) -> list[tuple[str, tuple[str, ...]]]:
     """Top-level entries in order: a lone step is (its id, ()); a parallel group (≥ 2 steps
-    sharing ``group``) is (group key, member ids), placed where its first member was reached."""
+    sharing ``group``) is (group key, member ids), placed where its first member was reached.
+    A step's attempt lines are its own children, kept up to date without a rebuild."""
     members: dict[str, list[str]] = {}
     for step in steps:
         members.setdefault(step.group or step.hashed_id, []).append(step.hashed_id)
@@ -92,16 +140,19 @@ def shape_of(steps: list[StepState]) -> list[tuple[str, tuple[str, ...]]]:
     return shape
 
 
-class StepTree(Tree[NodeData]):
-    """The run as the root node, its steps (and parallel groups) below."""
+def node_key(data: NodeData | None) -> str | None:
+    """A node's key: a step's hashed id, a group's key, ``step#n`` for an attempt; None for the run."""
+    if isinstance(data, StepState):
+        return data.hashed_id
+    if isinstance(data, GroupNode):
+        return data.key
+    if isinstance(data, AttemptNode):
+        return f"{data.step}#{data.n}"
+    return None
 
-    # The same vim keys as the tables, so moving works the same in every view.
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "Down", show=False, id="tree.down"),
-        Binding("k", "cursor_up", "Up", show=False, id="tree.up"),
-        Binding("g", "scroll_home", "First", show=False, id="tree.first"),
-        Binding("G", "scroll_end", "Last", show=False, id="tree.last"),
-    ]
+
+class StepTree(VimTree[NodeData]):
+    """The run as the root node, its steps (and parallel groups) below."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("run", id=id)
@@ -109,6 +160,7 @@ class StepTree(Tree[NodeData]):
         self._shape: list[tuple[str, tuple[str, ...]]] = []
         self._step_nodes: dict[str, TreeNode[NodeData]] = {}
         self._steps: dict[str, StepState] = {}
+        self._attempt_counts: dict[str, int] = {}
 
     def sync(self, run: Run, steps: list[StepState], now_ms: int) -> None:
         self.root.data = run
@@ -117,24 +169,54 @@ class StepTree(Tree[NodeData]):
         shape = shape_of(steps)
         if shape != self._shape:
             self._rebuild(shape)
+        else:
+            self._sync_attempts()
         self.tick(now_ms, all_steps=True)
 
     def _rebuild(self, shape: list[tuple[str, tuple[str, ...]]]) -> None:
         keep = self._node_key(self.cursor_node)
         self.root.remove_children()
         self._step_nodes = {}
+        self._attempt_counts = {}
         for key, members in shape:
             if not members:
-                self._step_nodes[key] = self.root.add_leaf("", self._steps[key])
+                self._step_nodes[key] = self.root.add("", self._steps[key], expand=True, allow_expand=False)
                 continue
             group = self.root.add("", GroupNode(key, members), expand=True)
             self._step_nodes[key] = group
             for member in members:
-                self._step_nodes[member] = group.add_leaf("", self._steps[member])
+                self._step_nodes[member] = group.add("", self._steps[member], expand=True, allow_expand=False)
         self.root.expand()
         self._shape = shape
-        node = self._step_nodes.get(keep or "")
-        self.move_cursor(node if node is not None else self.root)
+        self._sync_attempts()
+        self.select_key(keep)
+
+    def _sync_attempts(self) -> None:
+        """Each step's attempt lines (HTTP requests of an SDK app, retries), added as they happen."""
+        for key, node in self._step_nodes.items():
+            step = self._steps.get(key)
+            if step is None or isinstance(node.data, GroupNode):
+                continue
+            attempts = shown_attempts(step)
+            if self._attempt_counts.get(key) == len(attempts) and len(node.children) == len(attempts):
+                for child, attempt in zip(node.children, attempts):
+                    child.set_label(attempt_label(attempt))
+                continue
+            node.remove_children()
+            for attempt in attempts:
+                node.add_leaf(attempt_label(attempt), AttemptNode(key, int(attempt.get("n") or 0)))
+            self._attempt_counts[key] = len(attempts)
+
+    def select_key(self, key: str | None) -> None:
+        """Put the cursor on a step (hashed id), a group, or an attempt (``step#n``); else the run."""
+        step, _, n = (key or "").partition("#")
+        node = self._step_nodes.get(step)
+        if node is not None and n:
+            node = next((c for c in node.children if isinstance(c.data, AttemptNode) and str(c.data.n) == n), node)
+        target = node if node is not None else self.root
+        _ = self.last_line      # lay the lines out now: a node just made has no line to move to yet
+        if self.cursor_node is not target:
+            self.move_cursor(target)
 
     def tick(self, now_ms: int, all_steps: bool = False) -> None:
         """Relabel steps (all of them after a sync, only the pending ones for a countdown)."""
@@ -150,12 +232,12 @@ class StepTree(Tree[NodeData]):
 
     @staticmethod
     def _node_key(node: TreeNode[NodeData] | None) -> str | None:
-        data = node.data if node is not None else None
-        if isinstance(data, StepState):
-            return data.hashed_id
-        if isinstance(data, GroupNode):
-            return data.key
-        return None
+        return node_key(node.data if node is not None else None)
+
+    @property
+    def selected_key(self) -> str | None:
+        """What the cursor is on, as the timeline keys it (None: the run)."""
+        return self._node_key(self.cursor_node)
 
     @property
     def selected(self) -> NodeData | None:

@@ -18,6 +18,7 @@ VIEWS: tuple[tuple[str, str, str], ...] = (
     ("3", "waits", "Waits"),
     ("4", "events", "Events"),
     ("5", "log", "Log"),
+    ("6", "apps", "Apps"),
 )
 
 

@@ -191,8 +191,8 @@ class Engine:
 
     async def list_waits(self, run_id: str | None = None) -> list[dict[str, Any]]:
         """Pending sleeps and waits, then retry backoffs, each soonest first."""
-        waits = [w.to_dict() for w in await self.core.store.waits(STEP_WAITS, run_id=run_id)]
-        return waits + await self.core.store.retries(run_id)
+        waits = [w.pending() for w in await self.core.store.waits(STEP_WAITS, run_id=run_id)]
+        return [w.to_dict() for w in waits + await self.core.store.retries(run_id)]
 
     async def describe_runs(self, runs: Sequence[Run]) -> None:
         """Say on each unfinished run why it is not moving, when flow control holds it back."""
@@ -245,7 +245,8 @@ class Engine:
         if spec is None or driver is None:
             core.registry.park(item, run.function_id)
             self.scheduler.push(core.flow.gate.discard([item.id]))   # it no longer waits for a slot
-            log.warning("run %s waits for function %r, which is not loaded", run.id, run.function_id)
+            log.warning("run %s waits for function %r, which is not loaded", run.id, run.function_id,
+                        extra={"run_id": run.id, "function_id": run.function_id})
             core.feed.publish([Change(ChangeKind.RUN, run.id, run.id, run.status,
                                       {"missing_function": run.function_id})])
             return
@@ -281,7 +282,8 @@ class Engine:
         except asyncio.CancelledError:
             raise
         except Exception as exc:   # a driver bug must not lose the run: retry it like a function error
-            log.exception("the %s driver failed to invoke run %s", spec.driver, run.id)
+            log.exception("the %s driver failed to invoke run %s", spec.driver, run.id,
+                          extra={"run_id": run.id, "function_id": run.function_id})
             result = InvocationResult(error=ErrorInfo.from_exception(exc))
         await self.apply(run.id, result, control=control, item=item)
 
@@ -363,7 +365,7 @@ class Engine:
         if fresh:
             fields["nondeterminism"] = run.nondeterminism + fresh
             log.warning("non-determinism in function %r, run %s: %s", run.function_id, run.id,
-                        "; ".join(w["message"] for w in fresh))
+                        "; ".join(w["message"] for w in fresh), extra={"run_id": run.id, "function_id": run.function_id})
 
     @staticmethod
     def _fatal(fatal: ErrorInfo | None, fields: dict[str, Any]) -> RunStatus | None:

@@ -7,11 +7,10 @@ import unicodedata
 from typing import Any, Final
 
 from executor.errors import EventValidationError
-from executor.records import Event
+from executor.records import RESERVED_PREFIX, Event
 from executor.util import jsonvalues
 from executor.util.ids import new_id
 
-RESERVED_PREFIX = "inngest/"
 MAX_NAME_LENGTH: Final = 256
 """Event and signal names: long enough for any real name, short enough for a table cell and a log line."""
 MAX_ID_LENGTH: Final = 256

@@ -111,7 +111,8 @@ async def arm_cancel_rules(core: Core, tx: Tx, spec: FunctionSpec, run: Run, eve
             bound = bind_event(source, event.to_dict()) if source else None
             key = index_key_of(bound)
         except ExpressionError as exc:
-            log.warning("function %r, run %s: cancel rule %d not armed: %s", spec.id, run.id, i, exc)
+            log.warning("function %r, run %s: cancel rule %d not armed: %s", spec.id, run.id, i, exc,
+                        extra={"run_id": run.id, "function_id": spec.id})
             continue
         deadline = now + parse_duration(rule.timeout) if rule.timeout is not None else None
         wait = Wait(id=f"{run.id}/cancel/{i}", run_id=run.id, function_id=spec.id, kind=WaitKind.CANCEL,
@@ -139,7 +140,11 @@ async def close_run(core: Core, tx: Tx, run: Run, fields: dict[str, Any], t: Tra
     t.dropped += await tx.dequeue_run(run.id)
     t.waits_removed += await tx.remove_run_waits(run.id)
     t.finished.append(run.id)
-    t.run_changed(run, status)
+    error = fields.get("error") if status == RunStatus.FAILED else None
+    # Why it failed travels with the change, so a log of finished runs needs no read per failure.
+    t.run_changed(run, status, **({"error": {"name": str(error.get("name", "Error")),
+                                             "message": str(error.get("message", ""))[:500]}}
+                                  if isinstance(error, dict) else {}))
     hot = core.hot.get(run.id)
     event = hot.event if hot is not None else core.store.writer_event(run.event_id) if run.event_id else None
     if event is None or not event.key or event.name in LIFECYCLE_EVENTS:

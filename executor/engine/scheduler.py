@@ -120,5 +120,6 @@ class Scheduler:
                 raise
             except Exception:
                 # The row is still in the database; try again shortly rather than lose it.
-                log.exception("queue item %s (%s) for run %s failed; retrying in 1s", item.id, item.kind, item.run_id)
+                log.exception("queue item %s (%s) for run %s failed; retrying in 1s", item.id, item.kind, item.run_id,
+                              extra={"run_id": item.run_id})
                 self.push([QueueItem(item.id, item.run_id, self._clock.now_ms() + 1000, item.kind, item.payload)])

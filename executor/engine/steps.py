@@ -114,6 +114,11 @@ class StepOps:
         if self.request is not None:
             record["request"] = {k: self.request[k] for k in ("status", "duration_ms", "url", "error")
                                  if self.request.get(k) is not None}
+            took = self.request.get("duration_ms")
+            if (op is None or op.started_at is None) and isinstance(took, (int, float)):
+                # An SDK reports no timings of its own: the attempt ran within the request that
+                # carried it, so it took (at most) as long as that request.
+                record["started_at"] = record["ended_at"] - int(took)
         history = [*state.detail.get("attempts", ()), record][-MAX_ATTEMPT_HISTORY:]
         detail = {**state.detail, "attempts": history}
         if op is not None and "input" in op.opts and "input" not in detail:

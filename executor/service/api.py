@@ -37,6 +37,7 @@ from executor.service.devserver import add_devserver_routes
 from executor.service.gql import add_gql_routes
 from executor.service.guard import BODY_TIMEOUT_SECONDS, Access, BodyCaps, Guard
 from executor.service.openapi import EVENT_BODY_SCHEMA, JSON_OBJECT_BODY, PRINTABLE, document
+from executor.specs import FunctionSpec
 from executor.util import jsonvalues
 
 #: A request to the event API larger than this is refused before it is parsed (one event may be
@@ -293,6 +294,29 @@ def _add_event_routes(v1: APIRouter, ex: Executor) -> None:
         return _page(await ex.events(name=name, limit=limit + 1, before=cursor), limit,
                      record=lambda e: e.to_record(), cursor=lambda e: e.key)
 
+    @v1.post("/events", tags=["events"], summary="Send events and say which runs each started or resumed",
+             openapi_extra=EVENT_BODY_SCHEMA)
+    async def send_events(request: Request) -> dict[str, Any]:
+        """The operator's send (the console's `e`, ``durable-tui send``): one event or an array, all
+        stored or none (a bad event is a 400 naming it). Unlike ``POST /e/{key}``, which answers
+        Inngest's shape, the reply says what each event did: ``{"ids": [...], "runs": {event id:
+        [run ids]}, "started": {…}, "resumed": {…}}``: every run it touched, then split into the runs
+        it started (it is their trigger) and the waiting runs it resumed."""
+        try:
+            events = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(400, f"the request body is not valid JSON ({exc})") from None
+        try:
+            routed = await ex.send_and_route(events)
+        except EventValidationError as exc:
+            raise ApiError(400, str(exc)) from None
+        started, resumed = {}, {}
+        for event_id, run_ids in routed.items():
+            triggered = {r.id for r in await ex.runs(event_id=event_id, limit=MAX_PAGE)} if run_ids else set()
+            started[event_id] = [r for r in run_ids if r in triggered]
+            resumed[event_id] = [r for r in run_ids if r not in triggered]
+        return {"data": {"ids": list(routed), "runs": routed, "started": started, "resumed": resumed}}
+
     @v1.get("/events/{event_id}", tags=["events"], summary="One event")
     async def get_event(event_id: str) -> dict[str, Any]:
         return {"data": (await _require_event(ex, event_id)).to_record()}
@@ -320,11 +344,13 @@ async def _require_event(ex: Executor, event_id: str) -> Any:
 
 
 def _add_function_routes(v1: APIRouter, ex: Executor, status: LoadStatus) -> None:
-    @v1.get("/functions", tags=["functions"], summary="Loaded functions and current load errors")
+    @v1.get("/functions", tags=["functions"], summary="Loaded functions (files and SDK apps) and current load errors")
     async def list_functions() -> dict[str, Any]:
-        functions = [{**fn.describe(), "load_error": status.error_for(fn.source_file),
+        functions = [{**fn.describe(), "app": None, "load_error": status.error_for(fn.source_file),
                       "flow_usage": await _usage(ex, fn.id)}
                      for fn in sorted(ex.functions.values(), key=lambda f: f.id)]
+        functions += [{**_app_function(spec), "flow_usage": await _usage(ex, spec.id)}
+                      for spec in sorted(ex.specs().values(), key=lambda s: s.id) if spec.app is not None]
         return {"data": functions, "metadata": {"load_errors": [e.to_dict() for e in status.errors]}}
 
     @v1.get("/functions/{function_id}/flow", tags=["functions"],
@@ -340,6 +366,15 @@ def _add_function_routes(v1: APIRouter, ex: Executor, status: LoadStatus) -> Non
         except EventValidationError as exc:
             raise ApiError(400, f"function {function_id!r}: {exc}") from None
         return {"data": {"run_id": run.id}}
+
+
+def _app_function(spec: FunctionSpec) -> dict[str, Any]:
+    """A function synced from an SDK app, in the shape of a local one's ``describe()`` (its
+    ``source_file`` is none: the code lives with the app, at ``url``)."""
+    return {"id": spec.id, "name": spec.display_name, "triggers": [t.to_dict() for t in spec.triggers],
+            "retries": spec.retries, "mode": spec.mode, "source_file": None, "version": spec.version,
+            "cancel": [c.to_dict() for c in spec.cancel], "on_failure": None, "app": spec.app, "url": spec.source,
+            "load_error": None}
 
 
 async def _usage(ex: Executor, function_id: str) -> dict[str, Any] | None:

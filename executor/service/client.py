@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -45,6 +46,16 @@ class Page:
 
     items: list[dict[str, Any]]
     next_cursor: str | None = None
+
+
+@dataclass
+class Routed:
+    """What a send did: the events' ids in order, and per event id the runs it started (it is
+    their trigger) and the waiting runs it resumed."""
+
+    ids: list[str]
+    started: dict[str, list[str]] = field(default_factory=dict)
+    resumed: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +124,13 @@ class Client:
                                 headers={"Content-Type": "application/json"})
         return body["ids"]
 
+    async def send_and_route(self, events: dict[str, Any] | list[dict[str, Any]]) -> Routed:
+        """Send events as the operator does (``POST /v1/events``): all stored or none, and the
+        reply says which runs each event started and which waiting runs it resumed."""
+        body = await self._data("POST", "/v1/events", content=orjson.dumps(events),
+                                headers={"Content-Type": "application/json"})
+        return Routed(body["ids"], body.get("started", {}), body.get("resumed", {}))
+
     async def signal(self, signal: str, data: Any = None) -> str:
         """Resume the run waiting for ``signal``; returns its id (404 when none waits)."""
         return (await self._data("POST", "/v1/signals", json={"signal": signal, "data": data}))["run_id"]
@@ -140,20 +158,6 @@ class Client:
     async def cancel(self, run_id: str) -> None:
         await self._data("DELETE", f"/v1/runs/{run_id}")
 
-    async def apps(self) -> list[dict[str, Any]]:
-        """Apps served by an Inngest SDK, and URLs waiting to sync."""
-        return await self._data("GET", "/v1/apps")
-
-    async def add_app(self, url: str) -> dict[str, Any]:
-        """Sync the app at ``url`` (and keep it synced)."""
-        return await self._data("POST", "/v1/apps", json={"url": url})
-
-    async def sync_app(self, name: str) -> dict[str, Any]:
-        return await self._data("POST", f"/v1/apps/{name}/sync", json={})
-
-    async def remove_app(self, name: str) -> None:
-        await self._data("DELETE", f"/v1/apps/{name}")
-
     async def rerun(self, run_id: str, from_step: str | None = None) -> str:
         body = {"from_step": from_step} if from_step else {}
         return (await self._data("POST", f"/v1/runs/{run_id}/rerun", json=body))["run_id"]
@@ -172,6 +176,22 @@ class Client:
 
     async def fire(self, wait_id: str) -> None:
         await self._data("POST", f"/v1/waits/{wait_id}/fire")
+
+    # ---- apps served by an Inngest SDK ---------------------------------------------------
+
+    async def apps(self) -> list[dict[str, Any]]:
+        """Each app: name, url, sdk (language and version), framework, function count, last sync, error."""
+        return await self._data("GET", "/v1/apps")
+
+    async def add_app(self, url: str) -> dict[str, Any]:
+        """Remember an app URL and sync it now (a failed sync is kept on the app, not raised)."""
+        return await self._data("POST", "/v1/apps", json={"url": url})
+
+    async def sync_app(self, name: str) -> dict[str, Any]:
+        return await self._data("POST", f"/v1/apps/{quote(name, safe='')}/sync")
+
+    async def remove_app(self, name: str) -> None:
+        await self._data("DELETE", f"/v1/apps/{quote(name, safe='')}")
 
     # ---- live stream ---------------------------------------------------------------------
 

@@ -63,13 +63,13 @@ class Access:
 class BodyCaps:
     """The largest body each kind of request may send, in bytes."""
 
-    events: int                  # POST /e/{key}: a batch of events
+    events: int                  # POST /e/{key} and /v1/events: a batch of events
     signal: int                  # POST /v1/signals: the data becomes the waiting step's output
     invoke: int                  # POST /v1/functions/{id}/invoke: the data becomes the event's data
     other: int                   # any other endpoint (the Inngest dev-server routes, GraphQL)
 
     def for_path(self, path: str) -> int:
-        if path.startswith("/e/"):
+        if path.startswith("/e/") or path == "/v1/events":
             return self.events
         if path == "/v1/signals":
             return self.signal + ENVELOPE_BYTES

@@ -28,6 +28,7 @@ from executor.executor import Executor
 from executor.records import Limits
 from executor.service.api import create_app, stop_streams
 from executor.service.connections import BACKLOG, HEADER_TIMEOUT_SECONDS, protocol_class, throttle_server_logs
+from executor.service.logfeed import forward_logs
 from executor.service.ownership import claim
 from executor.service.settings import ADMIN_KEY_ENV, KEY_ENV
 from executor.service.sockets import ServeError, bind, is_loopback, url_of
@@ -155,8 +156,9 @@ async def serve(paths: Sequence[str], *, db: str, host: str, port: int, key: str
                 server = await ApiServer(app, sock, header_timeout=header_timeout,
                                          max_connections=max_connections).start()
                 _banner(out, paths, ex, watcher.errors if watcher else [], db, url, key, admin_key)
-                async with ex.apps.syncing(sdk_urls, poll=poll):
-                    await server.wait()
+                with forward_logs(ex):        # attached consoles see the log lines too
+                    async with ex.apps.syncing(sdk_urls, poll=poll):
+                        await server.wait()
     finally:
         sock.close()
         if ownership is not None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiosqlite
 
-from executor.records import Event, QueueItem, Run, RunStatus, StepState, Wait
+from executor.records import Event, PendingWait, QueueItem, Run, RunStatus, StepState, Wait
 from executor.store.flowrows import FlowReads, FlowTx
 from executor.store.schema import (EVENT_COLUMNS, MIGRATIONS, RUN_COLUMNS, STEP_COLUMNS, SYNCHRONOUS, WAIT_COLUMNS,
                                    DURABILITIES, SCHEMA_VERSION, Durability, SchemaError, event_from_row, to_json, from_json,
@@ -419,25 +419,23 @@ class Store:
         """Pending waits, soonest deadline first (no deadline last)."""
         clause, params = where_clause([("kind IN (?)", tuple(kinds) if kinds else None), ("run_id = ?", run_id)])
         rows = await self._all(f"SELECT {WAIT_COLUMNS} FROM waits {clause} "
-                               "ORDER BY deadline IS NULL, deadline, created_at", params)
+                               "ORDER BY deadline IS NULL, deadline, created_at, id", params)
         return [wait_from_row(r) for r in rows]
 
     async def get_wait(self, wait_id: str) -> Wait | None:
         rows = await self._all(f"SELECT {WAIT_COLUMNS} FROM waits WHERE id = ?", (wait_id,))
         return wait_from_row(rows[0]) if rows else None
 
-    async def retries(self, run_id: str | None = None) -> list[dict[str, Any]]:
-        """Retry backoffs in progress, shaped like the waits listing (``kind`` "retry"), soonest first."""
+    async def retries(self, run_id: str | None = None) -> list[PendingWait]:
+        """Retry backoffs in progress, as lines of the waits listing (``kind`` "retry"), soonest first."""
         clause, params = where_clause([("q.kind = ?", "retry"), ("q.run_id = ?", run_id)])
         rows = await self._all(
             "SELECT q.id, q.run_id, r.function_id, q.due_at, q.payload, s.step_id, s.error FROM queue q "
             "JOIN runs r ON r.id = q.run_id "
             "LEFT JOIN steps s ON s.run_id = q.run_id AND s.hashed_id = json_extract(q.payload, '$.step') "
-            f"{clause} ORDER BY q.due_at", params)
-        return [{"id": r[0], "run_id": r[1], "function_id": r[2], "kind": "retry", "deadline": r[3],
-                 "step_id": r[5], "attempt": (from_json(r[4]) or {}).get("attempt"), "error": from_json(r[6]),
-                 "event": None, "expression": None, "signal": None, "child_run_id": None, "active": True,
-                 "created_at": None} for r in rows]
+            f"{clause} ORDER BY q.due_at, q.id", params)
+        return [PendingWait(id=r[0], run_id=r[1], function_id=r[2], kind="retry", deadline=r[3], step_id=r[5],
+                            attempt=(from_json(r[4]) or {}).get("attempt"), error=from_json(r[6])) for r in rows]
 
     async def apps(self) -> list[dict[str, Any]]:
         rows = await self._all("SELECT name, url, sync, error, synced_at, created_at FROM apps ORDER BY name")

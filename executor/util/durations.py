@@ -86,17 +86,30 @@ def duration_or_instant_to_due(value: timedelta | datetime | str | int | float, 
     return now_ms + parse_duration(value)
 
 
-def format_ms(ms: int) -> str:
-    """Short human form ("1h30m", "45s", "120ms") for messages and the console."""
+def format_ms(ms: int, *, columns: bool = False) -> str:
+    """Short and monotone in precision: 850ms, 4.2s, 42s, 3m05s, 2h10m, 3d04h (two units at most).
+    A round value drops its zero second unit ("1m", a setting as it was written) unless
+    ``columns`` keeps it ("1m00s", so a column of durations lines up, as the console's do)."""
+    ms = max(int(ms), 0)
     if ms < 1000:
         return f"{ms}ms"
+    if ms < 10_000:
+        return f"{ms / 1000:.1f}s"
     seconds = ms // 1000
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts[:2])
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return _two(minutes, "m", seconds, "s", columns)
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return _two(hours, "h", minutes, "m", columns)
+    days, hours = divmod(hours, 24)
+    return _two(days, "d", hours, "h", columns)
+
+
+def _two(big: int, big_unit: str, small: int, small_unit: str, columns: bool) -> str:
+    return f"{big}{big_unit}{small:02d}{small_unit}" if small or columns else f"{big}{big_unit}"
 
 
 _UNITS_DOWN = (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000))

@@ -67,7 +67,29 @@ async def compute(ctx: Context) -> int:
     return await ctx.step.run("square", lambda: int(ctx.event.data.get("n", 2)) ** 2)
 
 
-FUNCTIONS = [greet, approval, task, fanout, broken, compute]
+def charge(card: str, cents: int) -> None:
+    raise ValueError(f"card {card} declined for {cents} cents")
+
+
+@create_function(id="flaky", trigger="app/flaky", retries=3)
+async def flaky(ctx: Context) -> None:
+    await ctx.step.run("charge", charge, ctx.event.data.get("card", "4242"), 1250)
+
+
+@create_function(id="order", trigger="app/order")
+async def order(ctx: Context) -> dict[str, Any]:
+    ctx.logger.info("placing order %s", ctx.event.data.get("orderId"))
+
+    def price(items: list[int]) -> int:
+        ctx.logger.info("pricing %d items", len(items))
+        return sum(items)
+
+    total = await ctx.step.run("price", price, ctx.event.data.get("items", [1, 2]))
+    receipt = await ctx.step.invoke("receipt", function="compute", data={"n": total}, timeout="1h")
+    return {"total": total, "receipt": receipt}
+
+
+FUNCTIONS = [greet, approval, task, fanout, broken, compute, flaky, order]
 BROKEN_FILE = LoadError("functions/half_written.py", 3, "SyntaxError: invalid syntax")
 DEMO = [{"name": "app/greet", "data": {"name": "grace"}}, {"name": "app/fanout", "data": {}}]
 

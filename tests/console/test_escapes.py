@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from console.cli import _runs_table
-from console.screens.log import log_text as render_log_line
+from console.logbook import log_text as render_log_line
 from console.screens.run_detail import RunDetailScreen
 from console.widgets.step_tree import StepTree
 from executor import NonRetriableError, create_function

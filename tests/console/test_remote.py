@@ -4,31 +4,17 @@ rule: a console started on a database that a server owns goes to that server."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 
 import pytest
 
 from console.app import DurableConsole
 from console.backends.remote import RemoteBackend
 from console.launch import LaunchError, open_backend
-from executor import Executor, VirtualClock
-from executor.service.api import create_app
 from executor.service.ownership import claim
-from executor.service.server import ApiServer, bind
 
-from tests.console.support import FUNCTIONS, notifications, row_text, run_is, started, step_status, table, until
+from tests.console.support import notifications, row_text, run_is, started, step_status, table, until
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[tuple[str, Executor]]:
-    async with Executor(":memory:", FUNCTIONS, clock=VirtualClock(), backoff=lambda attempt: 1.0) as ex:
-        api = await ApiServer(create_app(ex), bind("127.0.0.1", 0)).start()
-        try:
-            yield api.url, ex
-        finally:
-            await api.stop()
 
 
 async def test_attached_console_shows_live_runs_and_acts_through_the_api(server):
@@ -40,7 +26,7 @@ async def test_attached_console_shows_live_runs_and_acts_through_the_api(server)
         assert app.screen.query_one("#connection").content == f"attached · {url}"
         [event_id] = await ex.send({"name": "app/greet", "data": {"name": "remo"}})
         [run] = await ex.runs(event_id=event_id)
-        await until(lambda: "nap" in row_text(app, run.id), what="the run over SSE")
+        await until(lambda: "sleeping until" in row_text(app, run.id), what="the run over SSE")
         assert row_text(app, run.id).startswith("▶ Running | greet")
         await until(lambda: step_status(backend, run.id, "nap"), what="the sleep")
         await pilot.press("c", "y")

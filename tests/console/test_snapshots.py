@@ -8,6 +8,7 @@ event is sent (so ids are handed out in the same order every time). Regenerate w
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable
@@ -20,9 +21,11 @@ import executor.util.ids
 from console.backend import connection_change
 from console.backends.embedded import EmbeddedBackend
 from console.messages import Link
+from console.screens.event_detail import EventDetailScreen
+from console.screens.inspector import InspectorScreen
 from console.screens.run_detail import RunDetailScreen
 from console.widgets.step_tree import StepTree
-from executor import VirtualClock
+from executor import Change, VirtualClock
 
 from tests.console.support import BROKEN_FILE, make_console, row_text, send, started, table, until
 
@@ -60,7 +63,13 @@ def deterministic(monkeypatch: pytest.MonkeyPatch):
 #: a finished run, which the executor emits after the run's last commit)
 SCENARIO = (("greet", "app/greet", {"name": "ada"}, 1), ("fanout", "app/fanout", {}, 2),
             ("broken", "app/broken", {}, 3), ("approval", "app/invoice.created", {"invoiceId": "inv-1"}, 1),
-            ("task", "app/task.started", {"taskId": "7"}, 1))
+            ("task", "app/task.started", {"taskId": "7"}, 1), ("flaky", "app/flaky", {"card": "4000"}, 1),
+            # order invokes compute: its own event, the invoke's, and both runs' finished events
+            ("order", "app/order", {"orderId": "o-1", "items": [2, 3]}, 4),
+            # the same task again: its signal wait supersedes the first one's (on_conflict="replace")
+            ("task-again", "app/task.started", {"taskId": "7"}, 1))
+#: Runs once the scenario settles: one per event, and order's invoked child.
+RUNS = len(SCENARIO) + 1
 
 
 async def settled_run(backend: EmbeddedBackend, run_id: str, events: int) -> bool:
@@ -81,8 +90,26 @@ async def populate(pilot: Pilot) -> dict[str, str]:
     return runs
 
 
+async def caught_up(backend: EmbeddedBackend) -> None:
+    """Every change the executor has published so far has reached the console's loop.
+
+    The feed hands each batch to its subscribers in the order they subscribed, each through the
+    loop it was made on; a subscription made here after the console's gets a marker published
+    now only after the console's got everything before it. (Without this a loaded machine can
+    take the snapshot before the last changes arrived: a fixed pause is only a guess.)"""
+    ex = await backend.on_executor(lambda ex: ex)
+    with ex.subscribe() as mine:
+        await backend.on_executor(lambda ex: ex.feed.publish([Change("barrier", "caught-up")]))
+        async with asyncio.timeout(10):
+            while not any(change.kind == "barrier" for change in await mine.get_batch()):
+                pass
+    await asyncio.sleep(0)      # the console's pump takes its batch on the next turn of the loop
+
+
 async def settled(pilot: Pilot) -> None:
     app = pilot.app
+    if isinstance(app.backend, EmbeddedBackend):
+        await caught_up(app.backend)
 
     def quiet() -> bool:
         shown = app.visible_view
@@ -93,11 +120,26 @@ async def settled(pilot: Pilot) -> None:
     await until(quiet, what="settled")
 
 
+async def counted(pilot: Pilot) -> bool:
+    """The header's counts are those of the settled scenario, read after it settled. (A count of
+    the right total can still be one read while the last runs were moving, and the next read
+    waits up to a second: the header's statuses then depend on how fast the machine is.)"""
+    app = pilot.app
+    if sum(app.stats.counts.values()) != RUNS:
+        return False
+    if app._counting or app._recount_timer is not None:
+        return False
+    truth = {k: v for k, v in (await app.backend.run_counts()).items() if v}
+    if {k: v for k, v in app.stats.counts.items() if v} == truth:
+        return True
+    app._count_runs()
+    return False
+
+
 def scenario(then: Callable[[Pilot, dict[str, str]], Awaitable[None]]) -> Callable[[Pilot], Awaitable[None]]:
     async def run_before(pilot: Pilot) -> None:
         runs = await populate(pilot)
-        pilot.app._count_runs()
-        await until(lambda: sum(pilot.app.stats.counts.values()) == len(runs), what="the header's counts")
+        await until(lambda: counted(pilot), what="the header's counts")
         await then(pilot, runs)
         await settled(pilot)
     return run_before
@@ -124,7 +166,7 @@ def test_functions_view(snap_compare, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_runs_view(snap_compare, size):
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
-        await until(lambda: table(pilot.app).row_count == 5)
+        await until(lambda: table(pilot.app).row_count == RUNS)
         await press(pilot, "home")
     assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
 
@@ -144,7 +186,7 @@ def test_run_detail_view(snap_compare, size):
 def test_waits_view(snap_compare, size):
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
         await press(pilot, "3")
-        await until(lambda: table(pilot.app).row_count == 3)
+        await until(lambda: table(pilot.app).row_count == 5)          # a sleep, two waits, a retry, a superseded one
         await press(pilot, "home")
     assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
 
@@ -168,7 +210,7 @@ def test_log_view(snap_compare, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_command_palette(snap_compare, size):
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
-        await until(lambda: table(pilot.app).row_count == 5)
+        await until(lambda: table(pilot.app).row_count == RUNS)
         await press(pilot, "home", "colon")
         await until(lambda: isinstance(pilot.app.screen, CommandPalette))
         pilot.app.screen.query_one(CommandInput).cursor_blink = False
@@ -180,7 +222,7 @@ def test_command_palette(snap_compare, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_help_of_the_runs_view(snap_compare, size):
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
-        await until(lambda: table(pilot.app).row_count == 5)
+        await until(lambda: table(pilot.app).row_count == RUNS)
         await press(pilot, "home", "question_mark")
     assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
 
@@ -188,7 +230,7 @@ def test_help_of_the_runs_view(snap_compare, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_runs_marked_filtered_and_the_bulk_question(snap_compare, size):
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
-        await until(lambda: table(pilot.app).row_count == 5)
+        await until(lambda: table(pilot.app).row_count == RUNS)
         await press(pilot, "slash", *"a", "enter")          # every function here has an "a" somewhere
         await press(pilot, "home", "space", "down", "space")
         await press(pilot, "c")
@@ -200,10 +242,125 @@ def test_disconnected(snap_compare, size):
     """As an attached console shows a server that stopped answering (the feed's connection
     change, fed in directly: the layout is the same whichever backend lost its executor)."""
     async def then(pilot: Pilot, runs: dict[str, str]) -> None:
-        await until(lambda: table(pilot.app).row_count == 5)
+        await until(lambda: table(pilot.app).row_count == RUNS)
         await press(pilot, "home")
         app = pilot.app
         app._follow_connection(connection_change(False, 5.0, "no server at http://127.0.0.1:9 (connection refused)"))
         app.link = Link(False, app.link.since_ms, None, app.link.error)    # "retrying now": no moving countdown
         await pilot.pause(0.2)
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+# ---- issue 12 and 10: the timeline, the inspector, the run's log, an event, the Apps view ----------
+
+async def open_run(pilot: Pilot, run_id: str, steps: int) -> RunDetailScreen:
+    pilot.app.open_run(run_id)
+    await until(lambda: isinstance(pilot.app.screen, RunDetailScreen) and len(pilot.app.screen._steps) == steps
+                and len(pilot.app.screen.timeline.keys()) > steps)
+    return pilot.app.screen
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_timeline_of_retries(snap_compare, size):
+    """Three attempts a second apart with the backoffs between them, each attempt on its own row;
+    beside the tree at 120x40, swapped in for it with t at 80x24."""
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        backend = pilot.app.backend
+        for attempts in (2, 3):
+            await backend.on_executor(lambda ex: ex.clock.advance(1000))   # the backoff is 1 s
+            await until(lambda: attempts_made(backend, runs["flaky"], attempts), what=f"attempt {attempts}")
+        await open_run(pilot, runs["flaky"], 1)
+        if size == (80, 24):
+            await press(pilot, "t")
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+async def attempts_made(backend: EmbeddedBackend, run_id: str, count: int) -> bool:
+    [step] = await backend.steps(run_id)
+    return step.attempts == count and step.status == "Retrying"
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_timeline_of_an_invoke(snap_compare, size):
+    """The invoked child run under its step; the cursor on the invoke step in the tree and the timeline."""
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        screen = await open_run(pilot, runs["order"], 2)
+        await settled(pilot)
+        screen.step_tree.move_cursor(screen.step_tree.root.children[1])
+        if size == (80, 24):
+            await press(pilot, "t")
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_inspector_of_a_failing_step(snap_compare, size):
+    """Input, the error, the traceback with the user's frame first, the attempt history."""
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        screen = await open_run(pilot, runs["flaky"], 1)
+        screen.step_tree.move_cursor(screen.step_tree.root.children[0])
+        await press(pilot, "enter")
+        await until(lambda: isinstance(pilot.app.screen, InspectorScreen) and pilot.app.screen._shown is not None)
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_inspector_search(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        screen = await open_run(pilot, runs["flaky"], 1)
+        screen.step_tree.move_cursor(screen.step_tree.root.children[0])
+        await press(pilot, "enter")
+        await until(lambda: isinstance(pilot.app.screen, InspectorScreen) and pilot.app.screen._shown is not None)
+        await press(pilot, "slash", *"declined", "enter")
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_run_log(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        await open_run(pilot, runs["order"], 2)
+        await press(pilot, "l")
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_event_of_a_run(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        await open_run(pilot, runs["order"], 2)
+        await press(pilot, "E")
+        await until(lambda: isinstance(pilot.app.screen, EventDetailScreen) and pilot.app.screen.info is not None)
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_log_view_filtered(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        await press(pilot, "5", "slash", *"level:warning", "enter")
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_command_palette_in_a_run(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        await open_run(pilot, runs["order"], 2)
+        await press(pilot, "colon")
+        await until(lambda: isinstance(pilot.app.screen, CommandPalette))
+        pilot.app.screen.query_one(CommandInput).cursor_blink = False
+        await pilot.press(*"run")
+        await pilot.pause(0.5)
+    assert snap_compare(console(), terminal_size=size, run_before=scenario(then))
+
+
+SHOP = {"appName": "shop", "url": "http://127.0.0.1:9/api/inngest", "sdk": "js:v4.24.0", "framework": "nextjs",
+        "appVersion": "2026.1",
+        "functions": [{"id": "shop-checkout", "name": "Checkout", "triggers": [{"event": "shop/order.placed"}],
+                       "steps": {"step": {"id": "step", "name": "step", "runtime": {
+                           "type": "http", "url": "http://127.0.0.1:9/api/inngest?fnId=shop-checkout"}}}}]}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_apps_view(snap_compare, size):
+    async def then(pilot: Pilot, runs: dict[str, str]) -> None:
+        await pilot.app.backend.on_executor(lambda ex: ex.apps.register(SHOP))
+        await press(pilot, "6")
+        await until(lambda: table(pilot.app).row_count == 1)
     assert snap_compare(console(), terminal_size=size, run_before=scenario(then))

@@ -76,9 +76,10 @@ def test_send_an_event_with_the_keyboard_and_see_the_run_complete(session: str):
     shown = wait_for(session, "✔ Completed")
     [row] = [line for line in shown.splitlines() if "✔ Completed" in line]
     assert "e2e-hello" in row
+    assert '→ "hello tmux"' in row, "the state column says what it returned"
     tmux("send-keys", "-t", session, "Enter")
-    shown = wait_for(session, '"hello tmux"')
-    assert "pick-name" in shown and "app/e2e" in shown
+    shown = wait_for(session, "pick-name")                                    # the run view
+    assert '"hello tmux"' in shown and "app/e2e" in shown
     tmux("send-keys", "-t", session, "q")
     wait_for(session, "Quit durable-tui?")          # it runs the executor: q asks first
     tmux("send-keys", "-t", session, "y")

@@ -6,7 +6,7 @@ import pytest
 
 from console.backend import Kind, LogLine
 from console.messages import RELOAD_ABOVE, Dirty
-from console.screens.log import LogBook
+from console.logbook import LogBook
 from console.screens.prefill import data_for_expression
 from console.screens.run_query import RunQuery
 from console.sending import distinct_events
@@ -139,6 +139,73 @@ def test_default_keys_file_follows_xdg_config_home(monkeypatch, tmp_path):
     assert keymap.default_path() == tmp_path / "durable-tui" / "keys.toml"
 
 
+# ---- issue 12: tracebacks, the log filter, timeline bars, JSON folding -------------------------
+
+def test_a_python_traceback_is_trimmed_to_the_users_frames_first():
+    from console.tracebacks import trim
+
+    stack = ('Traceback (most recent call last):\n'
+             '  File "/srv/app/.venv/lib/python3.11/site-packages/executor/drivers/local/attempt.py", line 76, in x\n'
+             '    result = await call_handler(state.step_id, handler, args)\n'
+             '             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n'
+             '  File "/usr/lib/python3.11/asyncio/threads.py", line 25, in to_thread\n'
+             '    return await loop.run_in_executor(None, func_call)\n'
+             '  File "/srv/app/flows/billing.py", line 12, in charge\n'
+             '    raise ValueError("declined")\n'
+             'ValueError: declined\n')
+    trimmed = trim(stack)
+    assert trimmed.headline == ["ValueError: declined"]
+    [frame] = trimmed.user
+    assert frame.lines == ('  File "/srv/app/flows/billing.py", line 12, in charge', '    raise ValueError("declined")')
+    assert len(trimmed.library) == 2 and len(trimmed.lines) == 9
+
+
+def test_a_javascript_stack_is_trimmed_the_same_way():
+    from console.tracebacks import trim
+
+    trimmed = trim("Error: boom\n    at charge (/app/src/billing.ts:3:9)\n"
+                   "    at processTicksAndRejections (node:internal/process/task_queues:95:5)\n"
+                   "    at async run (/app/node_modules/inngest/components/execution.js:1:1)")
+    assert trimmed.headline == ["Error: boom"]
+    assert [f.lines for f in trimmed.user] == [("    at charge (/app/src/billing.ts:3:9)",)]
+    assert len(trimmed.library) == 2
+
+
+def test_the_log_filter_reads_levels_runs_functions_steps_and_words():
+    from console.backend import LogLine
+    from console.logbook import LogFilter
+
+    line = LogLine(1, 0, "WARNING", "functions.order", "slow pricing", "01KRUN0000000000000ABCDEFGH", "order", "price")
+    assert LogFilter.parse("level:warn run:ABCDEFGH fn:order step:price slow").matches(line)
+    assert not LogFilter.parse("level:error").matches(line)
+    assert LogFilter.parse("level:info").matches(line), "a level and the ones above it"
+    assert not LogFilter.parse("run:ZZZZ").matches(line)
+    assert not LogFilter.parse("fast").matches(line)
+    assert LogFilter.parse("level:warning run:X").describe() == "level:warning run:X"
+    with pytest.raises(ValueError, match="unknown level 'loud'"):
+        LogFilter.parse("level:loud")
+
+
+def test_timeline_bars_put_each_segment_on_the_axis_at_least_one_cell_wide():
+    from console.widgets.timeline import Segment, bar
+
+    drawn = bar([Segment(0, 50, "▒"), Segment(50, 100, "█"), Segment(100, 100, "┄")], 0, 100, 10).plain
+    assert drawn == "▒▒▒▒▒█████", "execution is drawn over what it meets"
+    assert bar([Segment(0, 0, "█"), Segment(0, 100, "┄"), Segment(100, 100, "█")], 0, 100, 10).plain == \
+        "█┄┄┄┄┄┄┄┄█", "instant attempts show between the backoffs"
+    assert bar([Segment(20, 40, "░")], 0, 100, 10).plain == "  ░░      "
+
+
+def test_json_folds_long_values_and_walks_every_value_for_search():
+    from console.widgets.json_tree import children_of, is_long, preview, walk
+
+    assert preview(list(range(40))) == "[…] 40 items" and preview({}) == "{}" and preview("x") == '"x"'
+    long = "line one\nline two"
+    assert is_long(long) and [c[2] for c in children_of(long)] == ["line one", "line two"]
+    found = [(path, text) for path, text in walk("s", {"a": [1, {"b": "hit"}]}) if "hit" in text]
+    assert found == [(("a", 1, "b"), "b hit")]
+
+
 def test_flow_control_is_said_on_runs_and_functions():
     from rich.console import Console
 
@@ -161,3 +228,13 @@ def test_flow_control_is_said_on_runs_and_functions():
                         flow={"settings": {"concurrency": [{"limit": 1, "key": "event.data.userId"}]}, "queued": 2})
     shown = text(function_details(info))
     assert "flow control" in shown and '"queued": 2' in shown
+
+
+def test_the_state_column_says_when_flow_control_holds_a_run_back_or_skipped_it():
+    from console.run_state import RunContext, run_state
+
+    held = run(status="Queued", current_step=None, waiting_for="queued: concurrency 1/1 for userId=u-42")
+    assert run_state(held, RunContext(), 0).plain == "queued: concurrency 1/1 for userId=u-42"
+    skipped = run(status="Skipped", skip_reason="rate limited (userId=u-1)")
+    assert run_state(skipped, RunContext(), 0).plain == "skipped: rate limited (userId=u-1)"
+    assert run_state(run(status="Queued", current_step=None), RunContext(), 0).plain == "queued"

@@ -14,6 +14,7 @@ from console.screens.log import LogScreen
 from console.screens.run_detail import RunDetailScreen
 from console.screens.runs import RunsScreen
 from console.screens.waits import WaitsScreen
+from console.widgets.format import clock_time
 from console.widgets.step_tree import GroupNode, StepTree
 from executor import StepState, VirtualClock
 
@@ -54,8 +55,9 @@ async def test_runs_view_lists_runs_with_glyph_and_word_and_updates_rows_in_plac
         assert isinstance(app.screen, RunsScreen)
         result = await send(backend, "app/greet", {"name": "bo"})
         [run_id] = result.started
-        await until(lambda: "nap" in row_text(app, run_id) and "Running" in row_text(app, run_id))
+        await until(lambda: "sleeping until" in row_text(app, run_id) and "Running" in row_text(app, run_id))
         assert row_text(app, run_id).startswith("▶ Running | greet | ")
+        assert row_text(app, run_id).endswith(f"| sleeping until {clock_time(clock.now_ms() + 3_600_000)}")
         assert "app/greet" in row_text(app, run_id)
         version = table(app)._versions[run_id]
         await until(lambda: step_status(backend, run_id, "nap"), what="the sleep")
@@ -343,7 +345,7 @@ async def test_narrow_terminal_collapses_columns_and_stacks_run_detail():
         await started(pilot, app)
         run_id = (await send(backend, "app/greet")).started[0]
         await until(lambda: table(app).has_row(run_id))
-        assert [c.key for c in table(app).specs] == ["status", "function", "run", "started", "duration"]
+        assert [c.key for c in table(app).specs] == ["status", "function", "started", "duration", "state"]
         assert app.screen.has_class("-narrow")
         await pilot.resize_terminal(120, 40)
         await until(lambda: "event" in [c.key for c in table(app).specs])

@@ -134,6 +134,30 @@ async def test_replay_aware_logger_logs_once(make_executor, caplog):
     assert messages == ["starting ada", "finishing"]
 
 
+async def test_function_logs_are_tagged_with_the_run_and_the_step_logging(make_executor, caplog):
+    @create_function(id="tagged", trigger="tagged")
+    async def tagged(ctx):
+        ctx.logger.info("between steps")
+
+        def sync_work() -> int:
+            ctx.logger.info("in a thread")
+            return 1
+
+        async def async_work() -> int:
+            ctx.logger.warning("in the loop")
+            return 2
+
+        return await ctx.step.run("sync", sync_work) + await ctx.step.run("async", async_work)
+
+    ex = await make_executor([tagged])
+    with caplog.at_level("INFO", logger="durable_tui.functions"):
+        run = await ex.wait_for_run((await run_of(ex, {"name": "tagged"})).id, timeout=5)
+    tags = [(r.getMessage(), r.run_id, r.function_id, r.step_id) for r in caplog.records
+            if r.name.startswith("durable_tui.functions")]
+    assert tags == [("between steps", run.id, "tagged", None), ("in a thread", run.id, "tagged", "sync"),
+                    ("in the loop", run.id, "tagged", "async")]
+
+
 async def test_context_exposes_event_run_and_attempt(make_executor):
     seen = {}
 

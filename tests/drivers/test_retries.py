@@ -111,10 +111,15 @@ async def test_non_retriable_error_fails_the_run_at_once(make_executor, clock):
             return "caught"   # NonRetriableError is not a catchable StepError: the run fails at once
 
     ex = await make_executor([fn])
-    run = await ex.wait_for_run((await run_of(ex, {"name": "go"})).id, timeout=5)
+    with ex.subscribe() as feed:
+        run = await ex.wait_for_run((await run_of(ex, {"name": "go"})).id, timeout=5)
+        changes = await feed.get_batch()
     assert run.status == RunStatus.FAILED
     assert run.error["name"] == "NonRetriableError" and run.error["message"] == "account closed"
     assert calls == [1]
+    [failed] = [c for c in changes if c.kind == "run" and c.status == RunStatus.FAILED]
+    assert failed.data == {"function_id": "nonretry", "error": {"name": "NonRetriableError",
+                                                                "message": "account closed"}}, "why, with the change"
 
 
 async def test_retry_after_error_schedules_next_attempt_at_that_time(make_executor, clock, driver):

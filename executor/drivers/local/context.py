@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from executor.drivers.local.attempt import step_op
+from executor.drivers.local.attempt import current_handler, step_op
 from executor.drivers.local.function import Function
 from executor.drivers.local.invocation import Invocation
 from executor.errors import ExpressionError, StepInputError
@@ -47,7 +47,9 @@ class ReplayAwareLogger:
     def _log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
         if self._inv.replaying:
             return
-        kwargs.setdefault("extra", self._extra)
+        # Tagged with the run, and with the step whose handler is logging (none between steps),
+        # so a console can show a run's log and say which step wrote each line.
+        kwargs.setdefault("extra", {**self._extra, "step_id": current_handler.get()})
         self._logger.log(level, msg, *args, **kwargs)
 
     def debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
