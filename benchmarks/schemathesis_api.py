@@ -43,7 +43,8 @@ def serve(key: str | None, folder: Path) -> tuple[subprocess.Popen[str], str]:
             "--db", str(folder / "state.db")]
     if key:
         args += ["--key", key]
-    proc = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    log = open(folder / "serve.log", "w")          # the server's tracebacks, shown when a check fails
+    proc = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("listening on "):
@@ -66,7 +67,10 @@ def run(st: Path, key: str | None, max_examples: int) -> tuple[int, int]:
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+            errors = (Path(folder) / "serve.log").read_text(errors="replace")
     print(result.stdout[-6000:], result.stderr[-2000:], sep="\n", flush=True)
+    if result.returncode and "Traceback" in errors:
+        print("the server's log from its first traceback:\n" + errors[errors.index("Traceback"):][:8000], flush=True)
     found = re.search(r"(\d+) generated", result.stdout)
     return result.returncode, int(found.group(1)) if found else 0
 

@@ -1,7 +1,8 @@
 """The ``durable-tui`` command line.
 
 Bare ``durable-tui [PATHS]`` opens the console (``console``); ``attach URL`` opens it on a remote
-server; ``serve`` and ``headless`` host an executor without a UI; the other commands talk to a
+server; ``serve`` and ``headless`` host an executor without a UI; ``app`` serves function
+files as an Inngest app (``executor.service.inngest_app``); the other commands talk to a
 running server over HTTP (``executor.service.client``): human tables by default, ``--json`` for scripts.
 Exit status: 0 done, 1 the server refused, 2 bad usage or input, 3 no server answered.
 """
@@ -90,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sign requests to SDK apps (and check their replies) with this Inngest signing key "
                             "(default $INNGEST_SIGNING_KEY; a dev setup needs none)")
 
+    app = command("app", "serve function files as an Inngest app, so an Inngest server (self-hosted, cloud, "
+                         "or `durable-tui serve`) runs them")
+    _app_options(app)
+
     def remote(name: str, help_: str) -> argparse.ArgumentParser:
         return _remote_options(command(name, help_, ", on the server at --url"))
 
@@ -126,6 +131,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _app_options(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    p.add_argument("paths", nargs="*", help="function files or folders (default: ./sample_functions)")
+    p.add_argument("--app-id", default=env("INNGEST_APP_ID", "durable-tui"),
+                   help="the app's id; functions are '<app id>-<function id>' on the server "
+                        "(default $INNGEST_APP_ID or durable-tui)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--server", default=env("INNGEST_BASE_URL"),
+                   help="the Inngest server to sync with and send events to, e.g. http://127.0.0.1:8288 "
+                        "(default $INNGEST_BASE_URL)")
+    p.add_argument("--url", default=None, help="where the server reaches the app, when not at --host/--port "
+                                               "(e.g. behind a proxy): https://host/api/inngest")
+    p.add_argument("--signing-key", default=env("INNGEST_SIGNING_KEY"),
+                   help="check requests and sign replies with it (cloud mode; default $INNGEST_SIGNING_KEY; "
+                        "none: dev mode)")
+    p.add_argument("--signing-key-fallback", default=env("INNGEST_SIGNING_KEY_FALLBACK"),
+                   help="the key being rotated out (default $INNGEST_SIGNING_KEY_FALLBACK)")
+    p.add_argument("--event-key", default=env("INNGEST_EVENT_KEY"), help="for step.send_event (default "
+                                                                         "$INNGEST_EVENT_KEY)")
+    p.add_argument("--env", default=env("INNGEST_ENV"), help="the server's environment (branch) name "
+                                                             "(default $INNGEST_ENV)")
+
+
+def _serve_app(args: argparse.Namespace) -> int:
+    from executor.service.inngest_app.run import serve_app
+    from executor.service.server import ServeError
+
+    try:
+        return asyncio.run(serve_app(
+            args.paths or _default_paths(), app_id=args.app_id, host=args.host, port=args.port, server=args.server,
+            url=args.url, signing_key=args.signing_key, signing_key_fallback=args.signing_key_fallback,
+            event_key=args.event_key, env=args.env))
+    except ServeError as exc:
+        print(f"durable-tui app: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
 def _remote_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--url", default=os.environ.get(URL_ENV, DEFAULT_URL),
                    help=f"the server (default ${URL_ENV} or {DEFAULT_URL})")
@@ -144,8 +187,10 @@ def _with_default_command(argv: list[str], commands: Sequence[str]) -> list[str]
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(
-        _with_default_command(argv, ("console", "attach", "headless", "serve", *_ACTIONS)))
+        _with_default_command(argv, ("console", "attach", "headless", "serve", "app", *_ACTIONS)))
     try:
+        if args.command == "app":
+            return _serve_app(args)
         if args.command in ("console", "attach", "headless", "serve"):
             return _host(args)
         return asyncio.run(_remote(args))

@@ -38,6 +38,8 @@ from executor.util.clock import Clock
 from executor.util.ids import seeded_id
 
 log = logging.getLogger("durable_tui.engine")
+#: Steps another request is about to run or is running (parallel steps, targeted one by one).
+_IN_FLIGHT = (StepStatus.PLANNED, StepStatus.RUNNING)
 
 #: Makes the HTTP call a ``step.ai.infer`` describes: (hashed step id, the op's options) -> the
 #: step's outcome as an op (``StepRun`` with the reply, or ``StepError``).
@@ -261,12 +263,15 @@ class Engine:
         core = self.core
         hot = await core.hot_run(run)
         control = _Control(self, run, spec, item)
+        steps = _as_of(hot, item.payload.get("unseen"))
         request = InvocationRequest(
-            run=run, function_id=spec.id, event=hot.event, events=hot.events or [hot.event],
-            steps=_as_of(hot, item.payload.get("unseen")), now_ms=core.now(),
+            run=run, function_id=spec.id, event=hot.event, events=hot.events or [hot.event], steps=steps,
+            now_ms=core.now(),
             attempt=item.payload.get("attempt", run.attempt), max_attempts=spec.max_attempts, limits=core.limits,
             control=control, target=item.payload.get("target"), request_id=item.id,
-            disable_immediate_execution=any(s.status == StepStatus.PLANNED for s in hot.steps.values()))
+            # Parallel steps still planned or in flight in other requests: the SDK must not run a new
+            # step inline (it may be one of them), as Inngest's ForceStepPlan until they all end.
+            disable_immediate_execution=any(s.status in _IN_FLIGHT for s in steps.values()))
         gateway_call = (hot.steps[request.target].detail.get(GATEWAY_REQUEST)
                         if request.target in hot.steps else None)
         try:
@@ -345,12 +350,14 @@ class Engine:
         return applied.states if applied is not None else {}
 
     def _step_limit(self, run: Run, hot: HotRun, ops: list[Op]) -> ErrorInfo | None:
-        new = {op.id for op in ops if op.id not in hot.steps}
+        new = list({op.id: op for op in ops if op.id not in hot.steps}.values())
         limit = self.core.limits.max_steps
         if len(hot.steps) + len(new) <= limit:
             return None
-        return ErrorInfo("StepLimitExceeded", f"function {run.function_id!r}, run {run.id}: the run exceeded the step "
-                         f"limit of {limit} steps; split the work with step.invoke or send_event", "")
+        over = new[max(limit - len(hot.steps), 0)]
+        return ErrorInfo("StepLimitExceeded", f"function {run.function_id!r}, run {run.id}, step {over.step_id!r}: the "
+                         f"run exceeded the step limit of {limit} steps; split the work with step.invoke or send_event",
+                         "")
 
     def _record_warnings(self, run: Run, warnings: list[dict[str, Any]], fields: dict[str, Any]) -> None:
         known = {w["message"] for w in run.nondeterminism}

@@ -63,10 +63,12 @@ def add_devserver_routes(app: FastAPI, ex: Executor) -> None:
         except (orjson.JSONDecodeError, WireError) as exc:
             return JSONResponse({"error": f"run {run_id}: a checkpoint that cannot be read: {exc}"}, status_code=400)
         try:
-            await ex.checkpoint(run_id, ops)
+            states = await ex.checkpoint(run_id, ops)
         except CheckpointRefused as exc:
             return JSONResponse({"error": str(exc)}, status_code=409)
-        return JSONResponse({})
+        # Inngest's SDKs ignore the body; ours reads each step's memo (a step the server failed —
+        # say, for the size of its output — is then a StepError where the function awaits it).
+        return JSONResponse({"steps": {h: s.memo for h, s in states.items() if s.has_memo}})
 
     @sdk.get("/v0/runs/{run_id}/batch", summary="A run's events (for an SDK told to fetch its state)")
     async def batch(run_id: str) -> JSONResponse:

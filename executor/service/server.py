@@ -21,7 +21,6 @@ from types import FrameType
 from typing import Any, TextIO
 
 import uvicorn
-from fastapi import FastAPI
 
 from executor.drivers.local.loader import LoadStatus
 from executor.drivers.local.reload import FunctionWatcher
@@ -40,7 +39,7 @@ class _Uvicorn(uvicorn.Server):
     does, and a re-raised SIGTERM would kill the process before the executor closes and the
     database is released), and ending open SSE streams so shutdown does not wait for them."""
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+    def __init__(self, config: uvicorn.Config, app: Any) -> None:
         super().__init__(config)
         self._app = app
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -60,21 +59,30 @@ class _Uvicorn(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(stop_streams, self._app)
+            self._loop.call_soon_threadsafe(_stop_streams, self._app)
         super().handle_exit(sig, frame)
 
 
-class ApiServer:
-    """uvicorn serving ``app`` on an already bound socket, in the running event loop, with a header
-    timeout and a connection limit (``connections``)."""
+def _stop_streams(app: Any) -> None:
+    """End the API's open SSE streams; other ASGI apps (an Inngest app) have none."""
+    if hasattr(getattr(app, "state", None), "streams_stopping"):
+        stop_streams(app)
 
-    def __init__(self, app: FastAPI, sock: socket.socket, *, header_timeout: float = HEADER_TIMEOUT_SECONDS,
-                 max_connections: int | None = None) -> None:
+
+class ApiServer:
+    """uvicorn serving ``app`` (the API, or any ASGI app) on an already bound socket, in the running
+    event loop, with a header timeout and a connection limit (``connections``)."""
+
+    def __init__(self, app: Any, sock: socket.socket, *, header_timeout: float = HEADER_TIMEOUT_SECONDS,
+                 max_connections: int | None = None, shutdown_timeout: float | None = None) -> None:
+        """``shutdown_timeout``: how long stopping waits for requests in flight before cutting them
+        (an Inngest app's: its server retries a cut request); None waits for them all."""
         self.app = app
         self.url = url_of(sock)
         self._sock = sock
         config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none", access_log=False,
-                                http=protocol_class(header_timeout, max_connections), backlog=BACKLOG)
+                                http=protocol_class(header_timeout, max_connections), backlog=BACKLOG,
+                                timeout_graceful_shutdown=shutdown_timeout)
         self._server = _Uvicorn(config, app)
         self._task: asyncio.Task[None] | None = None
 
@@ -95,7 +103,7 @@ class ApiServer:
         await self._task
 
     async def stop(self) -> None:
-        stop_streams(self.app)
+        _stop_streams(self.app)
         self._server.should_exit = True
         await self.wait()
 

@@ -112,6 +112,19 @@ def _two(big: int, big_unit: str, small: int, small_unit: str, columns: bool) ->
     return f"{big}{big_unit}{small:02d}{small_unit}" if small or columns else f"{big}{big_unit}"
 
 
+_UNITS_DOWN = (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000))
+
+
+def format_duration(ms: int) -> str:
+    """A duration as Inngest's SDKs send one: whole seconds in the largest unit that divides them
+    ("1w", "90s", "2h"), anything finer in milliseconds ("1500ms"), which Go's parser also reads."""
+    if ms >= 1000:
+        for suffix, unit in _UNITS_DOWN:
+            if ms % unit == 0:
+                return f"{ms // unit}{suffix}"
+    return f"{ms}ms"
+
+
 def format_instant(ms: int) -> str:
     """ISO-8601 UTC with milliseconds ("2026-01-01T00:00:00.000Z"), as Inngest's SDKs send times."""
     moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)

@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 import os
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from tests.console.support import BROKEN_FILE, make_console, row_text, send, sta
 
 #: The project's folder, as stacks spell it (see ``deterministic``).
 PROJECT = str(Path(__file__).resolve().parents[2]) + os.sep
+EXECUTOR = str(Path(executor.__file__).resolve().parent) + os.sep
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,13 +60,16 @@ class CountingUlid:
 def deterministic(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(CountingUlid, "counter", itertools.count(1))
     monkeypatch.setattr(executor.util.ids, "ULID", CountingUlid)
-    # A stack names files by absolute path, so its length (shown by the inspector) would depend
-    # on where the project is checked out: the snapshots see paths relative to the project.
+    # A stack names files by absolute path and quotes the executor's own lines, so its length
+    # (shown by the inspector) would change with the checkout's location and any edit to the
+    # engine: the snapshots see the function's own frames, with paths relative to the project.
     formatted = ErrorInfo.from_exception.__func__
 
     def portable(cls: type[ErrorInfo], exc: BaseException) -> ErrorInfo:
-        info = formatted(cls, exc)
-        return dataclasses.replace(info, stack=info.stack.replace(PROJECT, ""))
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(EXECUTOR)]
+        stack = ("Traceback (most recent call last):\n" + "".join(traceback.format_list(frames))
+                 + "".join(traceback.format_exception_only(type(exc), exc)))
+        return dataclasses.replace(formatted(cls, exc), stack=stack.replace(PROJECT, ""))
 
     monkeypatch.setattr(ErrorInfo, "from_exception", classmethod(portable))
     monkeypatch.setenv("TZ", "UTC")

@@ -15,6 +15,9 @@ from tests.helpers import eventually, run_of, until_step
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.parametrize("checkpointing", [True, False])]
 
+#: Not yet run through the served app (tests/drivers/conftest.py skips them there, saying why).
+_NOT_MAPPED = pytest.mark.local_only("not yet adapted to the served driver (its functions are slugs there, and whether this option behaves the same served is unverified)")
+
 
 class Tracker:
     """Counts steps executing at once, per key and in all."""
@@ -69,6 +72,7 @@ async def test_a_sleeping_run_holds_no_slot(make_executor, clock, checkpointing)
     assert t.order == ["a0", "a1", "a2", "b0", "b1", "b2"] and t.peak["fn"] == 1
 
 
+@_NOT_MAPPED
 async def test_a_held_back_run_says_why_and_the_function_shows_its_slots(make_executor, clock, checkpointing):
     release = asyncio.Event()
 
@@ -137,6 +141,7 @@ async def test_throttle_spaces_starts_and_queues_the_rest(make_executor, clock, 
     assert [r.started_at - start for r in runs if r.output == 9] == [0]   # another key is not held back
 
 
+@_NOT_MAPPED
 async def test_throttle_burst_lets_that_many_more_start_together(make_executor, clock, checkpointing):
     @create_function(id="burst", trigger="go", checkpointing=checkpointing,
                      throttle=Throttle(limit=1, period="30s", burst=2))
@@ -158,6 +163,7 @@ async def test_throttle_burst_lets_that_many_more_start_together(make_executor, 
     assert by_fn == {"burst": [0, 0, 0, 30_000, 60_000], "default": [0, 0, 0, 15_000, 30_000]}
 
 
+@_NOT_MAPPED
 async def test_priority_moves_a_run_ahead_of_older_queued_runs(make_executor, clock, checkpointing):
     t = Tracker()
     release = asyncio.Event()
@@ -200,6 +206,7 @@ async def test_a_negative_priority_delays_the_start(make_executor, clock, checkp
     assert done.started_at - start == 90_000
 
 
+@_NOT_MAPPED
 async def test_timeouts_start_cancels_a_run_held_back_too_long(make_executor, clock, checkpointing):
     release = asyncio.Event()
 
@@ -229,6 +236,7 @@ async def test_timeouts_start_cancels_a_run_held_back_too_long(make_executor, cl
     assert (await ex.wait_for_run(first.id, timeout=5)).status == RunStatus.COMPLETED
 
 
+@_NOT_MAPPED
 async def test_timeouts_finish_cancels_a_run_that_lasts_too_long(make_executor, clock, checkpointing):
     @create_function(id="long", trigger="go", checkpointing=checkpointing, timeouts=Timeouts(finish="1h"))
     async def long(ctx):
@@ -248,6 +256,7 @@ async def test_timeouts_finish_cancels_a_run_that_lasts_too_long(make_executor, 
     assert runs["short"].status == RunStatus.COMPLETED and runs["short"].output == "done"
 
 
+@_NOT_MAPPED
 async def test_runs_held_back_go_on_under_the_options_of_a_reloaded_function(make_executor, clock, checkpointing):
     release = asyncio.Event()
 

@@ -54,12 +54,12 @@ def _fan_out(optimize: bool, executed: list[str]):
     return fan
 
 
-async def test_optimize_parallelism_reinvokes_once_per_group(make_executor):
+async def test_optimize_parallelism_reinvokes_once_per_group(make_executor, fid):
     executed_plain, executed_opt = [], []
     ex = await make_executor([_fan_out(False, executed_plain), _fan_out(True, executed_opt)])
     [event_id] = await ex.send({"name": "fan", "data": {"items": list(range(5))}})
     runs = {r.function_id: await ex.wait_for_run(r.id, timeout=5) for r in await ex.runs(event_id=event_id)}
-    plain, opt = runs["fan-False"], runs["fan-True"]
+    plain, opt = runs[fid("fan-False")], runs[fid("fan-True")]
     assert plain.output == opt.output == 100
     assert sorted(executed_plain) == sorted(executed_opt) == [0, 1, 2, 3, 4]
     # Discovery, then one re-invocation per finished step (the last one completes the run) …

@@ -82,7 +82,7 @@ async def test_step_retries_then_succeeds_without_rerunning_earlier_steps(make_e
     assert calls == {"first": 1, "second": 3}
 
 
-async def test_uncaught_step_error_fails_run_with_original_error(make_executor, clock):
+async def test_uncaught_step_error_fails_run_with_original_error(make_executor, clock, driver):
     @create_function(id="uncaught", trigger="go", retries=1)
     async def fn(ctx):
         await ctx.step.run("explode", lambda: 1 / 0)
@@ -91,10 +91,12 @@ async def test_uncaught_step_error_fails_run_with_original_error(make_executor, 
     run = await _drive(ex, clock, (await run_of(ex, {"name": "go"})).id)
     assert run.status == RunStatus.FAILED
     assert run.error["code"] == "step_errored"
-    assert run.error["name"] == "ZeroDivisionError" and run.error["step"] == "explode"
+    assert run.error["name"] == "ZeroDivisionError"
+    if driver == "local":       # Inngest's error body has no field for the step that raised
+        assert run.error["step"] == "explode"
 
 
-async def test_non_retriable_error_fails_the_run_at_once(make_executor, clock):
+async def test_non_retriable_error_fails_the_run_at_once(make_executor, clock, fid):
     calls = []
 
     def refuse():
@@ -116,11 +118,11 @@ async def test_non_retriable_error_fails_the_run_at_once(make_executor, clock):
     assert run.error["name"] == "NonRetriableError" and run.error["message"] == "account closed"
     assert calls == [1]
     [failed] = [c for c in changes if c.kind == "run" and c.status == RunStatus.FAILED]
-    assert failed.data == {"function_id": "nonretry", "error": {"name": "NonRetriableError",
+    assert failed.data == {"function_id": fid("nonretry"), "error": {"name": "NonRetriableError",
                                                                 "message": "account closed"}}, "why, with the change"
 
 
-async def test_retry_after_error_schedules_next_attempt_at_that_time(make_executor, clock):
+async def test_retry_after_error_schedules_next_attempt_at_that_time(make_executor, clock, driver):
     attempts = []
 
     def limited():
@@ -135,9 +137,10 @@ async def test_retry_after_error_schedules_next_attempt_at_that_time(make_execut
 
     ex = await make_executor([fn], backoff=lambda a: 1.0)
     run = await run_of(ex, {"name": "go"})
-    await eventually(lambda: _status(ex, run.id, "Retrying"))
-    [step] = await ex.steps(run.id)
-    assert step.due_at == attempts[0] + 600_000
+    await eventually(lambda: _retry_due(ex, attempts[0] + 600_000 if attempts else None))
+    if driver == "local":       # over Inngest's protocol the error ends the request: the server holds no step
+        [step] = await ex.steps(run.id)
+        assert step.status == "Retrying" and step.due_at == attempts[0] + 600_000
     clock.advance(599_000)
     await _settle(ex)
     assert len(attempts) == 1, "not retried before the requested time"
@@ -155,14 +158,14 @@ async def test_retry_after_is_clamped_to_at_least_one_second(make_executor, cloc
         return await ctx.step.run("call", limited)
 
     ex = await make_executor([fn])
-    run = await run_of(ex, {"name": "go"})
-    await eventually(lambda: _status(ex, run.id, "Retrying"))
-    [step] = await ex.steps(run.id)
-    assert step.due_at - clock.now_ms() == 1000
+    await run_of(ex, {"name": "go"})
+    await eventually(lambda: _retry_due(ex, clock.now_ms() + 1000))
 
 
-async def _status(ex, run_id, status):
-    return any(s.status == status for s in await ex.steps(run_id))
+async def _retry_due(ex, due):
+    """The next attempt is scheduled at ``due`` (whichever record holds it: the step's, or with
+    the error ending the request as Inngest's SDKs do, the run's)."""
+    return due is not None and ex.next_due() == due
 
 
 async def test_error_outside_steps_is_retried_at_function_level(make_executor, clock):

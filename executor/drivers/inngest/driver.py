@@ -130,14 +130,18 @@ class InngestDriver:
 
     async def checkpoint(self, run_id: str, ops: list[Op]) -> dict[str, StepState]:
         """Commit the steps an SDK reports mid-request; ``CheckpointRefused`` when no discovery
-        request of that run is in flight (a stale or finished run: the SDK stops on a 409)."""
+        request of that run is in flight (a stale or finished run), or once they are committed when
+        the run is being cancelled: the SDK stops on the 409, at that step boundary."""
         control = self._inflight.get(run_id)
         if control is None:
             raise CheckpointRefused(f"run {run_id} has no request in flight to checkpoint")
         try:
-            return await control.checkpoint(ops)
+            states = await control.checkpoint(ops)
         except RunStopped as exc:
             raise CheckpointRefused(str(exc)) from None
+        if control.stopping():
+            raise CheckpointRefused(f"run {run_id} is being cancelled: stop at this step")
+        return states
 
     def describe(self, function_id: str) -> dict[str, Any] | None:
         fn = self._functions.get(function_id)

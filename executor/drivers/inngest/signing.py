@@ -44,6 +44,11 @@ def sign_canonical(canonical_body: bytes, signing_key: str, now_s: int) -> str:
     return f"t={now_s}&s={_mac(signing_key, canonical_body, now_s)}"
 
 
+def sign_response(body: bytes, signing_key: str, now_s: int) -> str:
+    """The signature an SDK puts on its reply: over the body exactly as sent."""
+    return f"t={now_s}&s={_mac(signing_key, body, now_s)}"
+
+
 def verify_signature(header: str | None, body: bytes, keys: Sequence[str], *, now_s: int | None = None,
                      max_age_s: int | None = MAX_SIGNATURE_AGE_S) -> str:
     """Check a signed request; returns the key that signed it (the fallback key, maybe).

@@ -21,6 +21,15 @@ from executor.records import Limits, StepState
 from executor.util import jsonvalues
 from executor.util.durations import duration_or_instant_to_due
 
+class FinalStepError(Exception):
+    """Raised by a step handler the driver itself supplies (sending events over HTTP) when trying
+    again cannot help: the step fails at once, as a ``StepError`` the function may catch."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
 #: Set while a step handler runs, so a step called from inside it can be refused.
 current_handler: ContextVar[str | None] = ContextVar("durable_current_handler", default=None)
 
@@ -116,6 +125,9 @@ async def _attempt(state: StepState, handler: Callable[..., Any], args: tuple[An
     except NonRetriableError as exc:
         return step_op(state, Opcode.STEP_ERROR, error=ErrorInfo.from_exception(exc), retriable=False, fatal=True,
                        started_at=started, ended_at=now_ms())
+    except FinalStepError as exc:
+        return step_op(state, Opcode.STEP_FAILED, error=ErrorInfo(exc.name, str(exc), ""), started_at=started,
+                       ended_at=now_ms())
     except RetryAfterError as exc:
         try:
             due: int | None = duration_or_instant_to_due(exc.retry_after, now_ms())

@@ -166,6 +166,10 @@ class Step:
             return self._memo_or_error(state, lambda memo: memo["data"])
         batch = events if isinstance(events, (list, tuple)) else [events]
         raw = [e.to_dict() if isinstance(e, Event) else e for e in batch]
+        if self._inv.serving is not None:
+            # As an Inngest SDK does it: a step.run whose handler posts the events to the server.
+            return await self._inv.run_step(state, self._inv.serving.send_events,
+                                            (raw, self._inv.where(state.step_id)))
         self._inv.assign_group(state)
         with self._inv.working():
             committed = await self._inv.commit(step_op(state, Opcode.STEP_RUN, opts={"type": SEND_EVENT_TYPE},
@@ -195,8 +199,10 @@ class Step:
 
         ms = await self._checked(state, validate)
         await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
+        # No timeout given: none is sent, and the engine applies its default (as Inngest's does).
         await self._park(state, Opcode.INVOKE_FUNCTION, name=step_id,
-                         opts={"function_id": function_id, "payload": {"data": data or {}}, "timeout": ms})
+                         opts={"function_id": function_id, "payload": {"data": data},
+                               "timeout": ms if timeout is not None else None})
 
     # ---- shared parts -------------------------------------------------------------------
 
@@ -238,6 +244,7 @@ class Step:
                                                        started_at=self._now()))
         if committed.has_memo:
             return await self._inv.deliver(committed)
+        self._inv.parked += 1
         self._inv.suspending = True
         await self._inv.block()
 

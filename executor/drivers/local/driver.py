@@ -6,6 +6,12 @@ invocation — run at once when it is alone, or as ``StepPlanned`` ops when seve
 parallel, each then run by a targeted invocation. The handlers of planned steps are kept in memory,
 so a targeted invocation runs the handler without replaying the body; after a restart, when that
 memory is gone, the body is replayed up to the targeted step instead.
+
+Served over Inngest's HTTP protocol (``serving``: ``executor.service.inngest_app``), both modes
+discover first, as Inngest's SDKs do: a lone new ``step.run`` runs inline — and a checkpointing
+function goes on when the request's control commits it (the server's checkpoint endpoint), else the
+request ends with it — while steps reached together with others, or while the server has planned
+steps in flight (``disable_immediate_execution``), are planned.
 """
 
 from __future__ import annotations
@@ -18,9 +24,9 @@ from typing import Any
 from executor.drivers.local.attempt import step_op
 from executor.drivers.local.context import Context, ReplayAwareLogger, Step
 from executor.drivers.local.function import LOCAL, Function
-from executor.drivers.local.invocation import Found, Invocation
+from executor.drivers.local.invocation import Found, Invocation, Serving
 from executor.errors import ErrorInfo, FunctionDefinitionError, NonRetriableError, RetryAfterError, StepError
-from executor.ops import RACE, InvocationRequest, InvocationResult, Op, Opcode
+from executor.ops import RACE, InvocationRequest, InvocationResult, Op, Opcode, RunStopped
 from executor.specs import FunctionSpec
 from executor.util import jsonvalues
 from executor.util.durations import duration_or_instant_to_due
@@ -34,8 +40,9 @@ MAX_REMEMBERED = 10_000
 class LocalDriver:
     name = LOCAL
 
-    def __init__(self, now_ms: Callable[[], int]) -> None:
+    def __init__(self, now_ms: Callable[[], int], *, serving: Serving | None = None) -> None:
         self._now_ms = now_ms
+        self._serving = serving
         self._functions: dict[str, Function] = {}
         self._planned: dict[tuple[str, str], Found] = {}
 
@@ -67,20 +74,23 @@ class LocalDriver:
             key = (request.run.id, request.target)
             found = self._planned.get(key)
             if found is not None:
-                op = await Invocation(request, fn, self._now_ms).attempt(found.state, found.handler, found.args)
+                op = await Invocation(request, fn, self._now_ms, self._serving).attempt(
+                    found.state, found.handler, found.args)
                 if op.op != Opcode.STEP_ERROR or op.fatal:
                     del self._planned[key]      # kept while the step may still be retried
                 return InvocationResult(ops=[op])
         return await self._run_body(request, fn)
 
     async def _run_body(self, request: InvocationRequest, fn: Function) -> InvocationResult:
-        inv = Invocation(request, fn, self._now_ms)
+        inv = Invocation(request, fn, self._now_ms, self._serving)
         run, event = request.run, request.event
         ctx = Context(event=event, events=list(request.events), run_id=run.id, attempt=run.attempt, step=Step(inv),
                       logger=ReplayAwareLogger(inv, function_log.getChild(fn.id)), function_id=fn.id)
         task = asyncio.create_task(fn.handler(ctx), name=f"run {run.id}")
         try:
             await inv.settle(task)
+            while self._serving is not None and await self._go_on_inline(inv, task):
+                await inv.settle(task)
         finally:
             finished = task.done()
             if not finished:
@@ -94,21 +104,56 @@ class LocalDriver:
             self._judge(inv, task.result() if exc is None else None, exc, result)
         elif inv.ops:
             result.ops = inv.ops
+        elif inv.skipped and self._serving is not None:
+            # Inngest's SDKs cannot recover from this either: the request is retried, and fails again
+            # if the function really reaches other steps than the one the server asked for.
+            message = f'found step "{inv.skipped[0]}" when targeting a different step'
+            result.error = ErrorInfo("StepUnexpectedError", message, None, raw={
+                "code": "step_unexpected", "message": message, "name": "StepUnexpectedError", "stack": None})
         elif inv.deferred and not inv.stopped:
             result.ops = inv.deferred
         elif inv.found and inv.strict and not inv.stopped:
             result.ops = await self._found_ops(inv, request)
         return result
 
+    def _lone(self, inv: Invocation) -> bool:
+        """May the one new step found run inline? Served over HTTP, only when nothing else was
+        reported with it and the server has no planned step in flight (its SDK cannot see those)."""
+        if len(inv.found) != 1:
+            return False
+        return self._serving is None or not (inv.parked or inv.deferred or inv.request.disable_immediate_execution)
+
+    async def _go_on_inline(self, inv: Invocation, task: asyncio.Task[Any]) -> bool:
+        """Served over HTTP, a checkpointing function runs a lone new step inline and, once the
+        request's control has committed it, goes on in the same request. False when the request
+        ends here (the step, run or not, is then reported as an op)."""
+        if task.done() or not inv.fn.checkpointing or inv.request.target is not None or not self._lone(inv):
+            return False
+        found = inv.found[0]
+        found.state.group = found.state.hashed_id
+        op = await inv.attempt(found.state, found.handler, found.args)
+        if op.op == Opcode.STEP_RUN:
+            try:
+                committed = (await inv.control.checkpoint([op])).get(op.id)
+            except RunStopped:
+                inv.stopped, committed = True, None
+            if committed is not None and committed.has_memo:
+                inv.resume(found, committed)
+                return True
+        inv.found.clear()
+        inv.ops.append(op)
+        return False
+
     async def _found_ops(self, inv: Invocation, request: InvocationRequest) -> list[Op]:
         """Strict replay: a lone new step runs now; several reached together are planned."""
-        if len(inv.found) == 1:
+        if self._lone(inv):
             found = inv.found[0]
             found.state.group = found.state.hashed_id
             inv.control.step_started(step_op(found.state, Opcode.STEP_RUN))
             return [await inv.attempt(found.state, found.handler, found.args)]
         group = inv.found[0].state.hashed_id
-        opts = {} if inv.fn.optimize_parallelism else {"parallelMode": RACE}
+        # A step planned alone (other steps in flight) races nothing: inngest-py names no mode for it.
+        opts = {} if inv.fn.optimize_parallelism or len(inv.found) == 1 else {"parallelMode": RACE}
         ops = []
         while len(self._planned) + len(inv.found) > MAX_REMEMBERED:
             del self._planned[next(iter(self._planned))]     # the oldest: a replay finds it again

@@ -133,7 +133,7 @@ def create_function(
         failure = None
         if on_failure is not None:
             failure = Function(
-                id=f"{id}-failure", handler=on_failure, name=f"{name or id} (on failure)", retries=retries,
+                id=f"{id}-failure", handler=on_failure, name=f"{name or id} (failure)", retries=retries,
                 triggers=[failure_trigger(id)], source_file=inspect.getsourcefile(on_failure),
                 version=_source_version(on_failure))
         return Function(

@@ -7,6 +7,12 @@ handed to the engine as an op through the request's ``control.checkpoint``; in s
 ``step.run`` calls are only collected and reported when the invocation ends. Blocking is an
 ``await`` on a future nobody resolves: once nothing can move, the driver cancels the function's
 task, which is how one invocation ends without the author's code ever seeing an exception.
+
+Served over Inngest's HTTP protocol (``serving``), the invocation behaves as Inngest's SDKs do: every
+new ``step.run`` is found first and decided once the body settles (the driver runs a lone one inline
+and plans several), so its branch waits on a future the driver may resolve to let the body go on;
+``step.send_event`` is a ``step.run`` that posts to the server's event API; and a targeted request
+records the steps it skips, since reaching one instead of the target is a protocol error.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from executor.drivers.local.attempt import current_handler, run_attempt, step_op
@@ -36,18 +42,32 @@ class Found:
     state: StepState
     handler: Callable[..., Any]
     args: tuple[Any, ...]
+    future: "asyncio.Future[StepState] | None" = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Our SDK served over Inngest's HTTP protocol. ``send_events(events, where)`` posts events to
+    the server's event API and returns their ids (``where`` names the function, run and step for
+    its errors)."""
+
+    send_events: Callable[[list[Any], str], Awaitable[list[str]]]
 
 
 class Invocation:
-    def __init__(self, request: InvocationRequest, fn: Function, now_ms: Callable[[], int]) -> None:
+    def __init__(self, request: InvocationRequest, fn: Function, now_ms: Callable[[], int],
+                 serving: Serving | None = None) -> None:
         self.request = request
+        self.serving = serving
         self.now_ms = now_ms
         self.run = request.run
         self.fn = fn
         self.control = request.control
         self.known: dict[str, StepState] = dict(request.steps)
-        self.strict = not fn.checkpointing
+        self.strict = not fn.checkpointing or serving is not None
         self.found: list[Found] = []
+        self.parked = 0                   # sleeps, waits and invokes handed over and not settled yet
+        self.skipped: list[str] = []      # new steps a targeted invocation reached instead of its target
         self.ops: list[Op] = []
         self.warnings: list[dict[str, Any]] = []
         self.fatal: ErrorInfo | None = None
@@ -166,6 +186,10 @@ class Invocation:
         hashed = hash_step_id(step_id, occurrence)
         self._touch()
         existing = self.known.get(hashed)
+        if existing is not None and not existing.op:
+            # A memo from an Inngest request says neither the step's id nor its kind: reaching it does.
+            existing = existing.copy(step_id=display_step_id(step_id, occurrence), name=step_id, op=kind)
+            self.known[hashed] = existing
         if existing is not None:
             if hashed not in self.reached:
                 self.reached.add(hashed)
@@ -178,6 +202,11 @@ class Invocation:
                 await self.fail_run(ErrorInfo.from_dict(existing.error))
             return existing
         self.replaying = False
+        target = self.request.target
+        if target is not None and hashed != target:
+            # A targeted invocation runs its one step and nothing else.
+            self.skipped.append(step_id)
+            await self.block()
         if len(self.known) + 1 > self.request.limits.max_steps:
             await self.fail_run(ErrorInfo(
                 "StepLimitExceeded",
@@ -205,23 +234,40 @@ class Invocation:
 
     async def run_step(self, state: StepState, handler: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """A ``step.run`` that has no memo yet."""
-        target = self.request.target
-        if target is not None:
-            if state.hashed_id != target or self.ops:
+        if self.request.target is not None:
+            if self.ops:
                 await self.block()      # a targeted invocation runs its one step and nothing else
             self.ops.append(await self.attempt(state, handler, args))
             await self.block()
         if state.hashed_id in self.request.steps and self.request.pending(state):
             await self.block()
         if self.strict or self.suspending:
-            self.found.append(Found(state, handler, args))
-            await self.block()
+            found = Found(state, handler, args)
+            self.found.append(found)
+            return await self.deliver(await self._wait_found(found))
         self.assign_group(state)
         with self.working():
             self.control.step_started(step_op(state, Opcode.STEP_RUN))
             op = await self.attempt(state, handler, args)
             committed = await self.commit(op)
         return await self.deliver(committed)
+
+    async def _wait_found(self, found: Found) -> StepState:
+        """Block a found step's branch. The driver ends the invocation (cancelling it), or runs the
+        step and ``resume``s the branch with the step as committed."""
+        found.future = asyncio.get_running_loop().create_future()
+        self._blocked += 1
+        self._touch()
+        return await found.future
+
+    def resume(self, found: Found, state: StepState) -> None:
+        """Let a found step's branch go on with ``state`` (the step as the engine committed it)."""
+        self.found.remove(found)
+        self.known[state.hashed_id] = state
+        self._blocked -= 1
+        assert found.future is not None
+        found.future.set_result(state)
+        self._touch()
 
     async def attempt(self, state: StepState, handler: Callable[..., Any], args: tuple[Any, ...]) -> Op:
         return await run_attempt(state, handler, args, now_ms=self.now_ms, limits=self.request.limits,
