@@ -43,8 +43,8 @@ def serve(key: str | None, folder: Path) -> tuple[subprocess.Popen[str], str]:
             "--db", str(folder / "state.db")]
     if key:
         args += ["--key", key]
-    log = open(folder / "serve.log", "w")          # the server's tracebacks, shown when a check fails
-    proc = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    with open(folder / "serve.log", "w") as log:   # the server's tracebacks, shown when a check fails
+        proc = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("listening on "):
