@@ -20,9 +20,12 @@ whether found when the function is translated or when the run gets there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
+
+from executor import Executor
 
 from tests.conftest import SERVED
 from tests.served import slug
@@ -47,6 +50,20 @@ def driver(request: pytest.FixtureRequest) -> str:
 def fid(driver: str) -> Callable[[str], str]:
     """A function's id as the engine knows it under this driver."""
     return str if driver == "local" else slug
+
+
+@pytest.fixture
+def reload_functions(request: pytest.FixtureRequest) -> Callable[[Executor, list[Any]], Awaitable[None]]:
+    """Replace the test's functions as a hot reload does under this driver: in-process, the
+    executor's set; served, the app's, which the server then syncs again."""
+    async def reload(ex: Executor, functions: list[Any]) -> None:
+        served = request.node.stash.get(SERVED, None)
+        if served is None:
+            ex.set_functions(functions)
+            return
+        served.app.swap(functions)
+        await ex.apps.sync_url(served.app_url)
+    return reload
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -77,8 +77,8 @@ async def test_run_state_over_the_limit_fails_the_run(make_executor):
     assert run.state_bytes <= 1000
 
 
-@pytest.mark.not_inngest_py("inngest-py fails to serialise a step's result inside its retried step error, so the "
-                             "handler runs again on each retry instead of the step failing at once")
+@pytest.mark.not_inngest_py("inngest-py makes a step result it cannot serialise an ordinary (retried) step error, so "
+                             "the handler runs again on each retry instead of the step failing at once")
 @pytest.mark.parametrize("checkpointing", [True, False])
 async def test_non_json_step_result_fails_the_step_naming_the_type(make_executor, checkpointing):
     calls = []
