@@ -17,8 +17,8 @@ Three things do not map one to one, and are done here on purpose:
   the first one and raises it again when our handler returns.
 
 Arguments our SDK refuses before calling the engine (a bad duration, ``match`` with ``if_exp``,
-non-JSON invoke data, a nested step) are refused here with our messages, as a non-retriable error
-of our error's name. What inngest-py cannot express at all raises ``CannotExpress``, which fails
+non-JSON invoke data) are refused here with our messages, as a non-retriable error of our error's
+name; a nested step is left to inngest-py, which refuses it itself. What inngest-py cannot express at all raises ``CannotExpress``, which fails
 the run at once and is noted on the twin so the conformance fixture can skip the test, saying why.
 """
 
@@ -42,7 +42,7 @@ from executor.util import jsonvalues
 from executor.util.clock import Clock
 from executor.util.durations import check_horizon, duration_or_instant_to_due, parse_duration, parse_instant
 
-#: The step whose handler is running (nested steps are refused; log lines are tagged with it).
+#: The step whose handler is running (log lines are tagged with it).
 _current_step: contextvars.ContextVar[str | None] = contextvars.ContextVar("sdk_twin_step", default=None)
 
 
@@ -176,12 +176,6 @@ class SDKStep:
     def _refuse(self, step_id: str, problem: object) -> inngest.NonRetriableError:
         return non_retriable(StepInputError(f"{self._where(step_id)}: {problem}"))
 
-    def _enter(self, step_id: str) -> None:
-        outer = _current_step.get()
-        if outer is not None:
-            raise self._refuse(step_id, f"nested steps are not supported (called inside the handler of step "
-                                        f"{outer!r}); call it from the function body instead")
-
     def _checked(self, step_id: str, compute: Callable[[], Any]) -> Any:
         try:
             return compute()
@@ -195,7 +189,6 @@ class SDKStep:
             raise SDKStepError(step_id, exc) from None
 
     async def run(self, step_id: str, handler: Callable[..., Any], *args: Any) -> Any:
-        self._enter(step_id)
         clock = self._clock
 
         async def body() -> Any:
@@ -213,21 +206,18 @@ class SDKStep:
         return await self._call(step_id, lambda: self._ictx.step.run(step_id, body))
 
     async def sleep(self, step_id: str, duration: str | int | timedelta) -> None:
-        self._enter(step_id)
         now = self._clock.now_ms()
         ms = self._checked(step_id, lambda: parse_duration(duration))
         due = self._checked(step_id, lambda: check_horizon(now + ms, now, "the sleep"))
         await self._call(step_id, lambda: self._ictx.step.sleep_until(step_id, _instant(due)))
 
     async def sleep_until(self, step_id: str, when: datetime | str) -> None:
-        self._enter(step_id)
         due = self._checked(step_id, lambda: check_horizon(parse_instant(when), self._clock.now_ms(),
                                                            "the sleep_until time"))
         await self._call(step_id, lambda: self._ictx.step.sleep_until(step_id, _instant(due)))
 
     async def wait_for_event(self, step_id: str, *, event: str, timeout: str | int | timedelta,
                              match: str | None = None, if_exp: str | None = None) -> Event | None:
-        self._enter(step_id)
 
         def validate() -> tuple[int, str | None]:
             if not isinstance(event, str) or not event:
@@ -247,14 +237,12 @@ class SDKStep:
         raise self._cannot("wait_for_signal: Inngest's SDK protocol (and inngest-py 0.5.19) has no signal wait")
 
     async def send_event(self, step_id: str, events: dict[str, Any] | Event | list[Any]) -> list[str]:
-        self._enter(step_id)
         batch = events if isinstance(events, (list, tuple)) else [events]
         sdk_events = self._checked(step_id, lambda: [_sdk_event(e) for e in batch])
         return await self._call(step_id, lambda: self._ictx.step.send_event(step_id, sdk_events))
 
     async def invoke(self, step_id: str, *, function: Function | str, data: dict[str, Any] | None = None,
                      timeout: str | int | timedelta | None = None) -> Any:
-        self._enter(step_id)
         function_id = function.id if isinstance(function, Function) else function
 
         def validate() -> int | None:
@@ -318,13 +306,13 @@ def sdk_handler(fn: Function, clock: Clock, cannot: Callable[[str], CannotExpres
             output = await fn.handler(ctx)
         except BaseException as exc:
             if interrupts:
-                raise interrupts[0] from None
+                raise interrupts[-1] from None
             converted = to_inngest(exc, clock)
             if converted is exc:
                 raise
             raise converted from exc
         if interrupts:
-            raise interrupts[0]
+            raise interrupts[-1]
         return output
 
     handler.__name__ = fn.handler.__name__

@@ -33,7 +33,7 @@ async def test_too_many_steps_fail_the_run_naming_the_limit(make_executor):
 
 
 @pytest.mark.not_inngest_py("inngest-py replays the whole function for each new step and rebuilds its memo table on "
-                             "every lookup: 1,001 requests of growing cost take about 110 s here (8 s for our app)")
+                             "every lookup: its 1,001 requests of growing cost took 13x as long as our app's (one run)")
 async def test_a_thousand_steps_is_allowed(make_executor):
     @create_function(id="thousand", trigger="go")
     async def thousand(ctx):
