@@ -44,6 +44,10 @@ from executor.util.durations import check_horizon, duration_or_instant_to_due, p
 
 #: The step whose handler is running (log lines are tagged with it).
 _current_step: contextvars.ContextVar[str | None] = contextvars.ContextVar("sdk_twin_step", default=None)
+#: Step methods of our SDK with no inngest-py counterpart, and why.
+UNEXPRESSIBLE_STEPS = {
+    "wait_for_signal": "wait_for_signal: Inngest's SDK protocol (and inngest-py 0.5.19) has no signal wait",
+}
 
 
 class CannotExpress(inngest.NonRetriableError):
@@ -96,9 +100,17 @@ def _event(raw: inngest.Event) -> Event:
     return Event.from_dict(raw.to_dict())
 
 
-def _sdk_event(raw: dict[str, Any] | Event) -> inngest.Event:
-    fields = raw.to_dict() if isinstance(raw, Event) else dict(raw)
-    return inngest.Event(**{k: fields[k] for k in ("name", "data", "id", "ts") if fields.get(k) is not None})
+#: The fields of an event inngest-py's ``Event`` has; ``user`` and ``v`` it cannot send.
+_SDK_EVENT_FIELDS = ("name", "data", "id", "ts")
+
+
+def _sdk_event(raw: dict[str, Any] | Event, cannot: Callable[[str], CannotExpress]) -> inngest.Event:
+    fields = {k: v for k, v in (raw.to_dict() if isinstance(raw, Event) else dict(raw)).items() if v is not None}
+    extra = sorted(set(fields) - set(_SDK_EVENT_FIELDS))
+    if extra:
+        raise cannot(f"send_event with {', '.join(extra)}: inngest-py 0.5.19's Event has only "
+                     f"{', '.join(_SDK_EVENT_FIELDS)}")
+    return inngest.Event(**fields)
 
 
 class _Batch:
@@ -153,7 +165,8 @@ class _Batch:
             assert future is not None and result is not None
             ok, value = result
             future.set_result(value) if ok else future.set_exception(value)
-        ok, value = results[0] or (False, RuntimeError("a parallel step gave no result"))
+        assert results[0] is not None      # group.parallel awaits every call unless one raises through it
+        ok, value = results[0]
         if not ok:
             raise value
         return value
@@ -218,7 +231,6 @@ class SDKStep:
 
     async def wait_for_event(self, step_id: str, *, event: str, timeout: str | int | timedelta,
                              match: str | None = None, if_exp: str | None = None) -> Event | None:
-
         def validate() -> tuple[int, str | None]:
             if not isinstance(event, str) or not event:
                 raise ValueError("wait_for_event needs a non-empty event name")
@@ -234,11 +246,11 @@ class SDKStep:
         return None if got is None else _event(got)
 
     async def wait_for_signal(self, step_id: str, **_: Any) -> Any:
-        raise self._cannot("wait_for_signal: Inngest's SDK protocol (and inngest-py 0.5.19) has no signal wait")
+        raise self._cannot(UNEXPRESSIBLE_STEPS["wait_for_signal"])
 
     async def send_event(self, step_id: str, events: dict[str, Any] | Event | list[Any]) -> list[str]:
         batch = events if isinstance(events, (list, tuple)) else [events]
-        sdk_events = self._checked(step_id, lambda: [_sdk_event(e) for e in batch])
+        sdk_events = self._checked(step_id, lambda: [_sdk_event(e, self._cannot) for e in batch])
         return await self._call(step_id, lambda: self._ictx.step.send_event(step_id, sdk_events))
 
     async def invoke(self, step_id: str, *, function: Function | str, data: dict[str, Any] | None = None,
@@ -315,6 +327,5 @@ def sdk_handler(fn: Function, clock: Clock, cannot: Callable[[str], CannotExpres
             raise interrupts[-1]
         return output
 
-    handler.__name__ = fn.handler.__name__
     return handler
 

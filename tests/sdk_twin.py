@@ -27,13 +27,7 @@ from executor.drivers.local.function import Function
 from executor.flowcontrol import FlowControl
 from executor.util.clock import Clock
 from executor.util.durations import parse_duration
-from tests.sdk_context import CannotExpress, sdk_handler
-
-#: Step methods of our SDK with no inngest-py counterpart, and why.
-_UNEXPRESSIBLE_STEPS = {
-    "wait_for_signal": "wait_for_signal: Inngest's SDK protocol (and inngest-py 0.5.19) has no signal wait",
-}
-
+from tests.sdk_context import UNEXPRESSIBLE_STEPS, CannotExpress, sdk_handler
 
 def _ms(value: int | None) -> timedelta | None:
     return None if value is None else timedelta(milliseconds=value)
@@ -111,8 +105,9 @@ class SDKTwin:
 
     def _one(self, fn: Function) -> inngest.Function[Any]:
         for member in fn.members():
-            for name, why in _UNEXPRESSIBLE_STEPS.items():
-                if name in set(_names(member.handler.__code__)):
+            names = set(_names(member.handler.__code__))
+            for name, why in UNEXPRESSIBLE_STEPS.items():
+                if name in names:
                     raise self._cannot(f"function {fn.id!r} calls {why}")
         try:
             flow = _flow(fn.flow)

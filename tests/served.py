@@ -120,13 +120,17 @@ class ServedExecutors:
         if self._server is None:
             self._server = await ApiServer(self._api, bind("127.0.0.1", 0)).start()
         await ex.start()
-        if not self.app_url:
-            self.app_url = await self.app.start(functions, self._server.url)
-        elif self.app.ids != [f.id for f in functions]:
-            self.app.swap(functions)
-        await ex.apps.add_url(self.app_url)
-        info = ex.apps.get(APP_ID)
-        assert info.error is None and info.synced_at is not None, f"the app did not sync: {info.error}"
+        try:
+            if not self.app_url:
+                self.app_url = await self.app.start(functions, self._server.url)
+            elif self.app.ids != [f.id for f in functions]:
+                self.app.swap(functions)
+            await ex.apps.add_url(self.app_url)
+            info = ex.apps.get(APP_ID)
+            assert info.error is None and info.synced_at is not None, f"the app did not sync: {info.error}"
+        except BaseException:
+            await ex.close()        # not handed to the test, so nobody else closes it (its store's thread)
+            raise
         return ex
 
     async def close(self) -> None:
