@@ -335,6 +335,8 @@ class Engine:
             if final and terminal is None and result.error is None and applied is not None:
                 await self._next(tx, t, run, hot, result, applied, target)
             if terminal is not None:
+                if promoted:    # it ran, if only within this transition: the feed says so in order
+                    t.run_changed(run, RunStatus.RUNNING)
                 fields["status"] = terminal
                 fields["finished_version"] = spec.version
                 await finish_run(core, tx, run, fields, t)

@@ -234,9 +234,11 @@ class Step:
         it at once (a wait that can never work fails here as a ``StepError``).
 
         A sleep still to come cannot settle at once: it is handed over with the invocation's end,
-        so parking and ending the invocation are one transaction instead of two."""
+        so parking and ending the invocation are one transaction instead of two — unless a step
+        is held (``Invocation.hold``): then the sleep commits with that step, and a step that
+        finished never looks like progress the function could make at once."""
         self._inv.assign_group(state)
-        if ends_invocation and not self._inv.strict:
+        if ends_invocation and not self._inv.strict and not self._inv.holding:
             self._inv.defer(step_op(state, code, name=name, opts=opts or {}, started_at=self._now()))
             await self._inv.block()
         with self._inv.working():

@@ -114,6 +114,8 @@ class LocalDriver:
             result.ops = inv.deferred
         elif inv.found and inv.strict and not inv.stopped:
             result.ops = await self._found_ops(inv, request)
+        # A step held back from its checkpoint commits with the invocation's end.
+        result.ops = [*inv.take_held(), *result.ops]
         return result
 
     def _lone(self, inv: Invocation) -> bool:
