@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from executor.engine import admission, flowviews
+from executor.engine import admission, flowviews, inplace
 from executor.engine.core import Core, HotRun, Transition
 from executor.engine.cron import CronTimers
 from executor.engine.events import validate_event
@@ -464,6 +464,14 @@ class _Control:
 
     def stopping(self) -> bool:
         return self.run.id in self._engine.core.cancelling
+
+    def may_wait_in_place(self, due_ms: int | None = None) -> bool:
+        return self.item.payload.get("target") is None and inplace.allowed(self._engine.core, self.spec, due_ms)
+
+    async def wait_in_place(self, state: StepState) -> StepState | None:
+        if self.item.payload.get("target") is not None or self.stopping():
+            return None
+        return await inplace.wait(self._engine.core, self.spec, state)
 
     def step_started(self, op: Op) -> None:
         core = self._engine.core

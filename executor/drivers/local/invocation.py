@@ -142,6 +142,10 @@ class Invocation:
             self._open[state.hashed_id] = me
             branches[me] += 1
 
+    def alone(self) -> bool:
+        """No other branch of the function has a step open: it runs one thing at a time now."""
+        return len(self._open_by_branch) <= 1
+
     def _close(self, hashed_id: str) -> None:
         """The step's branch has its result; counted per branch so a long run stays O(1) a step."""
         if hashed_id in self._open:
@@ -300,7 +304,7 @@ class Invocation:
         parallel branches, and for an output that could reach the run's state limit (the engine
         would fail the step, and the function must not have gone on with it)."""
         if (self.strict or self.request.target is not None or op.op != Opcode.STEP_RUN or op.events is not None
-                or self._held or len(self._open_by_branch) > 1):
+                or self._held or not self.alone()):
             return None
         size = op.size if op.size is not None else len(jsonvalues.dumps(op.data))
         if self._state_bytes + size > self.request.limits.max_run_state_bytes - HOLD_MARGIN_BYTES:
