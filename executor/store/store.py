@@ -39,6 +39,12 @@ _RUN_EVENTS = (f"SELECT {', '.join('e.' + c for c in EVENT_COLUMNS.split(', '))}
 
 #: Commits between two background WAL checkpoints (a transition writes a handful of pages).
 CHECKPOINT_EVERY = 100
+#: Once the log holds this many frames (pages), a background checkpoint makes sure it starts over.
+RESTART_FRAMES = 8000
+#: Before that, background passes copy what was committed during the last one, until it is this
+#: little (the pause then costs about its two fsyncs) or after this many passes.
+CATCH_UP_FRAMES = 64
+CATCH_UP_PASSES = 4
 #: The writer checkpoints by itself only once the log reaches this many pages: a safety net for
 #: when the background checkpoints fall behind (SQLite's own default is 1,000).
 WRITER_CHECKPOINT_PAGES = 20_000
@@ -368,14 +374,31 @@ class Store:
 
     async def _checkpoint(self) -> None:
         """Copy the WAL into the database file without stopping the writer (PASSIVE: it takes what
-        is committed and waits for no one); the writer starts the log over once all is copied."""
-        assert self._checkpointer is not None
+        is committed and waits for no one). The writer starts the log over only once everything
+        is copied, which commits made meanwhile prevent; so once the log is long, the few frames
+        left are copied again with transitions held off (one short pause: SQLite would otherwise
+        pause one commit for the whole copy, or let the log grow without end)."""
         try:
-            await asyncio.to_thread(self._checkpointer.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+            frames, copied = await asyncio.to_thread(self._checkpoint_now)
+            if frames < RESTART_FRAMES:
+                return
+            for _ in range(CATCH_UP_PASSES):     # what was committed meanwhile, while it is much
+                previous, (frames, copied) = copied, await asyncio.to_thread(self._checkpoint_now)
+                if copied - previous <= CATCH_UP_FRAMES:
+                    break
+            async with self._lock:
+                if self._group is None:    # no transaction open: nothing can stop the restart
+                    await asyncio.to_thread(self._checkpoint_now)
         except sqlite3.Error as exc:      # the writer's own checkpoint is the fallback: nothing is lost
             log.warning("background WAL checkpoint of %s failed: %s", self.path, exc)
         finally:
             self._checkpoint_task = None
+
+    def _checkpoint_now(self) -> tuple[int, int]:
+        """One PASSIVE checkpoint: the frames the log holds, and how many of them are copied."""
+        assert self._checkpointer is not None
+        _, frames, copied = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(frames), int(copied)
 
     # ---- reads -------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from executor.util import jsonvalues
 
 #: How long a held step (``Invocation.hold``) may wait for the function's next op before it is
 #: committed alone: a function that goes on to await something of its own is not kept from it.
-HOLD_S = 0.002
+HOLD_S = 0.005
 #: A held step's output must leave this much of the run's state limit free.
 HOLD_MARGIN_BYTES = 64 * 1024
 
