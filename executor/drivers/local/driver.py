@@ -95,7 +95,9 @@ class LocalDriver:
             finished = task.done()
             if not finished:
                 task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+                await asyncio.gather(task, return_exceptions=True)
+            elif not task.cancelled():
+                task.exception()     # retrieved here (a finished task needs no waiting: a loop turn less)
         result = InvocationResult(warnings=inv.warnings, stopped=inv.stopped)
         if inv.fatal is not None:
             result.error, result.retriable = inv.fatal, False
