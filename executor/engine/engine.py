@@ -313,8 +313,9 @@ class Engine:
             if applied is not None:
                 fatal = applied.fatal
                 if applied.new_steps or applied.state_bytes or applied.last_step or run.started_at is None:
+                    starts = run.status == RunStatus.QUEUED or run.started_at is None
                     await tx.add_run_usage(run.id, applied.new_steps, applied.state_bytes, applied.last_step,
-                                           control.started_at)
+                                           control.started_at if starts else None)
                     run.started_at = run.started_at or control.started_at   # as the statement set them
                     promoted = run.status == RunStatus.QUEUED
                     if promoted:

@@ -113,8 +113,15 @@ class Tx:
         self._db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", params)
 
     async def add_run_usage(self, run_id: str, steps: int, state_bytes: int, current_step: str | None,
-                            now: int) -> None:
-        """Count a committed step against the run's limits and mark the run as started."""
+                            now: int | None) -> None:
+        """Count a committed step against the run's limits and, with ``now``, mark the run as
+        started. (Without it the status is not written at all: rewriting even an unchanged status
+        rewrites its index entry, a page more in every step's commit.)"""
+        if now is None:
+            self._db.execute(
+                "UPDATE runs SET step_count = step_count + ?, state_bytes = state_bytes + ?, "
+                "current_step = COALESCE(?, current_step) WHERE id = ?", (steps, state_bytes, current_step, run_id))
+            return
         self._db.execute(
             "UPDATE runs SET step_count = step_count + ?, state_bytes = state_bytes + ?, "
             "current_step = COALESCE(?, current_step), "
