@@ -51,6 +51,7 @@ class Engine:
                  drivers: Mapping[str, Driver], concurrency: int = 64, gateway: Gateway | None = None) -> None:
         self.scheduler = Scheduler(clock, self._handle, concurrency)
         self.core = Core(store, clock, feed, limits, backoff, self.scheduler)
+        store.others_busy = self.scheduler.busy
         self.drivers = dict(drivers)
         self.gateway = gateway
         self.cron = CronTimers(clock, self._start_cron_run)

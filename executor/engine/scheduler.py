@@ -41,6 +41,10 @@ class Scheduler:
     def __len__(self) -> int:
         return len(self._items)
 
+    def busy(self) -> bool:
+        """Whether more than one run (or targeted step) is in hand at once."""
+        return len(self._workers) + len(self._targeted) > 1
+
     def next_due(self) -> int | None:
         while self._heap and self._heap[0][2] not in self._items:
             heapq.heappop(self._heap)

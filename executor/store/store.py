@@ -50,12 +50,6 @@ CATCH_UP_PASSES = 4
 WRITER_CHECKPOINT_PAGES = 20_000
 
 
-def loop_is_idle() -> bool:
-    """Whether no other callback of the running loop is ready. asyncio keeps them in ``_ready``;
-    a loop without it (uvloop) counts as busy, which only costs the thread hop it always cost."""
-    return not getattr(asyncio.get_running_loop(), "_ready", True)
-
-
 class Tx:
     """The statements one engine transition may make; only valid inside ``Store.tx()``.
 
@@ -235,6 +229,9 @@ class Store:
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._commits = 0                                      # since the last background checkpoint
+        #: Whether other work could use the loop while a commit waits for its fsync (the engine
+        #: says: more than one run in hand). Only then is the thread hop worth its cost.
+        self.others_busy: Callable[[], bool] = lambda: True
         self.flow = FlowReads(self._all)
 
     @property
@@ -356,11 +353,11 @@ class Store:
         self._group = None
         assert self._writer is not None
         try:
-            if self.durability == "full" and not loop_is_idle():
+            if self.durability == "full" and self.others_busy():
                 # The fsync would stall every other task of this loop: it waits in a thread
-                # instead, while the lock keeps the connection to itself. When nothing else is
-                # ready to run, the thread hop would only add its own cost (it made a lone
-                # run's steps ~1.3× slower), so the commit is then made in place.
+                # instead, while the lock keeps the connection to itself. With nobody else to
+                # serve, the thread hop would only add its own cost (it made a lone run's steps
+                # ~1.3× slower), so the commit is then made in place.
                 await asyncio.to_thread(self._writer.execute, "COMMIT")
             else:
                 self._writer.execute("COMMIT")
