@@ -143,6 +143,9 @@ class LiveTable(ScrollView, can_focus=True):
         self._sort_key: Callable[[str], Any] = lambda key: 0
         self._reverse = False
         self._lines: dict[tuple[Any, ...], Strip] = {}
+        #: Lines as Textual styled them, by the same keys, for ``_finish`` (see ``_finished_lines``).
+        self._finished: dict[tuple[Any, ...], Strip] = {}
+        self._finish: tuple[Any, ...] | None = None
         self._highlighted: str | None = None
         #: Rows can be marked (a ■ in the gutter before the first cell), for bulk actions.
         self.markable = False
@@ -166,7 +169,7 @@ class LiveTable(ScrollView, can_focus=True):
         """Change one column's heading (the header line alone is drawn again)."""
         if column_key in self._labels and self._labels[column_key] != label:
             self._labels[column_key] = label
-            self.refresh_line(0)
+            self.refresh(Region(0, 0, self.size.width, 1))   # the header stays on top however far scrolled
 
     def mark_column(self, column_key: str | None, marker: str = " ▼") -> None:
         """Show which column the rows are sorted by."""
@@ -326,8 +329,10 @@ class LiveTable(ScrollView, can_focus=True):
         width = sum(c.width + 2 for c in self.specs)
         self.virtual_size = Size(width, len(self._order) + 1)
 
-    def _changed_everything(self) -> None:
+    def _changed_everything(self, *_: object) -> None:
+        """Every line is drawn anew (new columns, labels or theme: the cached lines are wrong)."""
         self._lines.clear()
+        self._finished.clear()
         self._resized()
         self.refresh()
 
@@ -335,6 +340,9 @@ class LiveTable(ScrollView, can_focus=True):
         index = self._index.get(key)
         if index is not None:
             self.refresh_line(index + 1)
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "theme", self._changed_everything, init=False)
 
     def on_focus(self) -> None:
         self.refresh()
@@ -351,27 +359,75 @@ class LiveTable(ScrollView, can_focus=True):
         self._frame_styles = (self.rich_style, self.get_component_rich_style("live-table--cursor"),
                               self.get_component_rich_style("live-table--header"))
         try:
-            return super().render_lines(crop)
+            finish = self._finish_key(crop)
+            if finish is None:
+                if self._finish is not None:
+                    # Lines were styled here, outside Textual's cache by y: it no longer knows what each y shows.
+                    self._finish = None
+                    self._styles_cache.clear()
+                return super().render_lines(crop)
+            return self._finished_lines(crop, finish)
         finally:
             self._frame_styles = None
 
+    def _finish_key(self, crop: Region) -> tuple[Any, ...] | None:
+        """What Textual's styling of a content line depends on besides the line itself (colours
+        under the table, line filters such as NO_COLOR, the columns asked for), or None when the
+        table's CSS does more than that (a border, padding, tint…): then every line goes through
+        Textual's own per-frame path."""
+        styles = self.styles
+        if (styles.gutter or any(edge for edge, _ in styles.outline) or styles.tint.a or styles.text_opacity != 1 or styles.has_rule("hatch") or self.opacity != 1):
+            return None
+        return (crop.x, crop.width, self.size, self.background_colors, tuple(self.get_line_filters()))
+
+    def _finished_lines(self, crop: Region, finish: tuple[Any, ...]) -> list[Strip]:
+        """The lines as the screen gets them, reused by what each line shows rather than where it is.
+
+        Textual caches a widget's styled lines by their y, so a row added at the top (which moves
+        every row down one line) had each line styled and filtered again: most of a refresh under
+        load. Here a styled line is kept under the key its content is cached by, and only lines
+        never drawn before are styled."""
+        if finish != self._finish:
+            self._finish = finish
+            self._finished.clear()
+        keys = [self._content(y)[0] for y in crop.line_range]
+        missing = [y for y, key in zip(crop.line_range, keys) if key not in self._finished]
+        # Textual styles (and filters) the lines not seen yet, a run of adjacent lines at a time.
+        for first, last in _runs(missing):
+            region = Region(crop.x, first, crop.width, last - first + 1)
+            self._styles_cache.set_dirty(region)
+            for y, strip in zip(region.line_range, self._styles_cache.render_widget(self, region)):
+                if len(self._finished) >= CACHE_LINES:
+                    self._finished.clear()
+                self._finished[keys[y - crop.y]] = strip
+        return [self._finished[key] for key in keys]
+
     def render_line(self, y: int) -> Strip:
+        key, cells, style, marked = self._content(y)
+        if cells is None:
+            return Strip.blank(self.size.width, style)
+        return self._line(key, cells, style, self.size.width, marked)
+
+    def _content(self, y: int) -> tuple[tuple[Any, ...], list[Text] | None, Style, bool]:
+        """What line ``y`` shows: its cache key (everything the drawn line depends on), its cells,
+        style and mark; no cells for a blank line under the last row."""
         width = self.size.width
         base, cursor_style, header = self._frame_styles or (
             self.rich_style, self.get_component_rich_style("live-table--cursor"),
             self.get_component_rich_style("live-table--header"))
         if y == 0:
-            return self._line(("header", tuple(self._labels.items()), width),
-                              [Text(label) for label in self._labels.values()], header, width)
+            return (("header", tuple(self._labels.items()), width),
+                    [Text(label) for label in self._labels.values()], header, False)
         index = self.scroll_offset.y + y - 1
         if not 0 <= index < len(self._order):
-            return Strip.blank(width, base)
+            return ("blank", width), None, base, False
         key = self._order[index]
         cursor = index == self.cursor_row
         style = cursor_style if cursor else base
         marked = key in self.marks
-        return self._line((key, self._versions[key], cursor, self.has_focus, width, marked), self._cells[key], style,
-                          width, marked)
+        # Not the style itself: while the view is stale (dimmed by opacity), rows already drawn keep
+        # their colours and Textual dims them once.
+        return (key, self._versions[key], cursor, self.has_focus, width, marked), self._cells[key], style, marked
 
     def _line(self, cache_key: tuple[Any, ...], cells: list[Text], style: Style, width: int,
               marked: bool = False) -> Strip:
@@ -390,3 +446,10 @@ class LiveTable(ScrollView, can_focus=True):
             self._lines.clear()
         self._lines[cache_key] = strip
         return strip
+
+
+def _runs(values: list[int]) -> Iterator[tuple[int, int]]:
+    """(first, last) of each run of consecutive integers in ascending ``values``."""
+    for _, group in itertools.groupby(enumerate(values), lambda pair: pair[1] - pair[0]):
+        run = [value for _, value in group]
+        yield run[0], run[-1]
