@@ -79,6 +79,13 @@ def as_text(value: Cell, width: int) -> Text:
     return text
 
 
+def _same(a: Cell, b: Cell) -> bool:
+    """Whether two cells draw alike (``Text.__eq__`` ignores the text's own style)."""
+    if isinstance(a, Text) and isinstance(b, Text):
+        return a.plain == b.plain and a.spans == b.spans and a.style == b.style
+    return type(a) is type(b) and a == b
+
+
 class _RowMessage(Message):
     def __init__(self, table: "LiveTable", key: Any) -> None:
         super().__init__()
@@ -134,6 +141,8 @@ class LiveTable(ScrollView, can_focus=True):
         self._frame_styles: tuple[Style, Style, Style] | None = None   # base, cursor, header while drawing
         self._labels: dict[str, str] = {}
         self._cells: dict[str, list[Text]] = {}
+        #: The cells as given (before cutting to width), to tell a changed cell cheaply.
+        self._raw: dict[str, list[Cell]] = {}
         self._versions: dict[str, int] = {}
         # Table-wide, never reused: a row removed and added again (a filter cleared) must not
         # be drawn from the cached line of its earlier life.
@@ -147,6 +156,10 @@ class LiveTable(ScrollView, can_focus=True):
         self._finished: dict[tuple[Any, ...], Strip] = {}
         self._finish: tuple[Any, ...] | None = None
         self._highlighted: str | None = None
+        self._size_pending = False
+        #: Rows patched since the last ``_settle``, and whether one is on its way.
+        self._stale_rows: set[str] = set()
+        self._settling = False
         #: Rows can be marked (a ■ in the gutter before the first cell), for bulk actions.
         self.markable = False
         self.marks: set[str] = set()
@@ -162,6 +175,7 @@ class LiveTable(ScrollView, can_focus=True):
         self.specs = columns
         self._labels = {c.key: c.label for c in columns}
         self._cells = {key: [as_text("", c.width) for c in columns] for key in self._cells}
+        self._raw = {key: ["" for _ in columns] for key in self._cells}
         self._changed_everything()
         return True
 
@@ -194,17 +208,25 @@ class LiveTable(ScrollView, can_focus=True):
     def upsert(self, key: str, cells: dict[str, Cell]) -> bool:
         """Add the row (at its sorted place once ``order_by`` runs), or re-render it only if a
         cell changed; True when added."""
-        texts = [as_text(cells.get(c.key, ""), c.width) for c in self.specs]
+        raw = [cells.get(c.key, "") for c in self.specs]
         current = self._cells.get(key)
         if current is None:
-            self._cells[key] = texts
+            self._raw[key] = raw
+            self._cells[key] = [as_text(value, c.width) for value, c in zip(raw, self.specs)]
             self._versions[key] = next(self._next_version)
             self._order.append(key)
             self._index[key] = len(self._order) - 1
             self._resized()
             self.refresh()
             return True
-        if any(a.plain != b.plain or a.spans != b.spans or a.style != b.style for a, b in zip(current, texts)):
+        # Most cells of a patched row are as they were: only the changed ones are cut to width.
+        before = self._raw[key]
+        changed = [i for i, (a, b) in enumerate(zip(before, raw)) if not _same(a, b)]
+        if changed:
+            texts = list(current)
+            for i in changed:
+                texts[i] = as_text(raw[i], self.specs[i].width)
+            self._raw[key] = raw
             self._cells[key] = texts
             self._versions[key] = next(self._next_version)
             self._refresh_row(key)
@@ -221,6 +243,7 @@ class LiveTable(ScrollView, can_focus=True):
             return
         for key in gone:
             del self._cells[key]
+            del self._raw[key]
             del self._versions[key]
         self.marks -= gone
         self._order = [key for key in self._order if key not in gone]
@@ -291,6 +314,7 @@ class LiveTable(ScrollView, can_focus=True):
             self.post_message(self.RowHighlighted(self, key))
 
     def _scroll_to_cursor(self) -> None:
+        self._fit_size()
         visible = max(self.size.height - 1, 1)
         top = self.scroll_offset.y
         if self.cursor_row < top:
@@ -326,8 +350,49 @@ class LiveTable(ScrollView, can_focus=True):
     # ---- drawing ------------------------------------------------------------------------
 
     def _resized(self) -> None:
-        width = sum(c.width + 2 for c in self.specs)
-        self.virtual_size = Size(width, len(self._order) + 1)
+        """The rows or columns changed: size the scrollable area once the whole batch is in (a row
+        added and the oldest dropped leaves it as it was: nothing to do), or before scrolling."""
+        self._size_pending = True
+        self._settle_later()
+
+    def _refresh_row(self, key: str) -> None:
+        """Draw this row again, with the others patched in the same batch (one refresh for all)."""
+        self._stale_rows.add(key)
+        self._settle_later()
+
+    def _settle_later(self) -> None:
+        if not self._settling:
+            self._settling = True
+            self.call_next(self._settle)
+
+    def _settle(self) -> None:
+        """After a batch of changes: size, and the patched rows on screen drawn again (where they
+        are now, whatever moved meanwhile)."""
+        self._settling = False
+        self._fit_size()
+        stale, self._stale_rows = self._stale_rows, set()
+        top, height, width = self.scroll_offset.y, self.size.height - 1, max(self.virtual_size.width, self.size.width)
+        regions = [Region(0, index + 1 - top, width, 1) for key in stale
+                   if (index := self._index.get(key)) is not None and top <= index < top + height]
+        if regions:
+            self.refresh(*regions)
+
+    def _fit_size(self) -> None:
+        if not self._size_pending:
+            return
+        self._size_pending = False
+        size = Size(sum(c.width + 2 for c in self.specs), len(self._order) + 1)
+        before, room = self.virtual_size, self.container_size
+        if size == before:
+            return
+        if self.is_mounted and size.width == before.width and (size.height > room.height) == (before.height > room.height):
+            # More or fewer rows, the scrollbar staying as it is: move its thumb, without the
+            # layout of the whole screen that setting ``virtual_size`` costs (a row added and the
+            # oldest dropped, four times a second, each relaid every widget on screen).
+            self.set_reactive(ScrollView.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size
 
     def _changed_everything(self, *_: object) -> None:
         """Every line is drawn anew (new columns, labels or theme: the cached lines are wrong)."""
@@ -336,10 +401,6 @@ class LiveTable(ScrollView, can_focus=True):
         self._resized()
         self.refresh()
 
-    def _refresh_row(self, key: str) -> None:
-        index = self._index.get(key)
-        if index is not None:
-            self.refresh_line(index + 1)
 
     def on_mount(self) -> None:
         self.watch(self.app, "theme", self._changed_everything, init=False)
