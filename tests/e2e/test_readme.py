@@ -27,3 +27,14 @@ def test_readme_example_runs(source, tmp_path):
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=50)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip(), "an example should show its result"
+
+
+def test_every_project_path_the_readme_names_exists():
+    """The README points readers at modules by path; a moved file must take its mention along."""
+    root = README.parent
+    folders = ("executor/", "console/", "tests/", "benchmarks/", "sample_functions/", ".ci/")
+    named = {path.split(":")[0].rstrip("/") for path in re.findall(r"`([\w./-]+)`", README.read_text())
+             if path.startswith(folders)}
+    assert named, "the README should name some of the project's modules"
+    missing = sorted(path for path in named if not (root / path).exists())
+    assert not missing, f"the README names paths that do not exist: {missing}"
