@@ -385,7 +385,8 @@ class LiveTable(ScrollView, can_focus=True):
         before, room = self.virtual_size, self.container_size
         if size == before:
             return
-        if self.is_mounted and size.width == before.width and (size.height > room.height) == (before.height > room.height):
+        scrollbar_stays = (size.height > room.height) == (before.height > room.height)
+        if self.is_mounted and size.width == before.width and scrollbar_stays:
             # More or fewer rows, the scrollbar staying as it is: move its thumb, without the
             # layout of the whole screen that setting ``virtual_size`` costs (a row added and the
             # oldest dropped, four times a second, each relaid every widget on screen).
@@ -400,7 +401,6 @@ class LiveTable(ScrollView, can_focus=True):
         self._finished.clear()
         self._resized()
         self.refresh()
-
 
     def on_mount(self) -> None:
         self.watch(self.app, "theme", self._changed_everything, init=False)
@@ -437,7 +437,8 @@ class LiveTable(ScrollView, can_focus=True):
         table's CSS does more than that (a border, padding, tint…): then every line goes through
         Textual's own per-frame path."""
         styles = self.styles
-        if (styles.gutter or any(edge for edge, _ in styles.outline) or styles.tint.a or styles.text_opacity != 1 or styles.has_rule("hatch") or self.opacity != 1):
+        if (styles.gutter or any(edge for edge, _ in styles.outline) or styles.tint.a or styles.text_opacity != 1
+                or styles.has_rule("hatch") or self.opacity != 1):
             return None
         return (crop.x, crop.width, self.size, self.background_colors, tuple(self.get_line_filters()))
 
@@ -452,14 +453,14 @@ class LiveTable(ScrollView, can_focus=True):
             self._finish = finish
             self._finished.clear()
         keys = [self._content(y)[0] for y in crop.line_range]
+        if len(self._finished) + len(keys) > CACHE_LINES:
+            self._finished.clear()      # emptied before this frame's lines go in, never during
         missing = [y for y, key in zip(crop.line_range, keys) if key not in self._finished]
         # Textual styles (and filters) the lines not seen yet, a run of adjacent lines at a time.
         for first, last in _runs(missing):
             region = Region(crop.x, first, crop.width, last - first + 1)
             self._styles_cache.set_dirty(region)
             for y, strip in zip(region.line_range, self._styles_cache.render_widget(self, region)):
-                if len(self._finished) >= CACHE_LINES:
-                    self._finished.clear()
                 self._finished[keys[y - crop.y]] = strip
         return [self._finished[key] for key in keys]
 

@@ -11,6 +11,7 @@ from rich.segment import ControlType, Segment
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
+from console.widgets import live_table
 from console.widgets.live_table import Column, LiveTable
 
 WIDTH, HEIGHT = 40, 12      # the table's header and 11 rows fill the screen
@@ -168,4 +169,17 @@ async def test_lines_stay_right_across_a_dimmed_spell() -> None:
         app.put("r12", "brightpatch")
         await shown(pilot, terminal)
         app.put("r13", "after")
+        await shown(pilot, terminal)
+
+
+async def test_lines_are_drawn_right_when_the_line_cache_is_smaller_than_the_screen(monkeypatch) -> None:
+    monkeypatch.setattr(live_table, "CACHE_LINES", 5)       # emptied by every frame
+    app = TableApp()
+    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
+        terminal = Terminal(app)
+        for n in range(20):
+            app.put(f"r{n:02}", "first")
+        await shown(pilot, terminal)
+        app.put("r20", "new")
+        app.put("r15", "patched")
         await shown(pilot, terminal)
