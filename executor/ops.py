@@ -197,6 +197,14 @@ class RunControl(Protocol):
     def stopping(self) -> bool:
         """A cancel was asked for: stop at the next step boundary."""
 
+    def may_wait_in_place(self, due_ms: int | None = None) -> bool:
+        """Whether ``wait_in_place`` could wait for a park (a sleep: one due at ``due_ms``); when it
+        could not, a sleep is better handed over with the invocation's end."""
+
+    async def wait_in_place(self, state: StepState) -> StepState | None:
+        """The park ``state`` is committed: wait a short while for it to end, with the invocation
+        still live. The step once finished (the function goes on), or None: end the invocation."""
+
     def step_started(self, op: Op) -> None:
         """A step's handler starts executing now (the console shows it running)."""
 

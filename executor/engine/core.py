@@ -8,6 +8,7 @@ halves of one large class.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ class Transition:
     after: list[Callable[[], object]] = field(default_factory=list)   # mirror updates of other modules
     #: Runs this transition created, with all a first request needs: no read when they start.
     created: dict[str, HotRun] = field(default_factory=dict)
+    #: Invocations waiting in place (``inplace``) and the step that ends their wait: told once durable.
+    resumed: list[tuple["asyncio.Future[StepState | None]", StepState]] = field(default_factory=list)
 
     def step_changed(self, state: StepState) -> None:
         self.steps.append(state)
@@ -81,6 +84,8 @@ class Core:
         self.cancelling: set[str] = set()
         self.live: dict[str, dict[str, StepState]] = {}
         self.flow = FlowState()
+        #: Waits (by id) a live invocation is waiting on in place, and how to hand it the finished step.
+        self.in_place: dict[str, asyncio.Future[StepState | None]] = {}
 
     def now(self) -> int:
         return self.clock.now_ms()
@@ -95,8 +100,14 @@ class Core:
         statements succeeded, so the next transition sees what the database holds; due work and
         subscribers only once it is durable (the group it shares a commit with has committed)."""
         t = t or Transition()
-        async with self.store.tx(on_done=lambda: self.mirror(t)) as tx:
-            yield tx, t
+        try:
+            async with self.store.tx(on_done=lambda: self.mirror(t)) as tx:
+                yield tx, t
+        except BaseException:
+            for resumed, _ in t.resumed:     # the wait still stands: the invocation ends as usual
+                if not resumed.done():
+                    resumed.set_result(None)
+            raise
         self.announce(t)
 
     def mirror(self, t: Transition) -> None:
@@ -127,6 +138,9 @@ class Core:
         dropped = set(t.dropped)       # an item can be queued and replaced in one transition
         self.scheduler.push(item for item in t.queued if item.id not in dropped)
         self.feed.publish(t.changes)
+        for resumed, state in t.resumed:
+            if not resumed.done():
+                resumed.set_result(state)
 
     def forget(self, run_id: str) -> None:
         self.hot.pop(run_id, None)

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from executor.engine import admission, flowviews
+from executor.engine import admission, flowviews, inplace
 from executor.engine.core import Core, HotRun, Transition
 from executor.engine.cron import CronTimers
 from executor.engine.events import validate_event
@@ -51,6 +51,7 @@ class Engine:
                  drivers: Mapping[str, Driver], concurrency: int = 64, gateway: Gateway | None = None) -> None:
         self.scheduler = Scheduler(clock, self._handle, concurrency)
         self.core = Core(store, clock, feed, limits, backoff, self.scheduler)
+        store.others_busy = self.scheduler.busy
         self.drivers = dict(drivers)
         self.gateway = gateway
         self.cron = CronTimers(clock, self._start_cron_run)
@@ -313,8 +314,9 @@ class Engine:
             if applied is not None:
                 fatal = applied.fatal
                 if applied.new_steps or applied.state_bytes or applied.last_step or run.started_at is None:
+                    starts = run.status == RunStatus.QUEUED or run.started_at is None
                     await tx.add_run_usage(run.id, applied.new_steps, applied.state_bytes, applied.last_step,
-                                           control.started_at)
+                                           control.started_at if starts else None)
                     run.started_at = run.started_at or control.started_at   # as the statement set them
                     promoted = run.status == RunStatus.QUEUED
                     if promoted:
@@ -335,6 +337,8 @@ class Engine:
             if final and terminal is None and result.error is None and applied is not None:
                 await self._next(tx, t, run, hot, result, applied, target)
             if terminal is not None:
+                if promoted:    # it ran, if only within this transition: the feed says so in order
+                    t.run_changed(run, RunStatus.RUNNING)
                 fields["status"] = terminal
                 fields["finished_version"] = spec.version
                 await finish_run(core, tx, run, fields, t)
@@ -462,6 +466,14 @@ class _Control:
 
     def stopping(self) -> bool:
         return self.run.id in self._engine.core.cancelling
+
+    def may_wait_in_place(self, due_ms: int | None = None) -> bool:
+        return self.item.payload.get("target") is None and inplace.allowed(self._engine.core, self.spec, due_ms)
+
+    async def wait_in_place(self, state: StepState) -> StepState | None:
+        if self.item.payload.get("target") is not None or self.stopping():
+            return None
+        return await inplace.wait(self._engine.core, self.spec, state)
 
     def step_started(self, op: Op) -> None:
         core = self._engine.core

@@ -87,7 +87,11 @@ async def resolve_wait(core: Core, tx: Tx, wait: Wait, status: StepStatus, memo:
                      attempts=step.attempts + 1)
     await tx.save_step(done)
     t.step_changed(done)
-    await wake(core, tx, done, t, reason=reason)
+    waiting = core.in_place.pop(wait.id, None)
+    if waiting is not None and not waiting.done():
+        t.resumed.append((waiting, done))     # its invocation is live and goes on in place
+    else:
+        await wake(core, tx, done, t, reason=reason)
     return True
 
 

@@ -41,16 +41,29 @@ class Scheduler:
     def __len__(self) -> int:
         return len(self._items)
 
+    def busy(self) -> bool:
+        """Whether more than one run (or targeted step) is in hand at once."""
+        return len(self._workers) + len(self._targeted) > 1
+
     def next_due(self) -> int | None:
         while self._heap and self._heap[0][2] not in self._items:
             heapq.heappop(self._heap)
         return self._heap[0][0] if self._heap else None
 
     def push(self, items: Iterable[QueueItem]) -> None:
+        """Items due already go straight to their run's worker (a run just created or woken
+        starts without a round trip through the timer loop); later ones wait on the heap."""
+        now = self._clock.now_ms()
+        later = False
         for item in items:
             self._items[item.id] = item
-            heapq.heappush(self._heap, (item.due_at, next(self._seq), item.id))
-        self._wake.set()
+            if item.due_at <= now and self._loop_task is not None:
+                self._dispatch(item)
+            else:
+                heapq.heappush(self._heap, (item.due_at, next(self._seq), item.id))
+                later = True
+        if later:
+            self._wake.set()
 
     def discard(self, item_ids: Iterable[str]) -> None:
         """Forget items whose rows were deleted (a run finished, a wait was satisfied)."""

@@ -7,12 +7,17 @@ The ``durability`` setting picks SQLite's ``synchronous`` level (WAL in both): `
 survives a killed process (the case the crash test covers), and an operating-system crash or
 power loss can drop the last transactions; ``"full"`` syncs the WAL to disk on every commit, so a
 committed transition survives power loss too, at the cost of one fsync per commit.
+
+WAL checkpoints (copying the log back into the database file, with an fsync) run on a connection
+of their own in a worker thread, every ``CHECKPOINT_EVERY`` commits: made by the writer itself, as
+SQLite does by default, one commit in a few dozen runs would stall the engine for the whole copy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
@@ -25,16 +30,24 @@ from executor.store.schema import (EVENT_COLUMNS, MIGRATIONS, RUN_COLUMNS, STEP_
                                    DURABILITIES, SCHEMA_VERSION, Durability, SchemaError, event_from_row, to_json, from_json,
                                    run_from_row, step_from_row, wait_from_row, where_clause)
 
+log = logging.getLogger("durable_tui.store")
 
 #: A batched run's events: each stored once per batch, read as first stored.
 _RUN_EVENTS = (f"SELECT {', '.join('e.' + c for c in EVENT_COLUMNS.split(', '))} FROM run_events r JOIN events e "
                "ON e.seq = (SELECT MIN(seq) FROM events WHERE internal_id = r.event_id) WHERE r.run_id = ? ORDER BY r.seq")
 
 
-def loop_is_idle() -> bool:
-    """Whether no other callback of the running loop is ready. asyncio keeps them in ``_ready``;
-    a loop without it (uvloop) counts as busy, which only costs the thread hop it always cost."""
-    return not getattr(asyncio.get_running_loop(), "_ready", True)
+#: Commits between two background WAL checkpoints (a transition writes a handful of pages).
+CHECKPOINT_EVERY = 100
+#: Once the log holds this many frames (pages), a background checkpoint makes sure it starts over.
+RESTART_FRAMES = 8000
+#: Before that, background passes copy what was committed during the last one, until it is this
+#: little (the pause then costs about its two fsyncs) or after this many passes.
+CATCH_UP_FRAMES = 64
+CATCH_UP_PASSES = 4
+#: The writer checkpoints by itself only once the log reaches this many pages: a safety net for
+#: when the background checkpoints fall behind (SQLite's own default is 1,000).
+WRITER_CHECKPOINT_PAGES = 20_000
 
 
 class Tx:
@@ -94,8 +107,15 @@ class Tx:
         self._db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", params)
 
     async def add_run_usage(self, run_id: str, steps: int, state_bytes: int, current_step: str | None,
-                            now: int) -> None:
-        """Count a committed step against the run's limits and mark the run as started."""
+                            now: int | None) -> None:
+        """Count a committed step against the run's limits and, with ``now``, mark the run as
+        started. (Without it the status is not written at all: rewriting even an unchanged status
+        rewrites its index entry, a page more in every step's commit.)"""
+        if now is None:
+            self._db.execute(
+                "UPDATE runs SET step_count = step_count + ?, state_bytes = state_bytes + ?, "
+                "current_step = COALESCE(?, current_step) WHERE id = ?", (steps, state_bytes, current_step, run_id))
+            return
         self._db.execute(
             "UPDATE runs SET step_count = step_count + ?, state_bytes = state_bytes + ?, "
             "current_step = COALESCE(?, current_step), "
@@ -206,6 +226,12 @@ class Store:
         self._lock: Any = None
         self._group: asyncio.Future[None] | None = None        # the open group transaction, if any
         self._flush_task: asyncio.Task[None] | None = None
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._commits = 0                                      # since the last background checkpoint
+        #: Whether other work could use the loop while a commit waits for its fsync (the engine
+        #: says: more than one run in hand). Only then is the thread hop worth its cost.
+        self.others_busy: Callable[[], bool] = lambda: True
         self.flow = FlowReads(self._all)
 
     @property
@@ -221,6 +247,9 @@ class Store:
         self._writer.execute(f"PRAGMA synchronous = {SYNCHRONOUS[self.durability]}")
         self._migrate()
         if not self.in_memory:
+            self._writer.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
+            self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._checkpointer.execute("PRAGMA busy_timeout = 10000")
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             await self._reader.execute("PRAGMA busy_timeout = 10000")
             await self._reader.execute("PRAGMA query_only = 1")
@@ -228,6 +257,11 @@ class Store:
     async def close(self) -> None:
         if self._flush_task is not None:
             await asyncio.gather(self._flush_task, return_exceptions=True)
+        if self._checkpoint_task is not None:
+            await asyncio.gather(self._checkpoint_task, return_exceptions=True)
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._reader is not None:
             await self._reader.close()
         if self._writer is not None:
@@ -319,11 +353,11 @@ class Store:
         self._group = None
         assert self._writer is not None
         try:
-            if self.durability == "full" and not loop_is_idle():
+            if self.durability == "full" and self.others_busy():
                 # The fsync would stall every other task of this loop: it waits in a thread
-                # instead, while the lock keeps the connection to itself. When nothing else is
-                # ready to run, the thread hop would only add its own cost (it made a lone
-                # run's steps ~1.3× slower), so the commit is then made in place.
+                # instead, while the lock keeps the connection to itself. With nobody else to
+                # serve, the thread hop would only add its own cost (it made a lone run's steps
+                # ~1.3× slower), so the commit is then made in place.
                 await asyncio.to_thread(self._writer.execute, "COMMIT")
             else:
                 self._writer.execute("COMMIT")
@@ -337,6 +371,38 @@ class Store:
             return
         if not group.done():
             group.set_result(None)
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY and self._checkpointer is not None and self._checkpoint_task is None:
+            self._commits = 0
+            self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint(), name="wal-checkpoint")
+
+    async def _checkpoint(self) -> None:
+        """Copy the WAL into the database file without stopping the writer (PASSIVE: it takes what
+        is committed and waits for no one). The writer starts the log over only once everything
+        is copied, which commits made meanwhile prevent; so once the log is long, the few frames
+        left are copied again with transitions held off (one short pause: SQLite would otherwise
+        pause one commit for the whole copy, or let the log grow without end)."""
+        try:
+            frames, copied = await asyncio.to_thread(self._checkpoint_now)
+            if frames < RESTART_FRAMES:
+                return
+            for _ in range(CATCH_UP_PASSES):     # what was committed meanwhile, while it is much
+                previous, (frames, copied) = copied, await asyncio.to_thread(self._checkpoint_now)
+                if copied - previous <= CATCH_UP_FRAMES:
+                    break
+            async with self._lock:
+                if self._group is None:    # no transaction open: nothing can stop the restart
+                    await asyncio.to_thread(self._checkpoint_now)
+        except sqlite3.Error as exc:      # the writer's own checkpoint is the fallback: nothing is lost
+            log.warning("background WAL checkpoint of %s failed: %s", self.path, exc)
+        finally:
+            self._checkpoint_task = None
+
+    def _checkpoint_now(self) -> tuple[int, int]:
+        """One PASSIVE checkpoint: the frames the log holds, and how many of them are copied."""
+        assert self._checkpointer is not None
+        _, frames, copied = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(frames), int(copied)
 
     # ---- reads -------------------------------------------------------------------------
 

@@ -23,6 +23,10 @@ class Clock(Protocol):
 class RealClock:
     """Wall-clock time."""
 
+    #: Time passes by itself: the engine may wait a few milliseconds in place (a ``VirtualClock``
+    #: only moves when every run is idle, so nothing may wait on it in place).
+    live = True
+
     def now_ms(self) -> int:
         return int(time.time() * 1000)
 

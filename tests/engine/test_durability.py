@@ -3,11 +3,13 @@ is reported; the schema is versioned."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import pytest
 
 from executor import Executor, RunStatus, StepStatus, create_function
+from executor.engine.events import validate_event
 from executor.store import SCHEMA_VERSION, SchemaError, Store
 from executor.store.schema import MIGRATIONS
 from executor.testing import run_all_to_end
@@ -179,3 +181,28 @@ async def test_a_v2_database_with_a_run_in_flight_migrates_to_the_current_schema
     assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     assert {"run_events", "pending_starts", "flow_limits", "singletons"} <= set(_shape(con))
     con.close()
+
+
+@pytest.mark.parametrize("others_busy, threaded", [(False, 0), (True, 1)])
+async def test_a_full_commit_waits_for_its_fsync_in_a_thread_only_when_others_could_use_the_loop(
+        tmp_path, monkeypatch, others_busy, threaded):
+    event = validate_event({"name": "go", "data": {}}, 1)
+    hops: list[object] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counting_to_thread(func, *args):
+        hops.append(args)
+        return await real_to_thread(func, *args)
+
+    store = Store(str(tmp_path / "full.db"), "full")
+    await store.open()
+    try:
+        store.others_busy = lambda: others_busy
+        monkeypatch.setattr(asyncio, "to_thread", counting_to_thread)
+        async with store.tx() as tx:
+            await tx.insert_events([event], 1)
+        monkeypatch.undo()
+        assert [args for args in hops if args == ("COMMIT",)] == [("COMMIT",)] * threaded
+        assert await store.get_event(event.internal_id) is not None, "committed either way"
+    finally:
+        await store.close()

@@ -96,7 +96,8 @@ class Step:
             return None
         ms = await self._checked(state, lambda: parse_duration(duration))
         await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the sleep"))
-        await self._park(state, Opcode.SLEEP, name=f"{ms}ms", opts={"duration": ms}, ends_invocation=ms > 0)
+        await self._park(state, Opcode.SLEEP, name=f"{ms}ms", opts={"duration": ms}, ends_invocation=ms > 0,
+                         due_ms=self._now() + ms)
 
     async def sleep_until(self, step_id: str, when: datetime | str) -> None:
         """Pause the run durably until ``when`` (aware or naive-UTC datetime, ISO-8601 string).
@@ -105,7 +106,7 @@ class Step:
         if state.has_memo:
             return None
         due = await self._checked(state, lambda: check_horizon(parse_instant(when), self._now(), "the sleep_until time"))
-        await self._park(state, Opcode.SLEEP, name=format_instant(due), ends_invocation=due > self._now())
+        await self._park(state, Opcode.SLEEP, name=format_instant(due), ends_invocation=due > self._now(), due_ms=due)
 
     async def wait_for_event(self, step_id: str, *, event: str, timeout: str | int | timedelta,
                              match: str | None = None, if_exp: str | None = None) -> Event | None:
@@ -133,7 +134,8 @@ class Step:
             opts["if"] = source
         if match is not None:
             opts["match"] = match
-        await self._park(state, Opcode.WAIT_FOR_EVENT, name=event, opts=opts)
+        return self._memo_or_error(await self._park(state, Opcode.WAIT_FOR_EVENT, name=event, opts=opts),
+                                   lambda memo: Event.from_dict(memo) if memo else None)
 
     async def wait_for_signal(self, step_id: str, *, signal: str, timeout: str | int | timedelta,
                               on_conflict: str) -> Signal | None:
@@ -155,8 +157,9 @@ class Step:
 
         ms = await self._checked(state, validate)
         await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
-        await self._park(state, Opcode.WAIT_FOR_SIGNAL, name=signal,
-                         opts={"signal": signal, "timeout": ms, "conflict": on_conflict})
+        parked = await self._park(state, Opcode.WAIT_FOR_SIGNAL, name=signal,
+                                  opts={"signal": signal, "timeout": ms, "conflict": on_conflict})
+        return self._memo_or_error(parked, lambda memo: Signal(**memo["data"]) if memo else None)
 
     async def send_event(self, step_id: str, events: dict[str, Any] | Event | list[Any]) -> list[str]:
         """Send one event or a list as a step: stored with the step's result, so a replay never
@@ -200,9 +203,10 @@ class Step:
         ms = await self._checked(state, validate)
         await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
         # No timeout given: none is sent, and the engine applies its default (as Inngest's does).
-        await self._park(state, Opcode.INVOKE_FUNCTION, name=step_id,
-                         opts={"function_id": function_id, "payload": {"data": data},
-                               "timeout": ms if timeout is not None else None})
+        parked = await self._park(state, Opcode.INVOKE_FUNCTION, name=step_id,
+                                  opts={"function_id": function_id, "payload": {"data": data},
+                                        "timeout": ms if timeout is not None else None})
+        return self._memo_or_error(parked, lambda memo: memo["data"])
 
     # ---- shared parts -------------------------------------------------------------------
 
@@ -229,21 +233,31 @@ class Step:
             await self._inv.reject(state, StepInputError(f"{self._inv.where(state.step_id)}: {exc}"))
 
     async def _park(self, state: StepState, code: Opcode, *, name: str, opts: dict[str, Any] | None = None,
-                    ends_invocation: bool = False) -> Any:
-        """Hand a sleep, wait or invoke to the engine; the branch goes on only if the engine settled
-        it at once (a wait that can never work fails here as a ``StepError``).
+                    ends_invocation: bool = False, due_ms: int | None = None) -> StepState:
+        """Hand a sleep, wait or invoke to the engine; the branch goes on, with the step finished,
+        only if the engine settled it at once (a wait that can never work fails here as a
+        ``StepError``) or it ended while the invocation waited in place (a short sleep, a signal
+        that came soon: ``RunControl.wait_in_place``, for a function that is not in parallel
+        branches).
 
         A sleep still to come cannot settle at once: it is handed over with the invocation's end,
-        so parking and ending the invocation are one transaction instead of two."""
-        self._inv.assign_group(state)
-        if ends_invocation and not self._inv.strict:
-            self._inv.defer(step_op(state, code, name=name, opts=opts or {}, started_at=self._now()))
-            await self._inv.block()
-        with self._inv.working():
-            committed = await self._inv.commit(step_op(state, code, name=name, opts=opts or {},
-                                                       started_at=self._now()))
+        so parking and ending the invocation are one transaction instead of two — unless a step
+        is held (``Invocation.hold``): then the sleep commits with that step, and a step that
+        finished never looks like progress the function could make at once."""
+        inv = self._inv
+        inv.assign_group(state)
+        in_place = not inv.strict and inv.alone() and inv.control.may_wait_in_place(due_ms)
+        if ends_invocation and not inv.strict and not inv.holding and not in_place:
+            inv.defer(step_op(state, code, name=name, opts=opts or {}, started_at=self._now()))
+            await inv.block()
+        with inv.working():
+            committed = await inv.commit(step_op(state, code, name=name, opts=opts or {}, started_at=self._now()))
+            if in_place and not committed.has_memo:
+                committed = await inv.control.wait_in_place(committed) or committed
+                inv.known[committed.hashed_id] = committed
         if committed.has_memo:
-            return await self._inv.deliver(committed)
+            await inv.deliver(committed)        # closes the step, or raises its failure
+            return committed
         self._inv.parked += 1
         self._inv.suspending = True
         await self._inv.block()

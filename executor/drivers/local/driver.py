@@ -95,7 +95,9 @@ class LocalDriver:
             finished = task.done()
             if not finished:
                 task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+                await asyncio.gather(task, return_exceptions=True)
+            elif not task.cancelled():
+                task.exception()     # retrieved here (a finished task needs no waiting: a loop turn less)
         result = InvocationResult(warnings=inv.warnings, stopped=inv.stopped)
         if inv.fatal is not None:
             result.error, result.retriable = inv.fatal, False
@@ -114,6 +116,8 @@ class LocalDriver:
             result.ops = inv.deferred
         elif inv.found and inv.strict and not inv.stopped:
             result.ops = await self._found_ops(inv, request)
+        # A step held back from its checkpoint commits with the invocation's end.
+        result.ops = [*inv.take_held(), *result.ops]
         return result
 
     def _lone(self, inv: Invocation) -> bool:

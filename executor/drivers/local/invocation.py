@@ -29,6 +29,13 @@ from executor.drivers.local.function import Function
 from executor.errors import ErrorInfo, StepError, StepInputError
 from executor.ops import InvocationRequest, Op, Opcode, RunStopped, display_step_id, hash_step_id
 from executor.records import StepState, StepStatus
+from executor.util import jsonvalues
+
+#: How long a held step (``Invocation.hold``) may wait for the function's next op before it is
+#: committed alone: a function that goes on to await something of its own is not kept from it.
+HOLD_S = 0.005
+#: A held step's output must leave this much of the run's state limit free.
+HOLD_MARGIN_BYTES = 64 * 1024
 
 # Event-loop turns with no progress before a blocked function counts as settled. gather()
 # starts its children one turn after it is called, so a couple of turns is already enough.
@@ -87,6 +94,9 @@ class Invocation:
         self._open_by_branch: collections.Counter[asyncio.Task[Any] | None] = collections.Counter()
         self._poke: asyncio.Future[None] | None = None
         self.deferred: list[Op] = []
+        self._held: list[Op] = []               # a step run and not committed yet (see ``hold``)
+        self._commits = asyncio.Lock()          # a checkpoint carrying the held step is in flight
+        self._state_bytes = request.run.state_bytes
 
     # ---- the driver's side --------------------------------------------------------------
 
@@ -101,7 +111,14 @@ class Invocation:
         while not task.done():
             if self._executing or not self._blocked:
                 self._poke = loop.create_future()
-                await asyncio.wait({task, self._poke}, return_when=asyncio.FIRST_COMPLETED)
+                holding = bool(self._held) and not self._executing
+                done, _ = await asyncio.wait({task, self._poke}, timeout=HOLD_S if holding else None,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    # The function is busy outside its steps (awaiting something of its own): its
+                    # last step need not wait for that to be durable.
+                    with contextlib.suppress(RunStopped):
+                        await self.flush()
                 continue
             version = self._version
             for _ in range(_IDLE_TURNS):
@@ -124,6 +141,10 @@ class Invocation:
         if state.hashed_id not in self._open:
             self._open[state.hashed_id] = me
             branches[me] += 1
+
+    def alone(self) -> bool:
+        """No other branch of the function has a step open: it runs one thing at a time now."""
+        return len(self._open_by_branch) <= 1
 
     def _close(self, hashed_id: str) -> None:
         """The step's branch has its result; counted per branch so a long run stays O(1) a step."""
@@ -247,9 +268,10 @@ class Invocation:
             return await self.deliver(await self._wait_found(found))
         self.assign_group(state)
         with self.working():
+            await self.flush()      # the step before this one is durable before its handler starts
             self.control.step_started(step_op(state, Opcode.STEP_RUN))
             op = await self.attempt(state, handler, args)
-            committed = await self.commit(op)
+            committed = self.hold(state, op) or await self.commit(op)
         return await self.deliver(committed)
 
     async def _wait_found(self, found: Found) -> StepState:
@@ -273,17 +295,59 @@ class Invocation:
         return await run_attempt(state, handler, args, now_ms=self.now_ms, limits=self.request.limits,
                                  where=self.where(state.step_id))
 
+    def hold(self, state: StepState, op: Op) -> StepState | None:
+        """Keep a step that succeeded back from the engine until the function's next op or its
+        end, and commit it with that: a step the function returns or parks after then costs no
+        transaction of its own. The function sees the result at once; the next step's handler
+        starts only once it is durable (``flush``), and the function's own code in between is
+        re-run on a replay anyway. None when the op must be committed now: in strict replay, in
+        parallel branches, and for an output that could reach the run's state limit (the engine
+        would fail the step, and the function must not have gone on with it)."""
+        if (self.strict or self.request.target is not None or op.op != Opcode.STEP_RUN or op.events is not None
+                or self._held or not self.alone()):
+            return None
+        size = op.size if op.size is not None else len(jsonvalues.dumps(op.data))
+        if self._state_bytes + size > self.request.limits.max_run_state_bytes - HOLD_MARGIN_BYTES:
+            return None
+        self._held.append(op)
+        done = state.copy(status=StepStatus.COMPLETED, memo={"data": op.data}, attempts=state.attempts + 1,
+                          started_at=state.started_at or op.started_at, ended_at=op.ended_at)
+        self.known[op.id] = done
+        return done
+
+    @property
+    def holding(self) -> bool:
+        return bool(self._held)
+
+    def take_held(self) -> list[Op]:
+        """The held step, for the result that ends the invocation (one transaction with its end)."""
+        held, self._held = self._held, []
+        return held
+
+    async def flush(self) -> None:
+        """Make the held step durable, or wait until the checkpoint that carries it is."""
+        if self._held or self._commits.locked():
+            await self._checkpoint([])
+
     async def commit(self, op: Op) -> StepState:
-        """Checkpoint one op; its step as the engine now has it. A stopped run blocks here."""
+        """Checkpoint one op (with the held step, if any); its step as the engine now has it. A
+        stopped run blocks here."""
+        return (await self._checkpoint([op]))[op.id]
+
+    async def _checkpoint(self, ops: list[Op]) -> dict[str, StepState]:
         try:
-            states = await self.control.checkpoint([op])
+            async with self._commits:
+                ops = [*self.take_held(), *ops]
+                states = await self.control.checkpoint(ops) if ops else {}
         except RunStopped:
             self.stopped = True
             self.suspending = True
             await self.block()
-        committed = states[op.id]
-        self.known[op.id] = committed
-        return committed
+        for op in ops:
+            self._state_bytes += op.size or 0
+            if op.id in states:
+                self.known[op.id] = states[op.id]
+        return states
 
     async def deliver(self, state: StepState) -> Any:
         """What the function sees of a step the engine just committed: its value, its failure, or

@@ -63,6 +63,13 @@ class AppControl:
     def step_started(self, op: Op) -> None:
         """The protocol has no message for it: the server sees a step when it is reported."""
 
+    def may_wait_in_place(self, due_ms: int | None = None) -> bool:
+        """A request answers when the function parks: the server resumes it with a new one."""
+        return False
+
+    async def wait_in_place(self, state: StepState) -> StepState | None:
+        return None
+
 
 def _committed(run_id: str, op: Op, memo: Any) -> StepState:
     """The step as the server committed it: failed when its memo says so (an output over its limit,
