@@ -36,6 +36,8 @@ from typing import Any
 
 # Benchmark this checkout, not whatever copy of the package happens to be installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The console package first, as the launchers import it: it sets Textual's frame rate.
+import console  # noqa: E402, F401, I001
 
 from textual import events  # noqa: E402
 
@@ -125,16 +127,18 @@ class Probe:
             return changed
 
         LiveTable.set_columns = counted_set_columns  # type: ignore[method-assign]
-        original_render_line = LiveTable.render_line
+        original_render_lines = LiveTable.render_lines
 
-        def timed_render_line(table: LiveTable, y: int) -> Any:
-            strip = original_render_line(table, y)
-            index = table.scroll_offset.y + y - 1
-            if y > 0 and index == table.cursor_row:
-                probe.cursor_drawn[(id(table), index)] = time.perf_counter()
-            return strip
+        def timed_render_lines(table: LiveTable, crop: Any) -> Any:
+            # The lines the screen is about to show (a line may come from a cache without
+            # render_line being called for it).
+            strips = original_render_lines(table, crop)
+            y = table.cursor_row + 1 - table.scroll_offset.y
+            if y > 0 and crop.y <= y < crop.bottom:
+                probe.cursor_drawn[(id(table), table.cursor_row)] = time.perf_counter()
+            return strips
 
-        LiveTable.render_line = timed_render_line  # type: ignore[method-assign]
+        LiveTable.render_lines = timed_render_lines  # type: ignore[method-assign]
 
     async def tick_lag(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -256,10 +260,10 @@ async def watch_rows(table: LiveTable, sent: dict[str, float], completed: dict[s
     while not stop.is_set():
         now = time.perf_counter()
         # Only the runs not seen yet: the probe itself must not load the loop it measures.
-        for run_id in [r for r in sent if r not in seen and table.has_row(r)]:
+        for run_id in [r for r in list(sent) if r not in seen and table.has_row(r)]:
             seen.add(run_id)
             probe.fresh_ms.append((now - sent[run_id]) * 1000)
-        for run_id in [r for r in completed if r not in done and table.has_row(r)]:
+        for run_id in [r for r in list(completed) if r not in done and table.has_row(r)]:
             if "Completed" in table.row_cells(run_id)["status"].plain:
                 done.add(run_id)
                 probe.done_ms.append((now - completed[run_id]) * 1000)

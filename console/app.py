@@ -19,7 +19,7 @@ from weakref import WeakSet
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.timer import Timer
 
 from executor import Change, Durability
@@ -105,10 +105,12 @@ class DurableConsole(SendingMixin, RunActionsMixin, NavigationMixin, App[int]):
         Binding("o", "unavailable('sort')", show=False, id="runs.sort"),
     ]
 
-    paused: reactive[bool] = reactive(False, init=False)
-    held_back: reactive[int] = reactive(0, init=False)
-    stats: reactive[Stats] = reactive(Stats, init=False)
-    link: reactive[Link] = reactive(Link, init=False, always_update=True)
+    # ``var``, not ``reactive``: the widgets showing these watch them, and a reactive on the app
+    # repaints the whole screen on every change (the stats change every second).
+    paused: var[bool] = var(False, init=False)
+    held_back: var[int] = var(0, init=False)
+    stats: var[Stats] = var(Stats, init=False)
+    link: var[Link] = var(Link, init=False, always_update=True)
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
                markup: bool = True) -> None:

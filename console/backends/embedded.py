@@ -404,17 +404,10 @@ def _from_feed(change: Change) -> Change:
 
 async def _functions_and_counts(ex: Executor) -> tuple[dict[str, Function], list[Any], dict[str, Counter[str]],
                                                       dict[str, dict[str, Any]]]:
-    """Our functions, every function spec, run counts per function and status (one pass over the
-    runs), and the flow control of the functions that have some."""
-    counts: dict[str, Counter[str]] = {}
-    before: str | None = None
-    while True:
-        page = await ex.runs(limit=5000, before=before)
-        for run in page:
-            counts.setdefault(run.function_id, Counter())[run.status] += 1
-        if len(page) < 5000:
-            break
-        before = page[-1].id
+    """Our functions, every function spec, run counts per function and status (one ``GROUP BY``
+    in the store), and the flow control of the functions that have some."""
+    counts = {function_id: Counter(by_status) for function_id, by_status in
+              (await ex.store.count_runs_by_function()).items()}
     specs = list(ex.specs().values())
     flows = {spec.id: await ex.flow(spec.id) for spec in specs if spec.flow.active}
     return ex.functions, specs, counts, flows

@@ -18,7 +18,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Static
 
-from executor import Event, PendingWait, Run
+from executor import Event, PendingWait, Run, RunStatus
 
 from ..backend import FunctionInfo
 from ..messages import Dirty
@@ -30,6 +30,9 @@ from .run_query import RunQuery, TextQuery, json_text
 from .table_view import TableView
 
 WINDOW = 1000
+#: Compared as strings: ``Run.finished`` builds a ``RunStatus`` each call, and a refresh asks it
+#: of every loaded run.
+FINISHED = frozenset(status.value for status in RunStatus if status.finished)
 #: Characters of an event's data the search looks at.
 SEARCH_CHARS = 65536
 
@@ -204,7 +207,7 @@ class RunsScreen(TableView[Run]):
     async def _read_waits(self) -> None:
         """What the listed unfinished runs are parked on (one read of every wait), and the
         trigger events their event waits bind; rows whose state changed are patched."""
-        going = {run.id for run in self.loaded.values() if not run.finished}
+        going = {run.id for run in self.loaded.values() if run.status not in FINISHED}
         if not going and not self._waits:
             return
         by_run: dict[str, list[PendingWait]] = {}
@@ -260,7 +263,7 @@ class RunsScreen(TableView[Run]):
 
     def functions_changed(self) -> None:
         with self.table.cursor_kept():
-            self.show([run for run in self.loaded.values() if not run.finished])
+            self.show([run for run in self.loaded.values() if run.status not in FINISHED])
 
     # ---- actions ------------------------------------------------------------------------
 

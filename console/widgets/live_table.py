@@ -79,6 +79,13 @@ def as_text(value: Cell, width: int) -> Text:
     return text
 
 
+def _same(a: Cell, b: Cell) -> bool:
+    """Whether two cells draw alike (``Text.__eq__`` ignores the text's own style)."""
+    if isinstance(a, Text) and isinstance(b, Text):
+        return a.plain == b.plain and a.spans == b.spans and a.style == b.style
+    return type(a) is type(b) and a == b
+
+
 class _RowMessage(Message):
     def __init__(self, table: "LiveTable", key: Any) -> None:
         super().__init__()
@@ -134,6 +141,8 @@ class LiveTable(ScrollView, can_focus=True):
         self._frame_styles: tuple[Style, Style, Style] | None = None   # base, cursor, header while drawing
         self._labels: dict[str, str] = {}
         self._cells: dict[str, list[Text]] = {}
+        #: The cells as given (before cutting to width), to tell a changed cell cheaply.
+        self._raw: dict[str, list[Cell]] = {}
         self._versions: dict[str, int] = {}
         # Table-wide, never reused: a row removed and added again (a filter cleared) must not
         # be drawn from the cached line of its earlier life.
@@ -143,7 +152,14 @@ class LiveTable(ScrollView, can_focus=True):
         self._sort_key: Callable[[str], Any] = lambda key: 0
         self._reverse = False
         self._lines: dict[tuple[Any, ...], Strip] = {}
+        #: Lines as Textual styled them, by the same keys, for ``_finish`` (see ``_finished_lines``).
+        self._finished: dict[tuple[Any, ...], Strip] = {}
+        self._finish: tuple[Any, ...] | None = None
         self._highlighted: str | None = None
+        self._size_pending = False
+        #: Rows patched since the last ``_settle``, and whether one is on its way.
+        self._stale_rows: set[str] = set()
+        self._settling = False
         #: Rows can be marked (a ■ in the gutter before the first cell), for bulk actions.
         self.markable = False
         self.marks: set[str] = set()
@@ -159,6 +175,7 @@ class LiveTable(ScrollView, can_focus=True):
         self.specs = columns
         self._labels = {c.key: c.label for c in columns}
         self._cells = {key: [as_text("", c.width) for c in columns] for key in self._cells}
+        self._raw = {key: ["" for _ in columns] for key in self._cells}
         self._changed_everything()
         return True
 
@@ -166,7 +183,7 @@ class LiveTable(ScrollView, can_focus=True):
         """Change one column's heading (the header line alone is drawn again)."""
         if column_key in self._labels and self._labels[column_key] != label:
             self._labels[column_key] = label
-            self.refresh_line(0)
+            self.refresh(Region(0, 0, self.size.width, 1))   # the header stays on top however far scrolled
 
     def mark_column(self, column_key: str | None, marker: str = " ▼") -> None:
         """Show which column the rows are sorted by."""
@@ -191,17 +208,25 @@ class LiveTable(ScrollView, can_focus=True):
     def upsert(self, key: str, cells: dict[str, Cell]) -> bool:
         """Add the row (at its sorted place once ``order_by`` runs), or re-render it only if a
         cell changed; True when added."""
-        texts = [as_text(cells.get(c.key, ""), c.width) for c in self.specs]
+        raw = [cells.get(c.key, "") for c in self.specs]
         current = self._cells.get(key)
         if current is None:
-            self._cells[key] = texts
+            self._raw[key] = raw
+            self._cells[key] = [as_text(value, c.width) for value, c in zip(raw, self.specs)]
             self._versions[key] = next(self._next_version)
             self._order.append(key)
             self._index[key] = len(self._order) - 1
             self._resized()
             self.refresh()
             return True
-        if any(a.plain != b.plain or a.spans != b.spans or a.style != b.style for a, b in zip(current, texts)):
+        # Most cells of a patched row are as they were: only the changed ones are cut to width.
+        before = self._raw[key]
+        changed = [i for i, (a, b) in enumerate(zip(before, raw)) if not _same(a, b)]
+        if changed:
+            texts = list(current)
+            for i in changed:
+                texts[i] = as_text(raw[i], self.specs[i].width)
+            self._raw[key] = raw
             self._cells[key] = texts
             self._versions[key] = next(self._next_version)
             self._refresh_row(key)
@@ -218,6 +243,7 @@ class LiveTable(ScrollView, can_focus=True):
             return
         for key in gone:
             del self._cells[key]
+            del self._raw[key]
             del self._versions[key]
         self.marks -= gone
         self._order = [key for key in self._order if key not in gone]
@@ -288,6 +314,7 @@ class LiveTable(ScrollView, can_focus=True):
             self.post_message(self.RowHighlighted(self, key))
 
     def _scroll_to_cursor(self) -> None:
+        self._fit_size()
         visible = max(self.size.height - 1, 1)
         top = self.scroll_offset.y
         if self.cursor_row < top:
@@ -323,18 +350,60 @@ class LiveTable(ScrollView, can_focus=True):
     # ---- drawing ------------------------------------------------------------------------
 
     def _resized(self) -> None:
-        width = sum(c.width + 2 for c in self.specs)
-        self.virtual_size = Size(width, len(self._order) + 1)
+        """The rows or columns changed: size the scrollable area once the whole batch is in (a row
+        added and the oldest dropped leaves it as it was: nothing to do), or before scrolling."""
+        self._size_pending = True
+        self._settle_later()
 
-    def _changed_everything(self) -> None:
+    def _refresh_row(self, key: str) -> None:
+        """Draw this row again, with the others patched in the same batch (one refresh for all)."""
+        self._stale_rows.add(key)
+        self._settle_later()
+
+    def _settle_later(self) -> None:
+        if not self._settling:
+            self._settling = True
+            self.call_next(self._settle)
+
+    def _settle(self) -> None:
+        """After a batch of changes: size, and the patched rows on screen drawn again (where they
+        are now, whatever moved meanwhile)."""
+        self._settling = False
+        self._fit_size()
+        stale, self._stale_rows = self._stale_rows, set()
+        top, height, width = self.scroll_offset.y, self.size.height - 1, max(self.virtual_size.width, self.size.width)
+        regions = [Region(0, index + 1 - top, width, 1) for key in stale
+                   if (index := self._index.get(key)) is not None and top <= index < top + height]
+        if regions:
+            self.refresh(*regions)
+
+    def _fit_size(self) -> None:
+        if not self._size_pending:
+            return
+        self._size_pending = False
+        size = Size(sum(c.width + 2 for c in self.specs), len(self._order) + 1)
+        before, room = self.virtual_size, self.container_size
+        if size == before:
+            return
+        scrollbar_stays = (size.height > room.height) == (before.height > room.height)
+        if self.is_mounted and size.width == before.width and scrollbar_stays:
+            # More or fewer rows, the scrollbar staying as it is: move its thumb, without the
+            # layout of the whole screen that setting ``virtual_size`` costs (a row added and the
+            # oldest dropped, four times a second, each relaid every widget on screen).
+            self.set_reactive(ScrollView.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size
+
+    def _changed_everything(self, *_: object) -> None:
+        """Every line is drawn anew (new columns, labels or theme: the cached lines are wrong)."""
         self._lines.clear()
+        self._finished.clear()
         self._resized()
         self.refresh()
 
-    def _refresh_row(self, key: str) -> None:
-        index = self._index.get(key)
-        if index is not None:
-            self.refresh_line(index + 1)
+    def on_mount(self) -> None:
+        self.watch(self.app, "theme", self._changed_everything, init=False)
 
     def on_focus(self) -> None:
         self.refresh()
@@ -351,27 +420,76 @@ class LiveTable(ScrollView, can_focus=True):
         self._frame_styles = (self.rich_style, self.get_component_rich_style("live-table--cursor"),
                               self.get_component_rich_style("live-table--header"))
         try:
-            return super().render_lines(crop)
+            finish = self._finish_key(crop)
+            if finish is None:
+                if self._finish is not None:
+                    # Lines were styled here, outside Textual's cache by y: it no longer knows what each y shows.
+                    self._finish = None
+                    self._styles_cache.clear()
+                return super().render_lines(crop)
+            return self._finished_lines(crop, finish)
         finally:
             self._frame_styles = None
 
+    def _finish_key(self, crop: Region) -> tuple[Any, ...] | None:
+        """What Textual's styling of a content line depends on besides the line itself (colours
+        under the table, line filters such as NO_COLOR, the columns asked for), or None when the
+        table's CSS does more than that (a border, padding, tint…): then every line goes through
+        Textual's own per-frame path."""
+        styles = self.styles
+        if (styles.gutter or any(edge for edge, _ in styles.outline) or styles.tint.a or styles.text_opacity != 1
+                or styles.has_rule("hatch") or self.opacity != 1):
+            return None
+        return (crop.x, crop.width, self.size, self.background_colors, tuple(self.get_line_filters()))
+
+    def _finished_lines(self, crop: Region, finish: tuple[Any, ...]) -> list[Strip]:
+        """The lines as the screen gets them, reused by what each line shows rather than where it is.
+
+        Textual caches a widget's styled lines by their y, so a row added at the top (which moves
+        every row down one line) had each line styled and filtered again: most of a refresh under
+        load. Here a styled line is kept under the key its content is cached by, and only lines
+        never drawn before are styled."""
+        if finish != self._finish:
+            self._finish = finish
+            self._finished.clear()
+        keys = [self._content(y)[0] for y in crop.line_range]
+        if len(self._finished) + len(keys) > CACHE_LINES:
+            self._finished.clear()      # emptied before this frame's lines go in, never during
+        missing = [y for y, key in zip(crop.line_range, keys) if key not in self._finished]
+        # Textual styles (and filters) the lines not seen yet, a run of adjacent lines at a time.
+        for first, last in _runs(missing):
+            region = Region(crop.x, first, crop.width, last - first + 1)
+            self._styles_cache.set_dirty(region)
+            for y, strip in zip(region.line_range, self._styles_cache.render_widget(self, region)):
+                self._finished[keys[y - crop.y]] = strip
+        return [self._finished[key] for key in keys]
+
     def render_line(self, y: int) -> Strip:
+        key, cells, style, marked = self._content(y)
+        if cells is None:
+            return Strip.blank(self.size.width, style)
+        return self._line(key, cells, style, self.size.width, marked)
+
+    def _content(self, y: int) -> tuple[tuple[Any, ...], list[Text] | None, Style, bool]:
+        """What line ``y`` shows: its cache key (everything the drawn line depends on), its cells,
+        style and mark; no cells for a blank line under the last row."""
         width = self.size.width
         base, cursor_style, header = self._frame_styles or (
             self.rich_style, self.get_component_rich_style("live-table--cursor"),
             self.get_component_rich_style("live-table--header"))
         if y == 0:
-            return self._line(("header", tuple(self._labels.items()), width),
-                              [Text(label) for label in self._labels.values()], header, width)
+            return (("header", tuple(self._labels.items()), width),
+                    [Text(label) for label in self._labels.values()], header, False)
         index = self.scroll_offset.y + y - 1
         if not 0 <= index < len(self._order):
-            return Strip.blank(width, base)
+            return ("blank", width), None, base, False
         key = self._order[index]
         cursor = index == self.cursor_row
         style = cursor_style if cursor else base
         marked = key in self.marks
-        return self._line((key, self._versions[key], cursor, self.has_focus, width, marked), self._cells[key], style,
-                          width, marked)
+        # Not the style itself: while the view is stale (dimmed by opacity), rows already drawn keep
+        # their colours and Textual dims them once.
+        return (key, self._versions[key], cursor, self.has_focus, width, marked), self._cells[key], style, marked
 
     def _line(self, cache_key: tuple[Any, ...], cells: list[Text], style: Style, width: int,
               marked: bool = False) -> Strip:
@@ -390,3 +508,10 @@ class LiveTable(ScrollView, can_focus=True):
             self._lines.clear()
         self._lines[cache_key] = strip
         return strip
+
+
+def _runs(values: list[int]) -> Iterator[tuple[int, int]]:
+    """(first, last) of each run of consecutive integers in ascending ``values``."""
+    for _, group in itertools.groupby(enumerate(values), lambda pair: pair[1] - pair[0]):
+        run = [value for _, value in group]
+        yield run[0], run[-1]

@@ -442,6 +442,15 @@ class Store:
         rows = await self._all("SELECT status, COUNT(*) FROM runs GROUP BY status")
         return {status: n for status, n in rows}
 
+    async def count_runs_by_function(self) -> dict[str, dict[str, int]]:
+        """Runs per function and status, counted in SQL: reading every run to count them took
+        the console's Functions view most of a second at 10,000 runs."""
+        counts: dict[str, dict[str, int]] = {}
+        for function_id, status, n in await self._all(
+                "SELECT function_id, status, COUNT(*) FROM runs GROUP BY function_id, status"):
+            counts.setdefault(function_id, {})[status] = n
+        return counts
+
     async def steps(self, run_id: str) -> list[StepState]:
         rows = await self._all(f"SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))
         return [step_from_row(r) for r in rows]

@@ -279,10 +279,11 @@ async def test_hot_reload_shows_new_functions_and_load_errors_as_files_change(tm
         await pilot.press("1")
         await until(lambda: table(app).keys() == ["alpha"], what="the first load")
         (tmp_path / "beta.py").write_text(FUNCTION_FILE.format(id="beta"))
-        await until(lambda: table(app).has_row("beta"), what="the new file's function")
+        # A file watch and a reload: slower than a commit on a loaded machine, so a longer bound.
+        await until(lambda: table(app).has_row("beta"), timeout=30, what="the new file's function")
         (tmp_path / "gamma.py").write_text("def broken(:\n")
         error_row = f"file:{tmp_path / 'gamma.py'}"
-        await until(lambda: table(app).has_row(error_row), what="the load error")
+        await until(lambda: table(app).has_row(error_row), timeout=30, what="the load error")
         assert row_text(app, error_row).startswith("⚠ gamma.py | load error")
         await until(lambda: "gamma.py:1: SyntaxError" in log_text(app), what="the error in the log")
         assert "reload" in log_text(app)

@@ -33,8 +33,9 @@ def test_every_project_path_the_readme_names_exists():
     """The README points readers at modules by path; a moved file must take its mention along."""
     root = README.parent
     folders = ("executor/", "console/", "tests/", "benchmarks/", "sample_functions/", ".ci/")
+    # A hidden folder inside one (benchmarks/.dbos-venv) is made by a script, not checked in.
     named = {path.split(":")[0].rstrip("/") for path in re.findall(r"`([\w./-]+)`", README.read_text())
-             if path.startswith(folders)}
+             if path.startswith(folders) and "/." not in path}
     assert named, "the README should name some of the project's modules"
     missing = sorted(path for path in named if not (root / path).exists())
     assert not missing, f"the README names paths that do not exist: {missing}"

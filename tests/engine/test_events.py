@@ -55,6 +55,20 @@ async def test_ids_are_assigned_and_runs_start_per_matching_function(make_execut
         assert (await ex.wait_for_run(run.id, timeout=5)).status == RunStatus.COMPLETED
 
 
+async def test_the_store_counts_runs_per_function_and_status_as_a_pass_over_them_would(make_executor):
+    ex = await make_executor([signup, any_user])
+    await ex.send([{"name": "app/user.signup"}, {"name": "legacy/user"}, {"name": "app/user.login"},
+                   {"name": "legacy/user"}])
+    for run in await ex.runs():
+        await ex.wait_for_run(run.id, timeout=5)
+    expected: dict[str, dict[str, int]] = {}
+    for run in await ex.runs():
+        by_status = expected.setdefault(run.function_id, {})
+        by_status[run.status] = by_status.get(run.status, 0) + 1
+    assert await ex.store.count_runs_by_function() == expected
+    assert sum(expected["any-user"].values()) == 4 and expected["signup"] == {RunStatus.COMPLETED: 1}
+
+
 async def test_an_event_id_seen_before_starts_no_new_runs(make_executor):
     ex = await make_executor([signup])
     await ex.send({"id": "evt-1", "name": "app/user.signup", "data": {"n": 1}})
