@@ -12,9 +12,6 @@ from tests.helpers import eventually, run_of, until_step
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.parametrize("checkpointing", [True, False])]
 
-#: Not yet run through the served app (tests/drivers/conftest.py skips them there, saying why).
-_NOT_MAPPED = pytest.mark.local_only("not yet adapted to the served driver (its functions are slugs there, and whether this option behaves the same served is unverified)")
-
 
 async def test_rate_limit_skips_and_records_the_runs_over_the_limit(make_executor, clock, checkpointing):
     @create_function(id="sync", trigger="company/updated", checkpointing=checkpointing,
@@ -181,8 +178,7 @@ async def test_singleton_cancel_replaces_the_running_one(make_executor, clock, c
     assert runs[second.id].status == RunStatus.COMPLETED and runs[second.id].output == 2
 
 
-@_NOT_MAPPED
-async def test_invoking_a_singleton_that_skips_fails_the_step_at_once(make_executor, clock, checkpointing):
+async def test_invoking_a_singleton_that_skips_fails_the_step_at_once(make_executor, clock, checkpointing, fid):
     @create_function(id="limited", checkpointing=checkpointing, singleton=Singleton(mode="skip"))
     async def limited(ctx):
         await ctx.step.sleep("hold", "1h")
@@ -196,7 +192,7 @@ async def test_invoking_a_singleton_that_skips_fails_the_step_at_once(make_execu
             return f"refused: {exc}"
 
     ex = await make_executor([limited, caller])
-    holder = await ex.invoke("limited")
+    holder = await ex.invoke(fid("limited"))
     await until_step(ex, holder.id, "hold", StepStatus.SLEEPING)
     run = await run_of(ex, {"name": "call"})
 
@@ -206,4 +202,4 @@ async def test_invoking_a_singleton_that_skips_fails_the_step_at_once(make_execu
     await eventually(done)
     result = await ex.run(run.id)
     assert result.output.startswith("refused: ") and "was skipped (singleton" in result.output
-    assert len(await ex.runs(function_id="limited", status=RunStatus.SKIPPED)) == 1
+    assert len(await ex.runs(function_id=fid("limited"), status=RunStatus.SKIPPED)) == 1

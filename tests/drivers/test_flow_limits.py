@@ -8,15 +8,20 @@ import collections
 
 import pytest
 
-from executor import (Concurrency, Priority, RunStatus, StepStatus, Throttle, Timeouts, create_function)
+from executor import (Concurrency, Priority, RunStatus, Throttle, Timeouts, create_function)
 from executor.testing import run_all_to_end, settle
 
-from tests.helpers import eventually, run_of, until_step
+from tests.helpers import eventually, run_of
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.parametrize("checkpointing", [True, False])]
 
-#: Not yet run through the served app (tests/drivers/conftest.py skips them there, saying why).
-_NOT_MAPPED = pytest.mark.local_only("not yet adapted to the served driver (its functions are slugs there, and whether this option behaves the same served is unverified)")
+
+
+async def _hold(entered: asyncio.Event, release: asyncio.Event) -> None:
+    """A step that says it started (served, the server hears of a step only when it ends), then
+    waits to be let go."""
+    entered.set()
+    await release.wait()
 
 
 class Tracker:
@@ -72,18 +77,17 @@ async def test_a_sleeping_run_holds_no_slot(make_executor, clock, checkpointing)
     assert t.order == ["a0", "a1", "a2", "b0", "b1", "b2"] and t.peak["fn"] == 1
 
 
-@_NOT_MAPPED
-async def test_a_held_back_run_says_why_and_the_function_shows_its_slots(make_executor, clock, checkpointing):
-    release = asyncio.Event()
+async def test_a_held_back_run_says_why_and_the_function_shows_its_slots(make_executor, clock, checkpointing, fid):
+    entered, release = asyncio.Event(), asyncio.Event()
 
     @create_function(id="sync-user", trigger="user/updated", checkpointing=checkpointing,
                      concurrency=[Concurrency(limit=1, key="event.data.userId")])
     async def sync_user(ctx):
-        await ctx.step.run("work", release.wait)
+        await ctx.step.run("work", _hold, entered, release)
 
     ex = await make_executor([sync_user])
-    first = await run_of(ex, {"name": "user/updated", "data": {"userId": "u-42"}})
-    await until_step(ex, first.id, "work", StepStatus.RUNNING)
+    await run_of(ex, {"name": "user/updated", "data": {"userId": "u-42"}})
+    await asyncio.wait_for(entered.wait(), 5)     # (served, the server hears of a step when it ends)
     second = await run_of(ex, {"name": "user/updated", "data": {"userId": "u-42"}})
 
     async def held() -> bool:
@@ -91,13 +95,13 @@ async def test_a_held_back_run_says_why_and_the_function_shows_its_slots(make_ex
 
     await eventually(held)
     assert [r.waiting_for for r in await ex.runs() if r.id == second.id] == ["queued: concurrency 1/1 for userId=u-42"]
-    usage = await ex.flow("sync-user")
+    usage = await ex.flow(fid("sync-user"))
     assert usage["concurrency"] == [{"key": "userId=u-42", "scope": "fn", "in_use": 1, "limit": 1, "waiting": 1}]
     assert usage["queued"] == 1
     release.set()
     runs = await run_all_to_end(ex, clock)
     assert {r.status for r in runs} == {RunStatus.COMPLETED} and all(r.waiting_for is None for r in runs)
-    assert (await ex.flow("sync-user"))["concurrency"] == []
+    assert (await ex.flow(fid("sync-user")))["concurrency"] == []
 
 
 async def test_two_limits_both_hold_and_env_scope_is_shared_between_functions(make_executor, clock, checkpointing):
@@ -141,8 +145,7 @@ async def test_throttle_spaces_starts_and_queues_the_rest(make_executor, clock, 
     assert [r.started_at - start for r in runs if r.output == 9] == [0]   # another key is not held back
 
 
-@_NOT_MAPPED
-async def test_throttle_burst_lets_that_many_more_start_together(make_executor, clock, checkpointing):
+async def test_throttle_burst_lets_that_many_more_start_together(make_executor, clock, checkpointing, fid):
     @create_function(id="burst", trigger="go", checkpointing=checkpointing,
                      throttle=Throttle(limit=1, period="30s", burst=2))
     async def burst(ctx):
@@ -157,27 +160,27 @@ async def test_throttle_burst_lets_that_many_more_start_together(make_executor, 
     start = clock.now_ms()
     await ex.send([{"name": "go"}] * 5)
     runs = await run_all_to_end(ex, clock)
-    by_fn = {fid: sorted(r.started_at - start for r in runs if r.function_id == fid) for fid in ("burst", "default")}
+    by_fn = {name: sorted(r.started_at - start for r in runs if r.function_id == fid(name))
+             for name in ("burst", "default")}
     # limit + burst at once (Inngest's docs: limit 2, burst 1 starts three), then one every period/limit;
     # the default burst is inngest-py's, 1.
     assert by_fn == {"burst": [0, 0, 0, 30_000, 60_000], "default": [0, 0, 0, 15_000, 30_000]}
 
 
-@_NOT_MAPPED
 async def test_priority_moves_a_run_ahead_of_older_queued_runs(make_executor, clock, checkpointing):
     t = Tracker()
-    release = asyncio.Event()
+    entered, release = asyncio.Event(), asyncio.Event()
 
     @create_function(id="summaries", trigger="ask", checkpointing=checkpointing, concurrency=1,
                      priority=Priority(run="event.data.plan == 'enterprise' ? 120 : 0"))
     async def summaries(ctx):
         if ctx.event.data["i"] == 0:
-            await ctx.step.run("first", release.wait)
+            await ctx.step.run("first", _hold, entered, release)
         await ctx.step.run("work", t.work, "fn", str(ctx.event.data["i"]))
 
     ex = await make_executor([summaries])
-    first = await run_of(ex, {"name": "ask", "data": {"i": 0, "plan": "free"}})
-    await until_step(ex, first.id, "first", StepStatus.RUNNING)
+    await run_of(ex, {"name": "ask", "data": {"i": 0, "plan": "free"}})
+    await asyncio.wait_for(entered.wait(), 5)
     for i, plan in ((1, "free"), (2, "free"), (3, "enterprise")):
         clock.advance(1000)
         await ex.send({"name": "ask", "data": {"i": i, "plan": plan}})
@@ -206,18 +209,17 @@ async def test_a_negative_priority_delays_the_start(make_executor, clock, checkp
     assert done.started_at - start == 90_000
 
 
-@_NOT_MAPPED
 async def test_timeouts_start_cancels_a_run_held_back_too_long(make_executor, clock, checkpointing):
-    release = asyncio.Event()
+    entered, release = asyncio.Event(), asyncio.Event()
 
     @create_function(id="busy", trigger="go", checkpointing=checkpointing, concurrency=1,
                      timeouts=Timeouts(start="10m"))
     async def busy(ctx):
-        await ctx.step.run("hold", release.wait)
+        await ctx.step.run("hold", _hold, entered, release)
 
     ex = await make_executor([busy])
     first = await run_of(ex, {"name": "go"})
-    await until_step(ex, first.id, "hold", StepStatus.RUNNING)
+    await asyncio.wait_for(entered.wait(), 5)
     second = await run_of(ex, {"name": "go"})
 
     async def held() -> bool:
@@ -236,8 +238,7 @@ async def test_timeouts_start_cancels_a_run_held_back_too_long(make_executor, cl
     assert (await ex.wait_for_run(first.id, timeout=5)).status == RunStatus.COMPLETED
 
 
-@_NOT_MAPPED
-async def test_timeouts_finish_cancels_a_run_that_lasts_too_long(make_executor, clock, checkpointing):
+async def test_timeouts_finish_cancels_a_run_that_lasts_too_long(make_executor, clock, checkpointing, fid):
     @create_function(id="long", trigger="go", checkpointing=checkpointing, timeouts=Timeouts(finish="1h"))
     async def long(ctx):
         await ctx.step.run("a", lambda: 1)
@@ -252,12 +253,12 @@ async def test_timeouts_finish_cancels_a_run_that_lasts_too_long(make_executor, 
     ex = await make_executor([long, short])
     await ex.send({"name": "go"})
     runs = {r.function_id: r for r in await run_all_to_end(ex, clock)}
-    assert runs["long"].status == RunStatus.CANCELLED and "timeouts.finish" in runs["long"].error["message"]
-    assert runs["short"].status == RunStatus.COMPLETED and runs["short"].output == "done"
+    assert runs[fid("long")].status == RunStatus.CANCELLED and "timeouts.finish" in runs[fid("long")].error["message"]
+    assert runs[fid("short")].status == RunStatus.COMPLETED and runs[fid("short")].output == "done"
 
 
-@_NOT_MAPPED
-async def test_runs_held_back_go_on_under_the_options_of_a_reloaded_function(make_executor, clock, checkpointing):
+async def test_runs_held_back_go_on_under_the_options_of_a_reloaded_function(make_executor, clock, checkpointing,
+                                                                             reload_functions):
     release = asyncio.Event()
 
     def version(limit: int | None):
@@ -276,7 +277,7 @@ async def test_runs_held_back_go_on_under_the_options_of_a_reloaded_function(mak
         return check
 
     await eventually(await held(2))
-    ex.set_functions([version(None)])      # the limit is gone: nobody is left waiting for a slot
+    await reload_functions(ex, [version(None)])      # the limit is gone: nobody is left waiting for a slot
     await eventually(await held(0))
     release.set()
     runs = await run_all_to_end(ex, clock)

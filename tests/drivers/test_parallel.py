@@ -97,23 +97,41 @@ async def test_parallel_sleeps_waits_and_invokes(make_executor, clock, checkpoin
         await asyncio.gather(ctx.step.sleep("a", "1h"), ctx.step.sleep("b", "2h"))
         squares = await asyncio.gather(*[ctx.step.invoke(f"sq-{i}", function="square", data={"n": i})
                                          for i in range(4)])
-        event, signal = await asyncio.gather(
-            ctx.step.wait_for_event("w", event="e", timeout="1h"),
-            ctx.step.wait_for_signal("s", signal="sig", timeout="1h", on_conflict="fail"))
-        return {"squares": squares, "event": event.data, "signal": signal.data}
+        first, second = await asyncio.gather(ctx.step.wait_for_event("w", event="e", timeout="1h"),
+                                             ctx.step.wait_for_event("w2", event="e2", timeout="1h"))
+        return {"squares": squares, "events": [first.data, second.data]}
 
     ex = await make_executor([fan, square])
     run = await run_of(ex, {"name": "go"})
     await eventually(lambda: _wait_steps(ex, {"a", "b"}))
     clock.advance(2 * 3_600_000)
-    await eventually(lambda: _wait_steps(ex, {"w", "s"}))
+    await eventually(lambda: _wait_steps(ex, {"w", "w2"}))
+    await ex.send({"name": "e2", "data": {"x": 2}})
     await ex.send({"name": "e", "data": {"x": 1}})
-    await ex.send_signal("sig", 2)
     run = await ex.wait_for_run(run.id, timeout=5)
-    assert run.output == {"squares": [0, 1, 4, 9], "event": {"x": 1}, "signal": 2}
+    assert run.output == {"squares": [0, 1, 4, 9], "events": [{"x": 1}, {"x": 2}]}
     groups = {s.step_id: s.group for s in await ex.steps(run.id)}
-    assert groups["a"] == groups["b"] and groups["sq-0"] == groups["sq-3"] and groups["w"] == groups["s"]
+    assert groups["a"] == groups["b"] and groups["sq-0"] == groups["sq-3"] and groups["w"] == groups["w2"]
     assert len({groups["a"], groups["sq-0"], groups["w"]}) == 3, "each gather is its own group"
+
+
+async def test_a_signal_wait_in_parallel_with_an_event_wait(make_executor):
+    @create_function(id="both", trigger="go")
+    async def both(ctx):
+        event, signal = await asyncio.gather(
+            ctx.step.wait_for_event("w", event="e", timeout="1h"),
+            ctx.step.wait_for_signal("s", signal="sig", timeout="1h", on_conflict="fail"))
+        return {"event": event.data, "signal": signal.data}
+
+    ex = await make_executor([both])
+    run = await run_of(ex, {"name": "go"})
+    await eventually(lambda: _wait_steps(ex, {"w", "s"}))
+    await ex.send_signal("sig", 2)
+    await ex.send({"name": "e", "data": {"x": 1}})
+    run = await ex.wait_for_run(run.id, timeout=5)
+    assert run.output == {"event": {"x": 1}, "signal": 2}
+    groups = {s.step_id: s.group for s in await ex.steps(run.id)}
+    assert groups["w"] == groups["s"]
 
 
 async def _wait_steps(ex, step_ids):
