@@ -11,11 +11,11 @@ reach the engine (the root ``make_executor`` reads ``driver``):
 
 Served by an Inngest app, a function is known to the server by its slug (``<app>-<id>``, as every
 Inngest SDK names them): tests name functions through ``fid``. What the protocol cannot carry (a
-step the server never saw, which step raised) is skipped or left out with the reason said:
-``local_only(reason)`` skips under both served drivers, ``not_inngest_py(reason)`` under
-``inngest-sdk`` only (what inngest-py does differently from our SDK). A function inngest-py cannot
-express at all (``CannotExpress``) skips the test under ``inngest-sdk`` with what it could not say,
-whether found when the function is translated or when the run gets there.
+step the server never saw, which step raised) is asserted per driver; ``not_inngest_py(reason)``
+skips a test under ``inngest-sdk`` only (what inngest-py does differently from our SDK). A
+function inngest-py cannot express at all (``CannotExpress``) skips the test under
+``inngest-sdk`` with what it could not say, whether found when the function is translated or
+when the run gets there.
 """
 
 from __future__ import annotations
@@ -35,11 +35,7 @@ DRIVERS = ["local", "inngest-app", "inngest-sdk"]
 
 @pytest.fixture(params=DRIVERS, autouse=True)
 def driver(request: pytest.FixtureRequest) -> str:
-    """A test marked ``local_only(reason)`` is skipped, with that reason, under the served drivers;
-    one marked ``not_inngest_py(reason)`` under ``inngest-sdk``."""
-    marker = request.node.get_closest_marker("local_only")
-    if marker is not None and request.param != "local":
-        pytest.skip(f"{request.param}: {marker.args[0]}")
+    """A test marked ``not_inngest_py(reason)`` is skipped, with that reason, under ``inngest-sdk``."""
     marker = request.node.get_closest_marker("not_inngest_py")
     if marker is not None and request.param == "inngest-sdk":
         pytest.skip(f"{request.param}: {marker.args[0]}")
