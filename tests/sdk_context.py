@@ -34,10 +34,9 @@ from typing import Any
 import inngest
 
 from executor import Event, NonRetriableError, RetryAfterError, StepError
-from executor.drivers.local.context import Context
+from executor.drivers.local.context import Context, wait_for_event_options
 from executor.drivers.local.function import Function
 from executor.errors import ExpressionError, StepInputError
-from executor.expressions import match_to_expression
 from executor.util import jsonvalues
 from executor.util.clock import Clock
 from executor.util.durations import check_horizon, duration_or_instant_to_due, parse_duration, parse_instant
@@ -231,14 +230,7 @@ class SDKStep:
 
     async def wait_for_event(self, step_id: str, *, event: str, timeout: str | int | timedelta,
                              match: str | None = None, if_exp: str | None = None) -> Event | None:
-        def validate() -> tuple[int, str | None]:
-            if not isinstance(event, str) or not event:
-                raise ValueError("wait_for_event needs a non-empty event name")
-            if match is not None and if_exp is not None:
-                raise ValueError("give match or if_exp, not both")
-            return parse_duration(timeout), match_to_expression(match) if match is not None else if_exp
-
-        ms, source = self._checked(step_id, validate)
+        ms, source = self._checked(step_id, lambda: wait_for_event_options(event, timeout, match, if_exp))
         now = self._clock.now_ms()
         self._checked(step_id, lambda: check_horizon(now + ms, now, "the timeout"))
         got = await self._call(step_id, lambda: self._ictx.step.wait_for_event(

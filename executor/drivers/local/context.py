@@ -27,6 +27,17 @@ from executor.util.durations import check_horizon, format_instant, parse_duratio
 DEFAULT_INVOKE_TIMEOUT = "365d"
 
 
+def wait_for_event_options(event: str, timeout: str | int | timedelta, match: str | None,
+                           if_exp: str | None) -> tuple[int, str | None]:
+    """A ``wait_for_event``'s timeout in ms and its condition as one expression (``match`` becomes
+    the equality it stands for), or a ValueError saying which argument is wrong."""
+    if not isinstance(event, str) or not event:
+        raise ValueError("wait_for_event needs a non-empty event name")
+    if match is not None and if_exp is not None:
+        raise ValueError("give match or if_exp, not both")
+    return parse_duration(timeout), match_to_expression(match) if match is not None else if_exp
+
+
 @dataclass(frozen=True)
 class Signal:
     """What ``wait_for_signal`` returns: the signal's name and the data sent with it."""
@@ -120,14 +131,7 @@ class Step:
         if state.has_memo:
             return self._memo_or_error(state, lambda memo: Event.from_dict(memo) if memo else None)
 
-        def validate() -> tuple[int, str | None]:
-            if not isinstance(event, str) or not event:
-                raise ValueError("wait_for_event needs a non-empty event name")
-            if match is not None and if_exp is not None:
-                raise ValueError("give match or if_exp, not both")
-            return parse_duration(timeout), match_to_expression(match) if match is not None else if_exp
-
-        ms, source = await self._checked(state, validate)
+        ms, source = await self._checked(state, lambda: wait_for_event_options(event, timeout, match, if_exp))
         await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
         opts: dict[str, Any] = {"event": event, "timeout": ms}
         if source is not None:
