@@ -34,10 +34,9 @@ from typing import Any
 import inngest
 
 from executor import Event, NonRetriableError, RetryAfterError, StepError
-from executor.drivers.local.context import Context, wait_for_event_options
+from executor.drivers.local.context import Context, invoke_options, wait_for_event_options
 from executor.drivers.local.function import Function
 from executor.errors import ExpressionError, StepInputError
-from executor.util import jsonvalues
 from executor.util.clock import Clock
 from executor.util.durations import check_horizon, duration_or_instant_to_due, parse_duration, parse_instant
 
@@ -249,16 +248,7 @@ class SDKStep:
                      timeout: str | int | timedelta | None = None) -> Any:
         function_id = function.id if isinstance(function, Function) else function
 
-        def validate() -> int | None:
-            if data is not None and not isinstance(data, dict):
-                raise ValueError(f"invoke data must be a dict, not {type(data).__name__}")
-            try:
-                jsonvalues.dumps(data)
-            except jsonvalues.NotJSONError as exc:
-                raise ValueError(f"invoke data: {exc}") from None
-            return None if timeout is None else parse_duration(timeout)
-
-        ms = self._checked(step_id, validate)
+        ms = self._checked(step_id, lambda: invoke_options(data, timeout))
         if ms is not None:
             now = self._clock.now_ms()
             self._checked(step_id, lambda: check_horizon(now + ms, now, "the timeout"))

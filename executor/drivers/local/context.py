@@ -38,6 +38,17 @@ def wait_for_event_options(event: str, timeout: str | int | timedelta, match: st
     return parse_duration(timeout), match_to_expression(match) if match is not None else if_exp
 
 
+def invoke_options(data: dict[str, Any] | None, timeout: str | int | timedelta | None) -> int | None:
+    """Check an ``invoke``'s data (a JSON object, or none); its timeout in ms, None when not given."""
+    if data is not None and not isinstance(data, dict):
+        raise ValueError(f"invoke data must be a dict, not {type(data).__name__}")
+    try:
+        jsonvalues.dumps(data)
+    except jsonvalues.NotJSONError as exc:
+        raise ValueError(f"invoke data: {exc}") from None
+    return None if timeout is None else parse_duration(timeout)
+
+
 @dataclass(frozen=True)
 class Signal:
     """What ``wait_for_signal`` returns: the signal's name and the data sent with it."""
@@ -195,16 +206,9 @@ class Step:
             return self._memo_or_error(state, lambda memo: memo["data"])
         function_id = function.id if isinstance(function, Function) else function
 
-        def validate() -> int:
-            if data is not None and not isinstance(data, dict):
-                raise ValueError(f"invoke data must be a dict, not {type(data).__name__}")
-            try:
-                jsonvalues.dumps(data)
-            except jsonvalues.NotJSONError as exc:
-                raise ValueError(f"invoke data: {exc}") from None
-            return parse_duration(timeout if timeout is not None else DEFAULT_INVOKE_TIMEOUT)
-
-        ms = await self._checked(state, validate)
+        ms = await self._checked(state, lambda: invoke_options(
+            data, timeout if timeout is not None else DEFAULT_INVOKE_TIMEOUT))
+        assert ms is not None
         await self._checked(state, lambda: check_horizon(self._now() + ms, self._now(), "the timeout"))
         # No timeout given: none is sent, and the engine applies its default (as Inngest's does).
         parked = await self._park(state, Opcode.INVOKE_FUNCTION, name=step_id,
