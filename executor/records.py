@@ -171,6 +171,12 @@ class Run:
             "waiting_for": self.waiting_for,
         }
 
+    def copy(self) -> "Run":
+        """A shallow copy (``StepState.copy``'s reasoning: ``dataclasses.replace`` costs far more)."""
+        new = object.__new__(Run)
+        new.__dict__ = self.__dict__.copy()
+        return new
+
 
 @dataclass(frozen=True)
 class QueueItem:

@@ -9,8 +9,7 @@ halves of one large class.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +68,44 @@ class Transition:
         self.changes.append(Change(ChangeKind.RUN, run.id, run.id, status, {"function_id": run.function_id, **data}))
 
 
+class TransitionScope:
+    """``Core.transition``'s context: the store's transaction, then the mirrors and the feed.
+    (A class, like ``store.Transaction``: every transition enters one.)"""
+
+    __slots__ = ("_core", "_t", "_tx")
+
+    def __init__(self, core: "Core", t: Transition) -> None:
+        self._core = core
+        self._t = t
+        self._tx = core.store.tx(on_done=self._mirror)
+
+    def _mirror(self) -> None:
+        self._core.mirror(self._t)
+
+    async def __aenter__(self) -> tuple[Tx, Transition]:
+        return await self._tx.__aenter__(), self._t
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: object) -> bool:
+        try:
+            await self._tx.__aexit__(exc_type, exc, tb)
+        except BaseException:
+            self._release_resumed()
+            raise
+        if exc_type is not None:
+            self._release_resumed()
+            return False
+        self._core.announce(self._t)
+        return False
+
+    def _release_resumed(self) -> None:
+        """The transition did not commit: the waits it resolved still stand, and the invocations
+        waiting in place for them end as usual."""
+        for resumed, _ in self._t.resumed:
+            if not resumed.done():
+                resumed.set_result(None)
+
+
 class Core:
     def __init__(self, store: Store, clock: Clock, feed: ChangeFeed, limits: Limits, backoff: Backoff,
                  scheduler: Scheduler) -> None:
@@ -94,21 +131,12 @@ class Core:
         return QueueItem(id=new_id(), run_id=run_id, due_at=self.now() if due_at is None else due_at,
                          kind=kind, payload={k: v for k, v in payload.items() if v is not None})
 
-    @contextlib.asynccontextmanager
-    async def transition(self, t: Transition | None = None) -> AsyncIterator[tuple[Tx, Transition]]:
-        """One transition. The in-memory mirrors (waits, hot runs) learn of it as soon as its
-        statements succeeded, so the next transition sees what the database holds; due work and
-        subscribers only once it is durable (the group it shares a commit with has committed)."""
-        t = t or Transition()
-        try:
-            async with self.store.tx(on_done=lambda: self.mirror(t)) as tx:
-                yield tx, t
-        except BaseException:
-            for resumed, _ in t.resumed:     # the wait still stands: the invocation ends as usual
-                if not resumed.done():
-                    resumed.set_result(None)
-            raise
-        self.announce(t)
+    def transition(self, t: Transition | None = None) -> "TransitionScope":
+        """One transition (``async with core.transition() as (tx, t)``). The in-memory mirrors
+        (waits, hot runs) learn of it as soon as its statements succeeded, so the next transition
+        sees what the database holds; due work and subscribers only once it is durable (the group
+        it shares a commit with has committed)."""
+        return TransitionScope(self, t or Transition())
 
     def mirror(self, t: Transition) -> None:
         for s in t.steps:

@@ -1,16 +1,51 @@
-"""Identifiers: ULIDs for runs, events and queue items."""
+"""Identifiers: ULIDs for runs, events and queue items.
+
+Made here rather than with a ULID package: a run's first transition mints three or four ids, and
+python-ulid spends ~16 µs on each (a generator object, a ``ULID`` object, then its string) against
+~3 µs for the few lines below — a measurable share of an event's path to a started run.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import os
+import threading
+import time
 
-from ulid import ULID
+#: Crockford's base32 (ULIDs' alphabet), two characters (ten bits) at a time.
+_PAIRS = [a + b for a in "0123456789ABCDEFGHJKMNPQRSTVWXYZ" for b in "0123456789ABCDEFGHJKMNPQRSTVWXYZ"]
+_RANDOM_BITS = 80
+_lock = threading.Lock()
+_last_ms = -1
+_last_random = 0
+
+
+def encode_ulid(value: int) -> str:
+    """The 26-character text of a 128-bit ULID: 130 bits (two leading zeros), ten at a time. Spelt
+    out rather than looped: this is most of what an id costs."""
+    p = _PAIRS
+    return "".join((p[value >> 120], p[(value >> 110) & 1023], p[(value >> 100) & 1023], p[(value >> 90) & 1023],
+                    p[(value >> 80) & 1023], p[(value >> 70) & 1023], p[(value >> 60) & 1023],
+                    p[(value >> 50) & 1023], p[(value >> 40) & 1023], p[(value >> 30) & 1023],
+                    p[(value >> 20) & 1023], p[(value >> 10) & 1023], p[value & 1023]))
 
 
 def new_id() -> str:
-    """A ULID: sortable by creation time, which is the order every listing wants."""
-    return str(ULID())
+    """A ULID: sortable by creation time, which is the order every listing wants. Ids made in the
+    same millisecond (or while the wall clock steps back) count up from the last one, so they
+    still sort in the order they were made."""
+    global _last_ms, _last_random
+    ms = time.time_ns() // 1_000_000
+    with _lock:
+        if ms > _last_ms:
+            _last_ms, _last_random = ms, int.from_bytes(os.urandom(10), "big")
+        else:
+            _last_random += 1
+            if _last_random >> _RANDOM_BITS:       # 2^80 ids in one millisecond: borrow the next one
+                _last_ms, _last_random = _last_ms + 1, 0
+        value = (_last_ms << _RANDOM_BITS) | _last_random
+    return encode_ulid(value)
 
 
 def seeded_id(seed: str | None, index: int) -> str | None:
@@ -30,4 +65,4 @@ def seeded_id(seed: str | None, index: int) -> str | None:
         return None
     tail = (int.from_bytes(entropy[6:10], "big") + index) % 2**32
     entropy[6:10] = tail.to_bytes(4, "big")
-    return str(ULID(millis.to_bytes(6, "big") + bytes(entropy)))
+    return encode_ulid((millis << _RANDOM_BITS) | int.from_bytes(entropy, "big"))

@@ -12,7 +12,6 @@ import inspect
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import replace
 from typing import Any
 
 from executor.errors import ErrorInfo, NonRetriableError, RetryAfterError
@@ -113,42 +112,44 @@ def input_of(args: tuple[Any, ...]) -> list[Any]:
 async def run_attempt(state: StepState, handler: Callable[..., Any], args: tuple[Any, ...], *,
                       now_ms: Callable[[], int], limits: Limits, where: str) -> Op:
     """Run the handler once and say what happened as ``StepRun``, ``StepError`` or ``StepFailed``."""
-    op = await _attempt(state, handler, args, now_ms=now_ms, limits=limits, where=where)
-    return replace(op, opts={**op.opts, "input": input_of(args)}) if args else op
+    code, fields = await _outcome(state, handler, args, now_ms=now_ms, limits=limits, where=where)
+    if args:
+        fields["opts"] = {"input": input_of(args)}
+    return step_op(state, code, **fields)
 
 
-async def _attempt(state: StepState, handler: Callable[..., Any], args: tuple[Any, ...], *,
-                   now_ms: Callable[[], int], limits: Limits, where: str) -> Op:
+async def _outcome(state: StepState, handler: Callable[..., Any], args: tuple[Any, ...], *,
+                   now_ms: Callable[[], int], limits: Limits, where: str) -> tuple[Opcode, dict[str, Any]]:
+    """The op code and fields of one attempt's op (built once, by ``run_attempt``)."""
     started = now_ms()
     try:
         result = await call_handler(state.step_id, handler, args)
     except NonRetriableError as exc:
-        return step_op(state, Opcode.STEP_ERROR, error=ErrorInfo.from_exception(exc), retriable=False, fatal=True,
-                       started_at=started, ended_at=now_ms())
+        return Opcode.STEP_ERROR, dict(error=ErrorInfo.from_exception(exc), retriable=False, fatal=True,
+                                       started_at=started, ended_at=now_ms())
     except FinalStepError as exc:
-        return step_op(state, Opcode.STEP_FAILED, error=ErrorInfo(exc.name, str(exc), ""), started_at=started,
-                       ended_at=now_ms())
+        return Opcode.STEP_FAILED, dict(error=ErrorInfo(exc.name, str(exc), ""), started_at=started,
+                                        ended_at=now_ms())
     except RetryAfterError as exc:
         try:
             due: int | None = duration_or_instant_to_due(exc.retry_after, now_ms())
         except ValueError:
             due = None
-        return step_op(state, Opcode.STEP_ERROR, error=ErrorInfo.from_exception(exc), retry_at=due,
-                       started_at=started, ended_at=now_ms())
+        return Opcode.STEP_ERROR, dict(error=ErrorInfo.from_exception(exc), retry_at=due, started_at=started,
+                                       ended_at=now_ms())
     except Exception as exc:
-        return step_op(state, Opcode.STEP_ERROR, error=ErrorInfo.from_exception(exc), started_at=started,
-                       ended_at=now_ms())
+        return Opcode.STEP_ERROR, dict(error=ErrorInfo.from_exception(exc), started_at=started, ended_at=now_ms())
     ended = now_ms()
     try:
         value, size = jsonvalues.roundtrip(result)
     except jsonvalues.NotJSONError as exc:
-        return step_op(state, Opcode.STEP_FAILED, started_at=started, ended_at=ended, error=ErrorInfo(
+        return Opcode.STEP_FAILED, dict(started_at=started, ended_at=ended, error=ErrorInfo(
             "StepOutputNotSerializable",
             f"{where}: the handler returned a {exc}; return JSON data (dict, list, str, int, float, bool, None) "
             "or convert it first", ""))
     if size > limits.max_step_output_bytes:
-        return step_op(state, Opcode.STEP_FAILED, started_at=started, ended_at=ended, error=ErrorInfo(
+        return Opcode.STEP_FAILED, dict(started_at=started, ended_at=ended, error=ErrorInfo(
             "StepOutputTooLarge",
             f"{where}: output is {size:,} bytes; the limit is {limits.max_step_output_bytes:,} bytes per step — "
             "store large data elsewhere and return a reference", ""))
-    return step_op(state, Opcode.STEP_RUN, data=value, size=size, started_at=started, ended_at=ended)
+    return Opcode.STEP_RUN, dict(data=value, size=size, started_at=started, ended_at=ended)
