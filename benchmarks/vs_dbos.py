@@ -143,6 +143,10 @@ def summarize(results: dict[tuple[str, str], list[dict[str, Any]]], raws: list[d
             key = {"steps": "steps_per_s", "fanout": "runs_per_s", "sleep": "ms_per_sleep"}[case]
             value = statistics.median(r[key] for r in records)
         summary.setdefault(case, {})[side] = value
+    idle = [r["p50_by_idle_ms"] for r in results.get(("signal", OURS), []) if "p50_by_idle_ms" in r]
+    if idle:
+        buckets = dict.fromkeys(b for r in idle for b in r)
+        summary["signal_by_idle"] = {b: statistics.median(r[b] for r in idle if b in r) for b in buckets}
     return summary
 
 
@@ -190,6 +194,11 @@ def table(summary: dict[str, Any], dbos_label: str) -> list[str]:
         dbos_cell = pct(d) + (f" (10 ms poll; p50 {slow['p50']:.0f} ms at its default 1 s)" if slow else "")
         row("wake a run blocked on a signal, p50 / p99 ms", [dbos_cell, pct(n, d), pct(f, d)],
             "NORMAL p50 ≤ 1 ms", n["p50"] <= 1)
+        idle = summary.get("signal_by_idle")
+        if idle:
+            rows.append("")
+            rows.append("ours (NORMAL), signal p50 by how long the process sat idle before the signal came: "
+                        + ", ".join(f"{bucket}: {p50:.2f} ms" for bucket, p50 in idle.items()))
     rows.append("")
     rows.append(f"raw SQLite one-row commits/s on this disk: WAL+FULL {raw['wal-full']:,.0f}, "
                 f"WAL+NORMAL {raw['wal-normal']:,.0f}, rollback+FULL (DBOS's mode) {raw['rollback-full']:,.0f}; "

@@ -65,6 +65,23 @@ def arrival_delays(samples: int, poll_s: float) -> list[float]:
     return [rng.uniform(0, max(poll_s, 0.01)) for _ in range(samples)]
 
 
+#: Buckets of how long the process sat idle before a signal arrived (ms), for ``by_idle``.
+IDLE_BUCKETS = ((0.0, 2.0), (2.0, 6.0), (6.0, math.inf))
+
+
+def by_idle(delays_s: list[float], latencies_ms: list[float]) -> dict[str, float]:
+    """p50 latency by how long the process idled before each sample: the same work costs more
+    after a longer sleep on a shared machine (caches gone cold, the CPU clocked down), which the
+    signal case's random arrivals include and a back-to-back case does not."""
+    out = {}
+    for low, high in IDLE_BUCKETS:
+        picked = [lat for delay, lat in zip(delays_s, latencies_ms) if low <= delay * 1000 < high]
+        if picked:
+            label = f"{low:g}–{high:g} ms" if high != math.inf else f"≥ {low:g} ms"
+            out[label] = round(statistics.median(picked), 3)
+    return out
+
+
 def latency_summary(latencies_ms: list[float]) -> dict[str, Any]:
     """p50, p99 (nearest rank) and max, plus the samples so a caller can pool several runs."""
     ordered = sorted(latencies_ms)

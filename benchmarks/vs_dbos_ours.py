@@ -23,7 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vs_dbos_common import LATENCY_STEPS, SLEEP_MS, STALL_S, arrival_delays, emit, latency_summary, runner_args  # noqa: E402
+from vs_dbos_common import (LATENCY_STEPS, SLEEP_MS, STALL_S, arrival_delays, by_idle, emit,  # noqa: E402
+                             latency_summary, runner_args)
 
 from executor import Executor, Function, RealClock, RunStatus, Subscription, create_function  # noqa: E402
 
@@ -113,7 +114,8 @@ async def case_sleep(ex: Executor, sub: Subscription, size: dict[str, int]) -> d
 async def case_signal(ex: Executor, sub: Subscription, size: dict[str, int], poll_s: float) -> dict[str, Any]:
     """Start a run, let it block on its signal wait, then time send_signal -> run completed."""
     latencies = []
-    for i, delay in enumerate(arrival_delays(size["signal_samples"], poll_s)):
+    delays = arrival_delays(size["signal_samples"], poll_s)
+    for i, delay in enumerate(delays):
         signal = f"go-{i}"
         [run_id] = await start(ex, "bench/signal", [{"signal": signal}])
         while not any(w["kind"] == "signal" for w in await ex.waits(run_id)):
@@ -123,7 +125,7 @@ async def case_signal(ex: Executor, sub: Subscription, size: dict[str, int], pol
         await ex.send_signal(signal, {"i": i})
         await until_finished(sub, [run_id])
         latencies.append((time.perf_counter() - t0) * 1000)
-    return latency_summary(latencies)
+    return {**latency_summary(latencies), "p50_by_idle_ms": by_idle(delays, latencies)}
 
 
 CASES = {"steps": case_steps, "fanout": case_fanout, "latency": case_latency, "sleep": case_sleep}
