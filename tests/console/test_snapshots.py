@@ -44,22 +44,11 @@ SIZES = [(80, 24), (120, 40)]
 START = 1_767_225_600_000 + 9 * 3_600_000   # 2026-01-01 09:00:00 UTC
 
 
-class CountingUlid:
-    """Stands in for ``ulid.ULID``: ids that sort by creation and never change between runs."""
-
-    counter = itertools.count(1)
-
-    def __init__(self) -> None:
-        self.value = f"01KDEMO{next(self.counter):019d}"
-
-    def __str__(self) -> str:
-        return self.value
-
-
 @pytest.fixture(autouse=True)
 def deterministic(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(CountingUlid, "counter", itertools.count(1))
-    monkeypatch.setattr(executor.util.ids, "ULID", CountingUlid)
+    # Ids that sort by creation and never change between runs: what ``new_id`` spells, counted.
+    counter = itertools.count(1)
+    monkeypatch.setattr(executor.util.ids, "encode_ulid", lambda value: f"01KDEMO{next(counter):019d}")
     # A stack names files by absolute path and quotes the executor's own lines, so its length
     # (shown by the inspector) would change with the checkout's location and any edit to the
     # engine: the snapshots see the function's own frames, with paths relative to the project.
