@@ -116,20 +116,15 @@ class Tx:
         self._runs.put(run)
 
     async def update_run(self, run_id: str, **fields: Any) -> None:
-        sets, params = [], []
-        for key, value in fields.items():
-            sets.append(f"{key} = ?")
-            params.append(to_json(value) if key in _JSON_RUN_FIELDS else value)
-        params.append(run_id)
-        self._db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", params)
+        stored = {key: to_json(value) if key in _JSON_RUN_FIELDS else value for key, value in fields.items()}
+        self._db.execute(f"UPDATE runs SET {', '.join(f'{key} = ?' for key in stored)} WHERE id = ?",
+                         [*stored.values(), run_id])
         status = fields.get("status")
         if status is not None and RunStatus(status).finished:
             self._runs.discard(run_id)        # a run that ended is not kept
             return
-        kept = dict(fields)
-        for key in _JSON_RUN_FIELDS & fields.keys():
-            # What a read would give back (a tuple comes back a list): the kept run must agree.
-            kept[key] = from_json(params[sets.index(f"{key} = ?")])
+        # Kept as a read would give it back (a tuple comes back a list): the kept run must agree.
+        kept = {key: from_json(value) if key in _JSON_RUN_FIELDS else value for key, value in stored.items()}
         if kept.get("nondeterminism", ()) is None:
             kept["nondeterminism"] = []
         self._runs.update(run_id, kept)

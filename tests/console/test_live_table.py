@@ -5,6 +5,8 @@ applies every update the app would write, so a line the table forgot to redraw s
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from rich.segment import ControlType, Segment
@@ -92,94 +94,86 @@ async def shown(pilot: Pilot, terminal: Terminal) -> None:
         assert line.split()[:2] == [key, app.values[key]], f"line {y} shows {line!r}, not {key} {app.values[key]}"
 
 
-async def test_rows_patched_while_others_move_are_redrawn_where_they_now_are() -> None:
+@contextlib.asynccontextmanager
+async def table_of(rows: int) -> AsyncIterator[tuple[TableApp, Pilot, Callable[[], Awaitable[None]]]]:
+    """A running table with rows r00, r01, … all "first", checked on screen; yields the app, its
+    pilot and the check (``shown``) to run after each change."""
     app = TableApp()
     async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
         terminal = Terminal(app)
-        for n in range(20):
+
+        async def check() -> None:
+            await shown(pilot, terminal)
+
+        for n in range(rows):
             app.put(f"r{n:02}", "first")
-        await shown(pilot, terminal)
+        await check()
+        yield app, pilot, check
+
+
+async def test_rows_patched_while_others_move_are_redrawn_where_they_now_are() -> None:
+    async with table_of(20) as (app, pilot, check):
         app.put("r20", "new")                   # every row moves down a line
-        await shown(pilot, terminal)
+        await check()
         app.put("r17", "patched")               # a row that moved, patched on its own
-        await shown(pilot, terminal)
+        await check()
         app.put("r10", "bottom")                # the last line on screen
-        await shown(pilot, terminal)
+        await check()
         app.put("r15", "again")                 # patched, and moved in the same batch
         app.put("r21", "newer")
         app.drop("r16")
-        await shown(pilot, terminal)
+        await check()
         for n in range(22, 30):                 # the top rows pushed below the screen and back
             app.put(f"r{n:02}", "pushing")
-        await shown(pilot, terminal)
+        await check()
         app.drop(*(f"r{n:02}" for n in range(22, 30)))
         app.put("r17", "returned")
-        await shown(pilot, terminal)
+        await check()
 
 
 async def test_a_row_patched_off_screen_is_right_when_scrolled_to() -> None:
-    app = TableApp()
-    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
-        terminal = Terminal(app)
-        for n in range(30):
-            app.put(f"r{n:02}", "first")
-        await shown(pilot, terminal)
+    async with table_of(30) as (app, pilot, check):
         app.put("r02", "patchedlow")         # far down the list, not on screen
         await pilot.press("end")
-        await shown(pilot, terminal)
+        await check()
         app.put("r25", "patchedhigh")
         await pilot.press("home")
-        await shown(pilot, terminal)
+        await check()
 
 
 async def test_rows_taken_out_and_put_back_with_new_text_are_drawn_new() -> None:
     """What a filter change does: every row out, the matching ones back, some with new cells."""
-    app = TableApp()
-    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
-        terminal = Terminal(app)
+    async with table_of(15) as (app, pilot, check):
         keys = [f"r{n:02}" for n in range(15)]
-        for key in keys:
-            app.put(key, "first")
-        await shown(pilot, terminal)
         app.drop(*keys)
         for key in keys[::2]:
             app.put(key, "second")
-        await shown(pilot, terminal)
+        await check()
         app.drop(*keys[::2])
         for key in keys:
             app.put(key, "first")               # the very text of their earlier life
-        await shown(pilot, terminal)
+        await check()
 
 
 async def test_lines_stay_right_across_a_dimmed_spell() -> None:
     """Dimmed (a stale view) the table is drawn Textual's way, line by line; undimmed, by what
     each line shows: neither may keep a line the other drew."""
-    app = TableApp()
-    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
-        terminal = Terminal(app)
-        for n in range(15):
-            app.put(f"r{n:02}", "first")
-        await shown(pilot, terminal)
+    async with table_of(15) as (app, pilot, check):
         app.table.styles.opacity = 0.6
         app.put("r15", "dimmed")
         app.put("r10", "dimpatch")
-        await shown(pilot, terminal)
+        await check()
         app.table.styles.opacity = 1.0
         app.put("r16", "bright")
         app.put("r12", "brightpatch")
-        await shown(pilot, terminal)
+        await check()
         app.put("r13", "after")
-        await shown(pilot, terminal)
+        await check()
 
 
 async def test_lines_are_drawn_right_when_the_line_cache_is_smaller_than_the_screen(monkeypatch) -> None:
     monkeypatch.setattr(live_table, "CACHE_LINES", 5)       # emptied by every frame
-    app = TableApp()
-    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
-        terminal = Terminal(app)
-        for n in range(20):
-            app.put(f"r{n:02}", "first")
-        await shown(pilot, terminal)
+    async with table_of(20) as (app, pilot, check):
         app.put("r20", "new")
         app.put("r15", "patched")
-        await shown(pilot, terminal)
+        await check()

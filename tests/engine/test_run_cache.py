@@ -92,6 +92,7 @@ async def sleeper(ctx):
 
 async def test_the_kept_runs_equal_their_rows_after_every_transition(make_executor, clock, checked):
     seen, problems = checked
+    flaky_calls.clear()
     ex = await make_executor([workload, child, doomed, sleeper], backoff=lambda attempt: 0)
     approved = await run_of(ex, {"name": "cache/go", "data": {"key": "a"}})
     timed_out = await run_of(ex, {"name": "cache/go", "data": {"key": "b"}})
@@ -105,6 +106,7 @@ async def test_the_kept_runs_equal_their_rows_after_every_transition(make_execut
     clock.advance(3_600_000)
     runs = {r.id: r for r in await run_all_to_end(ex, clock)}
     assert runs[approved.id].output == ["ok", True, {"doubled": 42, "as_tuple": [1, 2]}, [3, 4]]
+    assert [s.attempts for s in await ex.steps(approved.id) if s.step_id == "flaky"] == [3]   # it retried
     assert runs[timed_out.id].output[1] is False
     assert runs[cancelled.id].status == RunStatus.CANCELLED
     assert {r.status for r in runs.values()} >= {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}
